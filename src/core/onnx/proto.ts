@@ -1,0 +1,138 @@
+/** ONNX protobuf messages: typed plain objects, decoded and encoded with protobufjs. */
+import * as protobuf from 'protobufjs';
+import { ONNX_PROTO } from './onnx-schema';
+
+// int64 fields decode to JS numbers (exact up to 2^53, ample for dims and attributes).
+protobuf.util.Long = undefined as never;
+protobuf.configure();
+
+const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+const ModelType = root.lookupType('onnx.ModelProto');
+const TensorType = root.lookupType('onnx.TensorProto');
+
+/** ONNX TensorProto.DataType codes. */
+export enum DataType {
+  UNDEFINED = 0, FLOAT = 1, UINT8 = 2, INT8 = 3, UINT16 = 4, INT16 = 5, INT32 = 6, INT64 = 7,
+  STRING = 8, BOOL = 9, FLOAT16 = 10, DOUBLE = 11, UINT32 = 12, UINT64 = 13, COMPLEX64 = 14,
+  COMPLEX128 = 15, BFLOAT16 = 16, FLOAT8E4M3FN = 17, FLOAT8E4M3FNUZ = 18, FLOAT8E5M2 = 19,
+  FLOAT8E5M2FNUZ = 20, UINT4 = 21, INT4 = 22, FLOAT4E2M1 = 23, FLOAT8E8M0 = 24,
+}
+
+/** ONNX AttributeProto.AttributeType codes. */
+export enum AttributeType {
+  UNDEFINED = 0, FLOAT = 1, INT = 2, STRING = 3, TENSOR = 4, GRAPH = 5, FLOATS = 6, INTS = 7,
+  STRINGS = 8, TENSORS = 9, GRAPHS = 10, SPARSE_TENSOR = 11, SPARSE_TENSORS = 12, TYPE_PROTO = 13, TYPE_PROTOS = 14,
+}
+
+/** A key/value metadata pair. */
+export interface StringStringEntry { key?: string; value?: string }
+
+/** onnx.TensorProto as a plain object; `raw_data` is a view on the file's bytes after decoding. */
+export interface TensorProto {
+  dims?: number[];
+  data_type?: number;
+  name?: string;
+  doc_string?: string;
+  raw_data?: Uint8Array;
+  float_data?: number[];
+  int32_data?: number[];
+  int64_data?: number[];
+  double_data?: number[];
+  uint64_data?: number[];
+  string_data?: Uint8Array[];
+  external_data?: StringStringEntry[];
+  data_location?: number;
+}
+
+/** onnx.AttributeProto as a plain object. */
+export interface AttributeProto {
+  name?: string;
+  type?: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  t?: TensorProto;
+  g?: GraphProto;
+  floats?: number[];
+  ints?: number[];
+  strings?: Uint8Array[];
+  tensors?: TensorProto[];
+  graphs?: GraphProto[];
+  ref_attr_name?: string;
+}
+
+/** onnx.NodeProto as a plain object. */
+export interface NodeProto {
+  input?: string[];
+  output?: string[];
+  name?: string;
+  op_type?: string;
+  domain?: string;
+  attribute?: AttributeProto[];
+  doc_string?: string;
+}
+
+/** onnx.TensorShapeProto.Dimension. */
+export interface DimensionProto { dim_value?: number; dim_param?: string; denotation?: string }
+
+/** onnx.TypeProto (tensor types are the ones QuantLens reads). */
+export interface TypeProto {
+  tensor_type?: { elem_type?: number; shape?: { dim?: DimensionProto[] } };
+  sequence_type?: { elem_type?: TypeProto };
+  map_type?: { key_type?: number; value_type?: TypeProto };
+  optional_type?: { elem_type?: TypeProto };
+  denotation?: string;
+}
+
+/** onnx.ValueInfoProto. */
+export interface ValueInfoProto { name?: string; type?: TypeProto; doc_string?: string }
+
+/** onnx.GraphProto. */
+export interface GraphProto {
+  node?: NodeProto[];
+  name?: string;
+  initializer?: TensorProto[];
+  sparse_initializer?: unknown[];
+  doc_string?: string;
+  input?: ValueInfoProto[];
+  output?: ValueInfoProto[];
+  value_info?: ValueInfoProto[];
+  quantization_annotation?: unknown[];
+}
+
+/** onnx.OperatorSetIdProto. */
+export interface OperatorSetId { domain?: string; version?: number }
+
+/** onnx.ModelProto. */
+export interface ModelProto {
+  ir_version?: number;
+  opset_import?: OperatorSetId[];
+  producer_name?: string;
+  producer_version?: string;
+  domain?: string;
+  model_version?: number;
+  doc_string?: string;
+  graph?: GraphProto;
+  metadata_props?: StringStringEntry[];
+  functions?: unknown[];
+}
+
+/** Decodes ModelProto bytes; bytes fields are views on `bytes`, not copies. Throws protobufjs errors. */
+export function decodeModelProto(bytes: Uint8Array): ModelProto {
+  return ModelType.decode(bytes) as unknown as ModelProto;
+}
+
+/** Encodes a ModelProto to bytes. */
+export function encodeModelProto(model: ModelProto): Uint8Array {
+  return ModelType.encode(model as never).finish();
+}
+
+/** Decodes a standalone TensorProto (the `.pb` files of ONNX test data). */
+export function decodeTensorProto(bytes: Uint8Array): TensorProto {
+  return TensorType.decode(bytes) as unknown as TensorProto;
+}
+
+/** Encodes a standalone TensorProto. */
+export function encodeTensorProto(tensor: TensorProto): Uint8Array {
+  return TensorType.encode(tensor as never).finish();
+}
