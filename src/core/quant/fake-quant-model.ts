@@ -1,0 +1,88 @@
+/**
+ * The core's own simulation of a quantization plan: weights replaced by their fake-quantized float
+ * values (computed in JS), activations fake-quantized with float ops only. ONNX Runtime runs it with the
+ * same results as the exported QDQ model (with graph optimizations off: bit for bit).
+ *
+ * Activation fake quantization: y = Mul(Round(Clip(Div(x, s), qmin - zp, qmax - zp)), s). This equals
+ * DequantizeLinear(QuantizeLinear(x)) = (clamp(round(x / s) + zp, qmin, qmax) - zp) * s because clamping to
+ * integer bounds commutes with rounding, and the Div is the same float32 division QuantizeLinear does.
+ * Below opset 11 (no Round) the rounding is (v + 1.5 * 2^23) - 1.5 * 2^23 in float32, which rounds half
+ * to even for |v| <= 2^22 (true after the Clip) and Clip takes min/max attributes.
+ */
+import { formatToString } from '../../shared/formats';
+import { float } from '../onnx/builder';
+import { DataType, ModelProto } from '../onnx/proto';
+import { ModelEditor } from './graph-edit';
+import { activationQuantParams, ExportOptions, firstConsumers, floatFormatType, planWeightParams, QuantPlan, RangeMap } from './qdq-export';
+import { QuantLensError } from '../errors';
+import { fakeQuantize, quantizeWeight } from './quantize';
+
+/** The float magic number whose addition rounds a float32 of magnitude <= 2^22 to an integer, half to even. */
+const ROUND_MAGIC = 12582912; // 1.5 * 2^23
+
+/** A new model simulating `plan` in float (see the module comment); the input model is not modified. */
+export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: RangeMap, options: ExportOptions = {}): ModelProto {
+  const file = options.file;
+  const ed = new ModelEditor(model, file);
+  const opset = ed.graph.opset;
+  const weightOut = new Map<string, string>();
+  const actOut = new Map<string, string>();
+  const actAt = firstConsumers(ed, plan);
+
+  for (const layer of plan) {
+    const node = ed.node(layer.node);
+    const w = layer.weight;
+    if (w && w.format.kind !== 'float') {
+      const key = `${w.tensor}|${formatToString(w.format)}|${w.params ? layer.node : ''}`;
+      let out = weightOut.get(key);
+      if (!out) {
+        const { data, dims } = ed.weightValue(w.tensor, options.weightValues);
+        const fake = w.format.kind === 'int'
+          ? fakeQuantize(data, dims, planWeightParams(w, data, dims))
+          : quantizeWeight(data, dims, w.format, w.channelAxis, w.reductionAxis).fake;
+        out = ed.addInitializer(`${w.tensor}_fakequant`, { type: DataType.FLOAT, dims, data: fake });
+        weightOut.set(key, out);
+      }
+      ed.rewire(node, w.tensor, out);
+      ed.dropIfUnused(w.tensor);
+    }
+    for (const a of layer.activations) {
+      if (a.format.kind === 'float') continue;
+      const key = `${a.tensor}|${formatToString(a.format)}|${a.params ? layer.node : ''}`;
+      let out = actOut.get(key);
+      if (!out) {
+        const at = actAt.get(`a|${a.tensor}`) ?? node.index;
+        if (a.format.kind === 'int') {
+          const p = activationQuantParams(a.tensor, a.format, ranges, a.params, file);
+          const s = p.scale[0];
+          const z = p.zeroPoint[0];
+          const sName = ed.addInitializer(`${a.tensor}_scale`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(s) });
+          const div = ed.addNode(at, 'Div', [a.tensor, sName], `${a.tensor}_fq_div`);
+          let rounded: string;
+          if (opset >= 11) {
+            const lo = ed.addInitializer(`${a.tensor}_fq_lo`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(p.qmin - z) });
+            const hi = ed.addInitializer(`${a.tensor}_fq_hi`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(p.qmax - z) });
+            const clip = ed.addNode(at, 'Clip', [div, lo, hi], `${a.tensor}_fq_clip`);
+            rounded = ed.addNode(at, 'Round', [clip], `${a.tensor}_fq_round`);
+          } else {
+            const clip = ed.addNode(at, 'Clip', [div], `${a.tensor}_fq_clip`, { min: float(p.qmin - z), max: float(p.qmax - z) });
+            const magic = ed.addInitializer(`${a.tensor}_fq_magic`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(ROUND_MAGIC) });
+            const up = ed.addNode(at, 'Add', [clip, magic], `${a.tensor}_fq_magic_add`);
+            rounded = ed.addNode(at, 'Sub', [up, magic], `${a.tensor}_fq_round`);
+          }
+          out = ed.addNode(at, 'Mul', [rounded, sName], `${a.tensor}_fakequant`);
+        } else {
+          const need = a.format.kind === 'float16' ? 6 : a.format.kind === 'bfloat16' ? 13 : 19;
+          if (opset < need) {
+            throw new QuantLensError('plan-opset', `activation '${a.tensor}': ${formatToString(a.format)} simulation needs opset ${need}, the model has ${opset}`, file);
+          }
+          const narrow = ed.addNode(at, 'Cast', [a.tensor], `${a.tensor}_fq_cast`, { to: floatFormatType(a.format) });
+          out = ed.addNode(at, 'Cast', [narrow], `${a.tensor}_fakequant`, { to: DataType.FLOAT });
+        }
+        actOut.set(key, out);
+      }
+      ed.rewire(node, a.tensor, out);
+    }
+  }
+  return ed.build();
+}

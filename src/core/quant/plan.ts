@@ -1,0 +1,58 @@
+/** Turning a layer inventory and a recipe into a quantization plan. */
+import { closest } from 'fastest-levenshtein';
+import { parseFormat, NumberFormat } from '../../shared/formats';
+import { effectiveLayerSpec, parseCalibration, Recipe } from '../../shared/recipe';
+import { QuantLensError } from '../errors';
+import { QuantLayer } from '../onnx/layer';
+import { paramsFromScales, QuantParams } from './qparams';
+import { QuantPlan, QuantPlanLayer } from './qdq-export';
+
+/**
+ * The plan a recipe asks for: each layer's weight format (with fixed scales from `scales[weightTensor]`
+ * when present) and its activation inputs' format and calibration. Layers whose weights and activations
+ * are both `float` are left out. Throws QuantLensError for recipe layer names the model does not have
+ * (listing them with the nearest existing names) and for bad formats.
+ */
+export function buildPlan(layers: readonly QuantLayer[], recipe: Pick<Recipe, 'defaults' | 'layers'>, file?: string): QuantPlan {
+  const known = new Set(layers.map((l) => l.name));
+  const unknown = Object.keys(recipe.layers ?? {}).filter((k) => !known.has(k));
+  if (unknown.length) {
+    const names = layers.map((l) => l.name);
+    const list = unknown.map((u) => (names.length ? `'${u}' (did you mean '${closest(u, names)}'?)` : `'${u}'`)).join(', ');
+    throw new QuantLensError('recipe-unknown-layer', `the recipe names layer${unknown.length > 1 ? 's' : ''} the model does not have: ${list}`, file);
+  }
+  const plan: QuantPlan = [];
+  for (const layer of layers) {
+    const spec = effectiveLayerSpec(recipe, layer.name);
+    const wf = format(spec.weights, layer.name, 'weights', file);
+    const af = format(spec.activations, layer.name, 'activations', file);
+    const cal = parseCalibration(spec.calibration);
+    if (!cal.ok) throw new QuantLensError('recipe-bad-calibration', `layer '${layer.name}': ${cal.error}`, file);
+    if (af.kind === 'int' && af.granularity.kind !== 'tensor') {
+      throw new QuantLensError('recipe-bad-format', `layer '${layer.name}': activations are quantized per tensor, got '${spec.activations}'`, file);
+    }
+    const entry: QuantPlanLayer = { node: layer.name, activations: [] };
+    const w = layer.weight;
+    if (w && wf.kind !== 'float') {
+      let params: QuantParams | undefined;
+      const fixed = spec.scales?.[w.tensor];
+      if (fixed !== undefined && wf.kind === 'int') params = paramsFromScales(fixed, wf, w.channelAxis);
+      entry.weight = { tensor: w.tensor, format: wf, channelAxis: w.channelAxis, reductionAxis: w.reductionAxis, params };
+    }
+    if (af.kind !== 'float') {
+      for (const t of layer.activationInputs) {
+        const fixed = spec.scales?.[t];
+        const params = fixed !== undefined && af.kind === 'int' && typeof fixed === 'number' ? paramsFromScales(fixed, af) : undefined;
+        entry.activations.push({ tensor: t, format: af, calibration: cal.spec, params });
+      }
+    }
+    if (entry.weight || entry.activations.length) plan.push(entry);
+  }
+  return plan;
+}
+
+function format(text: string, layer: string, field: string, file?: string): NumberFormat {
+  const r = parseFormat(text);
+  if (!r.ok) throw new QuantLensError('recipe-bad-format', `layer '${layer}' ${field}: ${r.error}`, file);
+  return r.format;
+}

@@ -1,0 +1,212 @@
+/** Quantization parameters (scale, zero point, granularity) and how they are computed from ranges and weights. */
+import { NumberFormat } from '../../shared/formats';
+
+/** An integer number format (the only kind that has quantization parameters). */
+export type IntFormat = Extract<NumberFormat, { kind: 'int' }>;
+
+/**
+ * Scale and zero point of an integer quantizer, with the granularity they apply at.
+ *
+ * Layout of `scale` / `zeroPoint` (identical to ONNX QuantizeLinear's `y_scale` / `y_zero_point`):
+ * - per-tensor (`axis` undefined, `blockSize` undefined): length 1;
+ * - per-channel (`axis` set, no `blockSize`): length `dims[axis]`, one per index along `axis`;
+ * - blocked (`axis` and `blockSize` set): the tensor of shape `dims` with `dims[axis]` replaced by
+ *   `ceil(dims[axis] / blockSize)`, flattened row-major; element `(i0, .., i_axis, .., ir)` uses
+ *   entry `(i0, .., floor(i_axis / blockSize), .., ir)`.
+ *
+ * `qmin`/`qmax` are the saturation bounds: the full range of the format's bit width (e.g. -128..127 for
+ * int8, -8..7 for int4, 0..63 for uint6), whatever range the scale was fitted to.
+ */
+export interface QuantParams {
+  /** The integer format (kind 'int'). */
+  format: NumberFormat;
+  /** float32 scales (see layout above). */
+  scale: Float32Array;
+  /** Integer zero points, same layout as `scale`. */
+  zeroPoint: Int32Array;
+  /** Channel axis (per-channel) or block axis (blocked); undefined for per-tensor. */
+  axis?: number;
+  /** Block size along `axis` for blocked quantization. */
+  blockSize?: number;
+  /** Smallest integer value (saturation bound). */
+  qmin: number;
+  /** Largest integer value (saturation bound). */
+  qmax: number;
+}
+
+/** Full integer range of a bit width: signed -2^(b-1)..2^(b-1)-1, unsigned 0..2^b-1. */
+export function intRange(bits: number, signed: boolean): { qmin: number; qmax: number } {
+  if (!(Number.isInteger(bits) && bits >= 2 && bits <= 16)) throw new Error(`integer formats take 2 to 16 bits, got ${bits}`);
+  return signed ? { qmin: -(2 ** (bits - 1)), qmax: 2 ** (bits - 1) - 1 } : { qmin: 0, qmax: 2 ** bits - 1 };
+}
+
+/**
+ * The integer range a scale is fitted to (ONNX Runtime's `get_qmin_qmax_for_qType`): symmetric signed
+ * formats use the restricted range -(2^(b-1)-1)..2^(b-1)-1 so that zero point 0 sits in the middle;
+ * every other format uses the full range.
+ */
+export function fitRange(format: IntFormat): { qmin: number; qmax: number } {
+  const r = intRange(format.bits, format.signed);
+  if (format.symmetric && format.signed) return { qmin: -r.qmax, qmax: r.qmax };
+  return r;
+}
+
+/** Asserts a format is an integer format and narrows its type. */
+export function asIntFormat(format: NumberFormat): IntFormat {
+  if (format.kind !== 'int') throw new Error(`quantization parameters need an integer format, got '${format.kind}'`);
+  return format;
+}
+
+const FLOAT32_TINY = 1.1754943508222875e-38;
+
+/**
+ * Scale and zero point for one range, as ONNX Runtime's `compute_scale_zp`:
+ * the range is widened to include 0; symmetric formats use [-absmax, absmax];
+ * scale = (rmax - rmin) / (qmax - qmin) over the fit range, rounded to float32 (1 when below float32's tiny);
+ * zero point: symmetric → round((qmin + qmax) / 2) over the fit range (0 for signed formats,
+ * 2^(b-1) for unsigned ones, e.g. 128 for uint8: ONNX Runtime's convention), asymmetric →
+ * round(qmin - rmin / scale); rounding is half to even.
+ */
+export function scaleZeroPoint(min: number, max: number, format: IntFormat): { scale: number; zeroPoint: number } {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error(`quantization range must be finite, got [${min}, ${max}]`);
+  const { qmin, qmax } = fitRange(format);
+  let rmin = Math.fround(Math.min(min, 0));
+  let rmax = Math.fround(Math.max(max, 0));
+  if (format.symmetric) {
+    const absmax = Math.max(Math.abs(rmin), Math.abs(rmax));
+    rmin = -absmax;
+    rmax = absmax;
+  }
+  let scale = Math.fround((rmax - rmin) / (qmax - qmin));
+  const degenerate = !(scale >= FLOAT32_TINY);
+  if (degenerate) scale = 1;
+  let zeroPoint: number;
+  if (degenerate) zeroPoint = format.symmetric ? roundHalfEvenNumber((qmin + qmax) / 2) : 0;
+  else if (format.symmetric) zeroPoint = roundHalfEvenNumber((qmin + qmax) / 2);
+  else zeroPoint = roundHalfEvenNumber(Math.fround(qmin - Math.fround(rmin / scale)));
+  const full = intRange(format.bits, format.signed);
+  zeroPoint = Math.min(full.qmax, Math.max(full.qmin, zeroPoint));
+  return { scale, zeroPoint };
+}
+
+/** Round half to even on a plain number (the rounding of ONNX QuantizeLinear and numpy.round). */
+export function roundHalfEvenNumber(v: number): number {
+  const r = Math.round(v); // half rounds up (toward +inf)
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Per-tensor parameters for an activation whose calibrated range is [min, max]. */
+export function activationParams(min: number, max: number, format: NumberFormat): QuantParams {
+  const f = asIntFormat(format);
+  const { scale, zeroPoint } = scaleZeroPoint(min, max, f);
+  const { qmin, qmax } = intRange(f.bits, f.signed);
+  return { format: f, scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint), qmin, qmax };
+}
+
+/** Splits `dims` around `axis` into (outer, extent, inner) element counts. */
+export function splitDims(dims: readonly number[], axis: number): { outer: number; extent: number; inner: number } {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < axis; i++) outer *= dims[i];
+  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
+  return { outer, extent: dims[axis], inner };
+}
+
+/** Normalizes a possibly negative axis for a tensor of rank `rank`, throwing when out of range. */
+export function normalizeAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!(Number.isInteger(a) && a >= 0 && a < Math.max(rank, 1))) throw new Error(`axis ${axis} is out of range for a tensor of rank ${rank}`);
+  return a;
+}
+
+/** The shape of the scale tensor of `params` for a tensor of shape `dims` (ONNX's y_scale shape). */
+export function scaleDims(dims: readonly number[], params: Pick<QuantParams, 'axis' | 'blockSize'>): number[] {
+  if (params.axis === undefined) return [];
+  if (params.blockSize === undefined) return [dims[params.axis]];
+  return dims.map((d, i) => (i === params.axis ? Math.ceil(d / params.blockSize!) : d));
+}
+
+/**
+ * Parameters for a weight tensor: per-tensor; per-channel along `channelAxis` (or the axis the format
+ * names); or blocked along `reductionAxis` (or the format's axis) with the format's block size.
+ * Each group's range is its own min/max (widened to include 0), as ONNX Runtime's weight quantizer.
+ */
+export function weightParams(w: Float32Array, dims: readonly number[], format: NumberFormat, channelAxis: number, reductionAxis: number): QuantParams {
+  const f = asIntFormat(format);
+  const { qmin, qmax } = intRange(f.bits, f.signed);
+  const g = f.granularity;
+  if (g.kind === 'tensor' || dims.length === 0) {
+    let mn = Infinity;
+    let mx = -Infinity;
+    for (let i = 0; i < w.length; i++) { const v = w[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
+    if (w.length === 0) { mn = 0; mx = 0; }
+    const { scale, zeroPoint } = scaleZeroPoint(mn, mx, f);
+    return { format: f, scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint), qmin, qmax };
+  }
+  if (g.kind === 'channel') {
+    const axis = normalizeAxis(g.axis ?? channelAxis, dims.length);
+    const { outer, extent, inner } = splitDims(dims, axis);
+    const mn = new Float64Array(extent).fill(Infinity);
+    const mx = new Float64Array(extent).fill(-Infinity);
+    for (let o = 0; o < outer; o++) {
+      for (let c = 0; c < extent; c++) {
+        const base = (o * extent + c) * inner;
+        let a = mn[c];
+        let b = mx[c];
+        for (let k = 0; k < inner; k++) { const v = w[base + k]; if (v < a) a = v; if (v > b) b = v; }
+        mn[c] = a;
+        mx[c] = b;
+      }
+    }
+    const scale = new Float32Array(extent);
+    const zeroPoint = new Int32Array(extent);
+    for (let c = 0; c < extent; c++) {
+      const r = scaleZeroPoint(Number.isFinite(mn[c]) ? mn[c] : 0, Number.isFinite(mx[c]) ? mx[c] : 0, f);
+      scale[c] = r.scale;
+      zeroPoint[c] = r.zeroPoint;
+    }
+    return { format: f, scale, zeroPoint, axis, qmin, qmax };
+  }
+  const axis = normalizeAxis(g.axis ?? reductionAxis, dims.length);
+  const blockSize = g.size;
+  const { outer, extent, inner } = splitDims(dims, axis);
+  const nb = Math.ceil(extent / blockSize);
+  const count = outer * nb * inner;
+  const mn = new Float64Array(count).fill(Infinity);
+  const mx = new Float64Array(count).fill(-Infinity);
+  for (let o = 0; o < outer; o++) {
+    for (let d = 0; d < extent; d++) {
+      const base = (o * extent + d) * inner;
+      const sbase = (o * nb + Math.floor(d / blockSize)) * inner;
+      for (let k = 0; k < inner; k++) {
+        const v = w[base + k];
+        if (v < mn[sbase + k]) mn[sbase + k] = v;
+        if (v > mx[sbase + k]) mx[sbase + k] = v;
+      }
+    }
+  }
+  const scale = new Float32Array(count);
+  const zeroPoint = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const r = scaleZeroPoint(Number.isFinite(mn[i]) ? mn[i] : 0, Number.isFinite(mx[i]) ? mx[i] : 0, f);
+    scale[i] = r.scale;
+    zeroPoint[i] = r.zeroPoint;
+  }
+  return { format: f, scale, zeroPoint, axis, blockSize, qmin, qmax };
+}
+
+/**
+ * Parameters from given scales (e.g. learned by QAT): per-tensor for one scale, per-channel along
+ * `channelAxis` for a list; zero points by the format's symmetric convention (asymmetric formats get
+ * the symmetric zero point too, since a scale alone does not fix one).
+ */
+export function paramsFromScales(scales: number | readonly number[], format: NumberFormat, channelAxis?: number): QuantParams {
+  const f = asIntFormat(format);
+  const { qmin, qmax } = intRange(f.bits, f.signed);
+  const fit = fitRange(f);
+  const zp = f.signed ? 0 : roundHalfEvenNumber((fit.qmin + fit.qmax) / 2);
+  const list = typeof scales === 'number' ? [scales] : scales;
+  const scale = Float32Array.from(list);
+  const zeroPoint = new Int32Array(list.length).fill(zp);
+  return { format: f, scale, zeroPoint, axis: typeof scales === 'number' ? undefined : channelAxis, qmin, qmax };
+}

@@ -1,0 +1,187 @@
+/** Quantize / dequantize / fake-quantize exactly as ONNX QuantizeLinear and DequantizeLinear compute them. */
+import { NumberFormat } from '../../shared/formats';
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../onnx/tensor-data';
+import { QuantParams, splitDims, weightParams } from './qparams';
+
+/**
+ * Round half to even of a float (ONNX QuantizeLinear's and Round's rounding).
+ * Math.round rounds halves up; ties that landed on an odd integer are moved down by one.
+ */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
+
+/**
+ * Visits every element with the index of its scale/zero point: calls `fn(i, s)` for element i and
+ * parameter index s, in element order.
+ */
+function forEachParam(dims: readonly number[], params: QuantParams, n: number, fn: (start: number, end: number, s: number) => void): void {
+  if (params.axis === undefined) { fn(0, n, 0); return; }
+  const { outer, extent, inner } = splitDims(dims, params.axis);
+  if (params.blockSize === undefined) {
+    for (let o = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
+      const base = (o * extent + c) * inner;
+      fn(base, base + inner, c);
+    }
+    return;
+  }
+  const bs = params.blockSize;
+  const nb = Math.ceil(extent / bs);
+  for (let o = 0; o < outer; o++) for (let d = 0; d < extent; d++) {
+    const base = (o * extent + d) * inner;
+    const sbase = (o * nb + Math.floor(d / bs)) * inner;
+    if (inner === 1) fn(base, base + 1, sbase);
+    else for (let k = 0; k < inner; k++) fn(base + k, base + k + 1, sbase + k);
+  }
+}
+
+/** Checks that a parameter set fits a tensor shape. */
+function checkLayout(dims: readonly number[], params: QuantParams, n: number): void {
+  let count = 1;
+  for (const d of dims) count *= d;
+  if (count !== n) throw new Error(`tensor has ${n} elements but shape [${dims.join(', ')}] holds ${count}`);
+  let want = 1;
+  if (params.axis !== undefined) {
+    if (params.blockSize === undefined) want = dims[params.axis];
+    else dims.forEach((d, i) => { want *= i === params.axis ? Math.ceil(d / params.blockSize!) : d; });
+  }
+  if (params.scale.length !== want || params.zeroPoint.length !== want) {
+    throw new Error(`quantization parameters hold ${params.scale.length} scales for a layout that needs ${want} (shape [${dims.join(', ')}], axis ${params.axis}, block ${params.blockSize})`);
+  }
+}
+
+/**
+ * QuantizeLinear: q = saturate(roundHalfEven(fround(x / scale)) + zeroPoint) into [qmin, qmax].
+ * x / scale is computed in float32 (double division rounded once to float32 equals float32 division).
+ */
+export function quantize(x: Float32Array, dims: readonly number[], params: QuantParams): Int32Array {
+  const n = x.length;
+  checkLayout(dims, params, n);
+  const out = new Int32Array(n);
+  const { qmin, qmax, scale, zeroPoint } = params;
+  forEachParam(dims, params, n, (start, end, s) => {
+    const sc = scale[s];
+    const zp = zeroPoint[s];
+    for (let i = start; i < end; i++) {
+      const v = Math.fround(x[i] / sc);
+      let r = Math.round(v);
+      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
+      r += zp;
+      out[i] = r < qmin ? qmin : r > qmax ? qmax : r;
+    }
+  });
+  return out;
+}
+
+/** DequantizeLinear: x = fround((q - zeroPoint) * scale). */
+export function dequantize(q: ArrayLike<number>, dims: readonly number[], params: QuantParams): Float32Array {
+  const n = q.length;
+  checkLayout(dims, params, n);
+  const out = new Float32Array(n);
+  const { scale, zeroPoint } = params;
+  forEachParam(dims, params, n, (start, end, s) => {
+    const sc = scale[s];
+    const zp = zeroPoint[s];
+    for (let i = start; i < end; i++) out[i] = (q[i] - zp) * sc;
+  });
+  return out;
+}
+
+/** dequantize(quantize(x)): the float values an ONNX Runtime QDQ pair produces. */
+export function fakeQuantize(x: Float32Array, dims: readonly number[], params: QuantParams): Float32Array {
+  const n = x.length;
+  checkLayout(dims, params, n);
+  const out = new Float32Array(n);
+  const { qmin, qmax, scale, zeroPoint } = params;
+  forEachParam(dims, params, n, (start, end, s) => {
+    const sc = scale[s];
+    const zp = zeroPoint[s];
+    for (let i = start; i < end; i++) {
+      const v = Math.fround(x[i] / sc);
+      let r = Math.round(v);
+      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
+      r += zp;
+      r = r < qmin ? qmin : r > qmax ? qmax : r;
+      out[i] = (r - zp) * sc;
+    }
+  });
+  return out;
+}
+
+/** The float formats that round-trip through a narrower float type. */
+export type FloatFormatName = 'float16' | 'bfloat16' | 'float8e4m3fn' | 'float8e5m2';
+
+/** Rounds float32 values to float16/bfloat16/float8 and back (round to nearest even, as ONNX Runtime's Cast). */
+export function fakeQuantizeFloat(x: Float32Array, format: FloatFormatName): Float32Array {
+  const n = x.length;
+  const out = new Float32Array(n);
+  if (format === 'float16') for (let i = 0; i < n; i++) out[i] = halfToFloat(floatToHalf(x[i]));
+  else if (format === 'bfloat16') for (let i = 0; i < n; i++) out[i] = bfloat16ToFloat(floatToBfloat16(x[i]));
+  else for (let i = 0; i < n; i++) out[i] = float8ToFloat(floatToFloat8(x[i], format), format);
+  return out;
+}
+
+const F8 = {
+  float8e4m3fn: { mant: 3, bias: 7, max: 448 },
+  float8e5m2: { mant: 2, bias: 15, max: 57344 },
+} as const;
+
+/** A number to float8 bits (round to nearest even, saturating to ±max as ONNX Cast's default saturate=1). */
+export function floatToFloat8(value: number, format: 'float8e4m3fn' | 'float8e5m2'): number {
+  const { mant, bias, max } = F8[format];
+  const v = Math.fround(value);
+  if (Number.isNaN(v)) return format === 'float8e4m3fn' ? 0x7f : 0x7f;
+  const sign = v < 0 || Object.is(v, -0) ? 0x80 : 0;
+  let a = Math.abs(v);
+  if (a >= max) a = max; // saturate (also infinities)
+  const minExp = 1 - bias; // smallest normal exponent
+  let e = a === 0 ? minExp : Math.max(minExp, Math.floor(Math.log2(a)));
+  if (a !== 0 && 2 ** e > a) e -= 1; // guard log2 rounding
+  if (e < minExp) e = minExp;
+  const step = 2 ** (e - mant);
+  let m = roundHalfEven(a / step); // value = m * step, m in [0, 2^(mant+1)]
+  if (m >= 2 ** (mant + 1)) { e += 1; m = m / 2; }
+  let r = m * 2 ** (e - mant);
+  if (r > max) r = max;
+  // encode r
+  if (r === 0) return sign;
+  let ee = Math.floor(Math.log2(r));
+  if (2 ** ee > r) ee -= 1;
+  if (ee < minExp) { // subnormal
+    const mm = Math.round(r / 2 ** (minExp - mant));
+    return sign | mm;
+  }
+  const mm = Math.round(r / 2 ** (ee - mant)) - 2 ** mant;
+  return sign | ((ee + bias) << mant) | mm;
+}
+
+/** float8 bits to a number. */
+export function float8ToFloat(bits: number, format: 'float8e4m3fn' | 'float8e5m2'): number {
+  const { mant, bias } = F8[format];
+  const sign = bits & 0x80 ? -1 : 1;
+  const expBits = 7 - mant;
+  const e = (bits >> mant) & ((1 << expBits) - 1);
+  const m = bits & ((1 << mant) - 1);
+  if (format === 'float8e4m3fn' && e === 15 && m === 7) return NaN;
+  if (format === 'float8e5m2' && e === 31) return m ? NaN : sign * Infinity;
+  if (e === 0) return sign * m * 2 ** (1 - bias - mant);
+  return sign * (1 + m / 2 ** mant) * 2 ** (e - bias);
+}
+
+/**
+ * Quantizes a weight tensor in the given format: integer formats return their parameters and the
+ * fake-quantized values; float16/bfloat16/float8 return the rounded values; `float` returns `w` unchanged.
+ */
+export function quantizeWeight(w: Float32Array, dims: readonly number[], format: NumberFormat, channelAxis: number, reductionAxis: number): { params?: QuantParams; fake: Float32Array } {
+  switch (format.kind) {
+    case 'float': return { fake: w };
+    case 'float16': return { fake: fakeQuantizeFloat(w, 'float16') };
+    case 'bfloat16': return { fake: fakeQuantizeFloat(w, 'bfloat16') };
+    case 'float8': return { fake: fakeQuantizeFloat(w, format.variant === 'e4m3fn' ? 'float8e4m3fn' : 'float8e5m2') };
+    case 'int': {
+      const params = weightParams(w, dims, format, channelAxis, reductionAxis);
+      return { params, fake: fakeQuantize(w, dims, params) };
+    }
+  }
+}
