@@ -1,7 +1,46 @@
 /** The engine's custom LSP requests and notifications, declared once for the engine and the extension. */
 import { NotificationType, ProgressType, RequestType } from 'vscode-languageserver-protocol';
+import type { PartialResultParams, WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import type { ModelSummary } from './model-summary';
 import type { AnalysisReport, EndToEndMetrics, LayerReport, Recommendation, Target } from './report';
 import type { Recipe } from './recipe';
+
+/** `initializationOptions` the engine accepts (the same keys are read from the `quantlens` settings section). */
+export interface EngineInitOptions {
+  /** Memory budget for cached models, sessions and activations, in MB (default 1024). */
+  memoryBudgetMB?: number;
+  /** ONNX Runtime intra-op threads per session (default 1: the machine is shared). */
+  threads?: number;
+  /** A file the engine rewrites (synchronously) with its running jobs' current steps; read it after a crash. */
+  stepFile?: string;
+}
+
+/** Settings read with `workspace/didChangeConfiguration` under `quantlens` (`quantlens.memoryBudgetMB`...). */
+export type EngineSettings = Pick<EngineInitOptions, 'memoryBudgetMB' | 'threads'>;
+
+/** Each job phase is also written to stderr as one line: this prefix, then JSON `{job, kind, model, step, time}`. */
+export const ENGINE_STEP_PREFIX = 'quantlens-step ';
+
+/** JSON-RPC error codes of engine failures (besides LSPErrorCodes.RequestCancelled for cancelled jobs). */
+export const EngineErrorCodes = {
+  /** Bad user input (QuantLensError): `data.code` and `data.file` say what and where. */
+  UserError: -32001,
+  /** The request's core feature is not in this build. */
+  NotAvailable: -32002,
+  /** A bug or runtime failure; `data.stack` holds the stack. */
+  InternalError: -32603,
+} as const;
+
+/** The `data` of every engine ResponseError. */
+export interface EngineErrorData {
+  /** QuantLensError code (`model-corrupt`...), `cancelled`, `not-available` or `internal`. */
+  code: string;
+  /** The file at fault, when there is one. */
+  file?: string;
+  /** The step the job was in. */
+  step?: string;
+  stack?: string;
+}
 
 /** Where the data for a job comes from. */
 export interface DataSpec {
@@ -15,7 +54,7 @@ export interface DataSpec {
   samples?: number;
 }
 
-/** Parameters naming a model file. */
+/** Parameters naming a model file (absolute path, or relative to the engine's working folder). */
 export interface ModelParams { model: string }
 
 /** A layer row for tables and trees. */
@@ -23,9 +62,12 @@ export interface LayerRow { name: string; opType: string; kind: string; params: 
 
 /** What opening a model returns. */
 export interface ModelInfo {
+  /** Absolute path of the model. */
   model: string;
-  summary: unknown; // ModelSummary from model-summary.ts once it exists
+  summary: ModelSummary;
   layers: LayerRow[];
+  /** Things that limited the inspection (e.g. shape inference failed, so no MACs). */
+  warnings: string[];
 }
 
 /** `quant/inspect`: summary and layer table of a model. */
@@ -35,7 +77,7 @@ export const InspectRequest = new RequestType<ModelParams, ModelInfo, void>('qua
 export const CloseModelNotification = new NotificationType<ModelParams>('quant/closeModel');
 
 /** Parameters of an analysis. */
-export interface AnalyzeParams {
+export interface AnalyzeParams extends WorkDoneProgressParams, PartialResultParams {
   model: string;
   recipe?: string;
   data?: DataSpec;
@@ -54,19 +96,19 @@ export const AnalyzeRequest = new RequestType<AnalyzeParams, AnalysisReport, voi
 export const AnalyzePartialResult = new ProgressType<LayerReport[]>();
 
 /** Parameters of evaluating one configuration (e.g. after toggling a layer). */
-export interface EvaluateParams { model: string; recipe: Recipe; data?: DataSpec }
+export interface EvaluateParams extends WorkDoneProgressParams { model: string; recipe: Recipe; data?: DataSpec }
 /** Result of evaluating a configuration. */
 export interface EvaluateResult { metrics: EndToEndMetrics; sizeBytes: number }
 /** `quant/evaluate`: run one recipe and measure it. */
 export const EvaluateRequest = new RequestType<EvaluateParams, EvaluateResult, void>('quant/evaluate');
 
 /** Parameters of a recommendation from the cached analysis. */
-export interface RecommendParams { model: string; target: Target; base?: string; higher?: string; data?: DataSpec }
+export interface RecommendParams extends WorkDoneProgressParams { model: string; target: Target; base?: string; higher?: string; data?: DataSpec }
 /** `quant/recommend`: which layers to keep in higher precision. */
 export const RecommendRequest = new RequestType<RecommendParams, Recommendation, void>('quant/recommend');
 
 /** Parameters of a QAT job. */
-export interface QatParams {
+export interface QatParams extends WorkDoneProgressParams {
   model: string;
   recipe?: string | Recipe;
   data?: DataSpec;
@@ -87,24 +129,28 @@ export const QatRequest = new RequestType<QatParams, QatResult, void>('quant/qat
 export const QatProgressNotification = new NotificationType<QatProgress>('quant/qatProgress');
 
 /** Parameters of an export. */
-export interface ExportParams { model: string; recipe?: string | Recipe; data?: DataSpec; output: string }
+export interface ExportParams extends WorkDoneProgressParams { model: string; recipe?: string | Recipe; data?: DataSpec; output: string }
 /** Result of an export. */
 export interface ExportResult { output: string; sizeBytes: number; floatSizeBytes: number; metrics: EndToEndMetrics }
 /** `quant/export`: calibrate and write a QDQ model. */
 export const ExportRequest = new RequestType<ExportParams, ExportResult, void>('quant/export');
 
 /** Parameters of a layer-by-layer comparison of a float model and its quantized version. */
-export interface CompareParams { float: string; quantized: string; data?: DataSpec }
+export interface CompareParams extends WorkDoneProgressParams { float: string; quantized: string; data?: DataSpec }
 /** One matched tensor of a comparison. */
 export interface TensorComparison { tensor: string; producer: string; sqnrDb: number; cosine: number; maxAbsDiff: number }
 /** `quant/compare`: match tensors by name and measure the difference. */
 export const CompareRequest = new RequestType<CompareParams, { tensors: TensorComparison[]; outputs: EndToEndMetrics }, void>('quant/compare');
 
+/** What a job does. */
+export type JobKind = 'inspect' | 'analyze' | 'qat' | 'export' | 'evaluate' | 'recommend' | 'compare';
 /** A running job, for the status bar and sidebar. */
-export interface JobInfo { id: string; kind: 'analyze' | 'qat' | 'export' | 'evaluate' | 'compare'; model: string; startedAt: string; message?: string; percentage?: number }
+export interface JobInfo { id: string; kind: JobKind; model: string; startedAt: string; message?: string; percentage?: number }
 /** `quant/jobs`: the engine's job list changed. */
 export const JobsNotification = new NotificationType<{ jobs: JobInfo[] }>('quant/jobs');
 /** `quant/cancelJob`: cancel a job by id (same as cancelling its request). */
 export const CancelJobNotification = new NotificationType<{ id: string }>('quant/cancelJob');
-/** `quant/engineError`: a job failed; carries the model and step for the user. */
-export const EngineErrorNotification = new NotificationType<{ model?: string; step: string; message: string }>('quant/engineError');
+/** A failed job, as reported to the user. */
+export interface EngineErrorInfo { model?: string; step: string; message: string; job?: string; kind?: JobKind; code?: string; file?: string }
+/** `quant/engineError`: a job failed (not sent for cancellations); carries the model and step for the user. */
+export const EngineErrorNotification = new NotificationType<EngineErrorInfo>('quant/engineError');
