@@ -8,6 +8,7 @@ import { JobCancelledError } from './jobs';
 export function isCancellation(e: unknown, signal?: AbortSignal): boolean {
   if (e instanceof JobCancelledError) return true;
   if (e instanceof Error && (e.name === 'AbortError' || e.name === 'JobCancelledError')) return true;
+  if (isQuantLensError(e) && e.code === 'cancelled') return true;
   return !!signal?.aborted && (e === signal.reason || !(e instanceof Error) || /abort|cancel/i.test(e.message));
 }
 

@@ -6,6 +6,7 @@ import {
 } from '../../shared/protocol';
 import type { Engine } from '../engine';
 import { notAvailable } from '../errors';
+import { exportModel } from './export';
 import { inspect } from './inspect';
 
 /** Wires the quant requests to the engine's handlers. */
@@ -17,7 +18,8 @@ export function registerQuantRequests(connection: Connection, engine: Engine): v
   connection.onRequest(EvaluateRequest, async () => { throw notAvailable('quant/evaluate'); });
   connection.onRequest(RecommendRequest, async () => { throw notAvailable('quant/recommend'); });
   connection.onRequest(QatRequest, async () => { throw notAvailable('quant/qat'); });
-  connection.onRequest(ExportRequest, async () => { throw notAvailable('quant/export'); });
+  connection.onRequest(ExportRequest, (p, token) =>
+    engine.runJob('export', p.model, token, p.workDoneToken, 'Exporting quantized model', (job) => exportModel(engine, job, p)));
   connection.onRequest(CompareRequest, async () => { throw notAvailable('quant/compare'); });
 
   connection.onNotification(CloseModelNotification, (p) => { void engine.closeModel(p.model); });

@@ -1,0 +1,40 @@
+/** Shared job steps: cached float sessions and measuring a model's outputs against the float model's on data. */
+import type { DataSource } from '../../core/data';
+import { detectOutputLayout, MetricsAccumulator } from '../../core/analysis/metrics';
+import type { RuntimeSession } from '../../core/runtime/backend';
+import type { EndToEndMetrics } from '../../shared/report';
+import type { LoadedModel } from '../context';
+import type { Engine } from '../engine';
+import type { Job } from '../jobs';
+
+/** Samples per run when a job measures or calibrates. */
+export const JOB_BATCH_SIZE = 8;
+
+/** The float model's session, cached beside the model (counted in the memory budget). */
+export async function floatSession(engine: Engine, m: LoadedModel): Promise<RuntimeSession> {
+  const key = `session:float:${engine.threads}`;
+  const hit = engine.cache.getItem<RuntimeSession>(m.path, key);
+  if (hit) return hit;
+  const s = await engine.backend.createSession(m.path, { threads: engine.threads });
+  await engine.cache.setItem(m.path, key, { value: s, bytes: m.fileBytes * 2, dispose: () => s.release() });
+  return s;
+}
+
+/** End-to-end metrics of `test` against the float model over `data` (cancellable between batches). */
+export async function measureAgainstFloat(engine: Engine, job: Job, m: LoadedModel, test: RuntimeSession, data: DataSource, from = 0, to = 100): Promise<EndToEndMetrics> {
+  const ref = await floatSession(engine, m);
+  const outputs = m.graph.outputs.map((o) => o.name);
+  let acc: MetricsAccumulator | undefined;
+  let done = 0;
+  for await (const batch of data.batches(JOB_BATCH_SIZE)) {
+    job.throwIfCancelled();
+    const r = await ref.run(batch.feeds, outputs);
+    const t = await test.run(batch.feeds, outputs);
+    acc ??= new MetricsAccumulator(detectOutputLayout(r, outputs));
+    acc.add(r, t, batch.labels);
+    done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
+    job.progress(`measuring: ${done}/${data.samples} samples`, from + ((to - from) * done) / Math.max(1, data.samples));
+  }
+  if (!acc) throw new Error('the data gave no batch to measure with');
+  return acc.result();
+}
