@@ -18,8 +18,8 @@ export const MAX_TARGET_OPSET = 23;
 
 /**
  * Ops whose meaning is unchanged from the given opset up to MAX_TARGET_OPSET (only new types or new attributes
- * whose defaults keep the old behaviour). Older models of these ops, and every op not listed here nor handled
- * by a rewrite rule, make upgradeOpset throw rather than risk a silently different model.
+ * whose defaults keep the old behaviour). An upgrade that crosses that opset from below, and every op neither
+ * listed here nor handled by a rewrite rule, makes upgradeOpset throw rather than risk a silently different model.
  */
 const COMPATIBLE_SINCE: Record<string, number> = {
   Abs: 1, Acos: 7, Acosh: 9, Add: 1, And: 1, ArgMax: 1, ArgMin: 1, Asin: 7, Asinh: 9, Atan: 7, Atanh: 9, Attention: 23,
@@ -340,7 +340,7 @@ function rewrite(n: NodeProto, em: Emitter, g: GraphProto): NodeProto[] {
   }
   const since = COMPATIBLE_SINCE[op];
   if (since === undefined) fail(n, em, 'QuantLens does not know how this operator changed between these opsets');
-  if (ctx.from < since) fail(n, em, `its signature changed at opset ${since} and QuantLens has no rewrite for it`);
+  if (crosses(ctx, since)) fail(n, em, `its signature changed at opset ${since} and QuantLens has no rewrite for it`);
   return [n];
 }
 
