@@ -76,7 +76,7 @@ describe('engine process: inspect, export, errors', () => {
     const output = path.join(dir, 'out', 'mlp.qdq.onnx');
     const progress: (WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd)[] = [];
     const token = 'export-progress';
-    const sub = engine.connection.onProgress(WorkDoneProgress.type, token, (v) => progress.push(v));
+    const sub = engine.connection.onProgress(WorkDoneProgress.type, token, (v) => { progress.push(v); });
     const res = await engine.connection.sendRequest(ExportRequest, { model, output, data: { samples: 16 }, workDoneToken: token });
     sub.dispose();
     assert.equal(res.output, output);
@@ -101,7 +101,7 @@ describe('engine process: inspect, export, errors', () => {
     const model = writeMlp(path.join(dir, 'mlp2.onnx'));
     const output = path.join(dir, 'mlp2.qdq.onnx');
     const recipe = { version: 1, model: 'mlp2.onnx', defaults: {}, layers: { '/fc9/MatMul': 'float' as const } };
-    await assert.rejects(engine.connection.sendRequest(ExportRequest, { model, output, recipe }), (e: ResponseError<{ code: string }>) => e.data.code === 'recipe-unknown-layer' && /fc9/.test(e.message));
+    await assert.rejects(engine.connection.sendRequest(ExportRequest, { model, output, recipe }), (e: ResponseError<{ code: string }>) => e.data?.code === 'recipe-unknown-layer' && /fc9/.test(e.message));
     assert.equal(fs.existsSync(output), false);
   });
 
