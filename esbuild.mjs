@@ -19,7 +19,7 @@ const present = (entries) => Object.fromEntries(Object.entries(entries).filter((
 
 const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', outdir: 'dist' };
 const contexts = [
-  await esbuild.context({ ...common, entryPoints: present(nodeEntries), platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'onnxruntime-node'] }),
+  await esbuild.context({ ...common, entryPoints: present(nodeEntries), platform: 'node', format: 'cjs', target: 'node20', mainFields: ['module', 'main'], external: ['vscode', 'onnxruntime-node'] }),
 ];
 if (Object.keys(present(webEntries)).length) {
   contexts.push(await esbuild.context({ ...common, entryPoints: present(webEntries), platform: 'browser', format: 'iife', target: 'es2022', loader: { '.css': 'text' } }));

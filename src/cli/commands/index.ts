@@ -1,0 +1,11 @@
+/** The commands of the quantlens CLI, one module each; add a command by adding its register function here. */
+import { Command } from 'commander';
+import { CliIO } from '../context';
+import { registerInspect } from './inspect';
+import { registerQuantize } from './quantize';
+
+/** Registers a command on the program. */
+export type RegisterCommand = (program: Command, io: CliIO) => void;
+
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: RegisterCommand[] = [registerInspect, registerQuantize];

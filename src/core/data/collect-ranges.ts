@@ -1,0 +1,105 @@
+/**
+ * Calibration runs: the activation tensors a plan quantizes are captured by a separate session (the model
+ * with those tensors added as graph outputs, which would block QDQ fusion in the main session) over the data
+ * batches, and each tensor's calibrator sees every batch.
+ */
+import { NumberFormat } from '../../shared/formats';
+import { CalibrationSpec } from '../../shared/recipe';
+import { QuantLensError } from '../errors';
+import { Graph } from '../onnx/graph';
+import { encodeModelProto, ModelProto } from '../onnx/proto';
+import { toFloat32 } from '../onnx/tensor-data';
+import { createCalibrator, Calibrator } from '../quant/calibrate';
+import { QuantPlan, RangeMap } from '../quant/qdq-export';
+import { InferenceBackend } from '../runtime/backend';
+import { DataSource } from './source';
+
+/** How one activation tensor is calibrated: the method and the format it will be quantized to. */
+export interface RangeSpec {
+  calibration: CalibrationSpec;
+  format: NumberFormat;
+}
+
+/** Options of collectRanges. */
+export interface CollectOptions {
+  /** Samples per run (default 8; a fixed batch dim in the model wins). */
+  batchSize?: number;
+  /** Intra-op threads of the capture session (default 1). */
+  threads?: number;
+  /** Checked between batches; when it returns true the run stops with a QuantLensError('cancelled'). */
+  cancelled?: () => boolean;
+  /** File name for error messages. */
+  file?: string;
+}
+
+/** The integer-format activations of a plan with their calibration (the first layer's setting wins for a shared tensor). */
+export function rangeSpecsFromPlan(plan: QuantPlan): Map<string, RangeSpec> {
+  const out = new Map<string, RangeSpec>();
+  for (const layer of plan) {
+    for (const a of layer.activations) {
+      if (a.format.kind !== 'int' || a.params || out.has(a.tensor)) continue;
+      out.set(a.tensor, { calibration: a.calibration ?? { method: 'minmax' }, format: a.format });
+    }
+  }
+  return out;
+}
+
+/** A copy of the model whose outputs are `tensors` (existing outputs kept); the input model is not modified. */
+export function captureModel(model: ModelProto, tensors: readonly string[]): ModelProto {
+  const g = model.graph!;
+  const have = new Set((g.output ?? []).map((o) => o.name));
+  const extra = tensors.filter((t) => !have.has(t)).map((name) => ({ name }));
+  return { ...model, graph: { ...g, output: [...(g.output ?? []), ...extra] } };
+}
+
+/**
+ * Calibrated ranges of `tensors`: runs the model over `data` in a capture session and feeds each tensor's
+ * calibrator (from `specs`, min-max when a tensor has none). `onProgress(samplesDone, samplesTotal)` is
+ * called after every batch. Graph inputs among `tensors` are calibrated from the feeds directly.
+ */
+export async function collectRanges(
+  model: ModelProto,
+  tensors: readonly string[],
+  specs: ReadonlyMap<string, RangeSpec>,
+  data: DataSource,
+  backend: InferenceBackend,
+  onProgress?: (done: number, total: number) => void,
+  options: CollectOptions = {},
+): Promise<RangeMap> {
+  const ranges: RangeMap = new Map();
+  const wanted = [...new Set(tensors)];
+  if (wanted.length === 0) return ranges;
+  const graph = new Graph(model, options.file);
+  const inputNames = new Set(graph.inputs.map((i) => i.name));
+  const known = new Set<string>([...inputNames, ...graph.nodes.flatMap((n) => n.outputs)]);
+  const missing = wanted.filter((t) => !known.has(t));
+  if (missing.length) {
+    throw new QuantLensError('calibration-unknown-tensor', `cannot calibrate tensor${missing.length > 1 ? 's' : ''} the main graph does not compute: ${missing.slice(0, 5).map((t) => `'${t}'`).join(', ')}`, options.file);
+  }
+  const calibrators = new Map<string, Calibrator>();
+  for (const t of wanted) {
+    const s = specs.get(t);
+    calibrators.set(t, s ? createCalibrator(s.calibration, s.format) : createCalibrator({ method: 'minmax' }, { kind: 'float' }));
+  }
+  const fetched = wanted.filter((t) => !inputNames.has(t));
+  const session = await backend.createSession(encodeModelProto(captureModel(model, fetched)), { optimization: 'basic', threads: options.threads ?? 1 });
+  let done = 0;
+  try {
+    for await (const batch of data.batches(options.batchSize ?? 8)) {
+      if (options.cancelled?.()) throw new QuantLensError('cancelled', 'calibration was cancelled');
+      const out = fetched.length ? await session.run(batch.feeds, fetched) : {};
+      for (const t of wanted) {
+        const v = inputNames.has(t) ? batch.feeds[t] : out[t];
+        if (!v) throw new QuantLensError('calibration-failed', `ONNX Runtime returned no value for tensor '${t}'`, options.file);
+        calibrators.get(t)!.observe(toFloat32(v));
+      }
+      done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
+      onProgress?.(done, data.samples);
+    }
+  } finally {
+    await session.release();
+  }
+  if (done === 0) throw new QuantLensError('data-empty', 'the data gave no batch to calibrate with', data.description.source);
+  for (const [t, c] of calibrators) ranges.set(t, c.range());
+  return ranges;
+}
