@@ -50,7 +50,7 @@ export class Job {
   enter(step: string, percentage?: number): void {
     this.step = step;
     this.info.message = step;
-    if (percentage !== undefined) this.info.percentage = percentage;
+    if (percentage !== undefined) this.info.percentage = Math.max(0, Math.min(100, Math.round(percentage)));
     this.registry.logStep(this);
     this.registry.changed();
     this.onProgress?.(step, this.info.percentage);

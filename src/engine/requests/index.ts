@@ -6,6 +6,7 @@ import {
 } from '../../shared/protocol';
 import type { Engine } from '../engine';
 import { notAvailable } from '../errors';
+import { analyze } from './analyze';
 import { exportModel } from './export';
 import { inspect } from './inspect';
 
@@ -14,7 +15,8 @@ export function registerQuantRequests(connection: Connection, engine: Engine): v
   connection.onRequest(InspectRequest, (p, token) =>
     engine.runJob('inspect', p.model, token, undefined, 'Inspecting model', (job) => inspect(engine, job, p)));
 
-  connection.onRequest(AnalyzeRequest, async () => { throw notAvailable('quant/analyze'); });
+  connection.onRequest(AnalyzeRequest, (p, token) =>
+    engine.runJob('analyze', p.model, token, p.workDoneToken, 'Analyzing quantization sensitivity', (job) => analyze(engine, connection, job, p)));
   connection.onRequest(EvaluateRequest, async () => { throw notAvailable('quant/evaluate'); });
   connection.onRequest(RecommendRequest, async () => { throw notAvailable('quant/recommend'); });
   connection.onRequest(QatRequest, async () => { throw notAvailable('quant/qat'); });

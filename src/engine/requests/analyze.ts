@@ -1,0 +1,64 @@
+/** `quant/analyze`: the per-layer sensitivity analysis, streaming layer reports as partial results. */
+import * as path from 'path';
+import type { Connection } from 'vscode-languageserver';
+import { analyzeModel } from '../../core/analysis/analyze';
+import { writeFileAtomic } from '../../core/onnx/model-file';
+import { AnalyzePartialResult } from '../../shared/protocol';
+import type { AnalyzeParams } from '../../shared/protocol';
+import type { AnalysisReport, LayerReport } from '../../shared/report';
+import type { Engine } from '../engine';
+import type { Job } from '../jobs';
+import { openJobData, resolveRecipe } from './job-inputs';
+
+/** The smallest activation-cache budget an analysis gets, whatever the other caches hold. */
+const MIN_ANALYSIS_BUDGET = 64 * 1024 * 1024;
+
+/**
+ * Runs the analysis on the cached model; each layer's report goes out as a partial result (`AnalyzePartialResult`,
+ * a one-element LayerReport[]) as soon as its isolated runs are done, and the full report is the response.
+ */
+export async function analyze(engine: Engine, connection: Connection, job: Job, params: AnalyzeParams): Promise<AnalysisReport> {
+  const m = await engine.modelForJob(job, params.model);
+  const rr = params.recipe ? resolveRecipe(params.recipe) : undefined;
+  job.enter('opening the data', 1);
+  const data = openJobData(params.data, m.graph.inputs, rr);
+  const token = params.partialResultToken;
+  const budget = Math.max(MIN_ANALYSIS_BUDGET, engine.cache.budget - engine.cache.usedBytes());
+  job.enter('capturing float activations', 2);
+  const report = await analyzeModel({
+    modelPath: m.path,
+    model: m.model,
+    recipe: rr?.recipe,
+    data,
+    formats: params.formats,
+    target: params.target,
+    memoryBudgetBytes: budget,
+    threads: engine.threads,
+    backend: engine.backend,
+    signal: job.signal,
+    onProgress: (p) => {
+      const pct = 2 + (96 * p.done) / Math.max(1, p.total);
+      if (/^layer |^all /.test(p.message)) job.progress(p.message, pct);
+      else job.enter(p.message, pct); // a new phase: logged for crash reports
+    },
+    onLayer: (layer: LayerReport) => {
+      job.step = `analysing layer ${layer.name}`;
+      if (token !== undefined) void connection.sendProgress(AnalyzePartialResult, token, [layer]);
+    },
+  });
+  job.throwIfCancelled();
+  engine.setLastReport(m.path, report);
+  job.enter('writing outputs', 99);
+  writeOutputs(report, params);
+  return report;
+}
+
+/** Writes the report JSON and the recommended recipe when asked. */
+function writeOutputs(report: AnalysisReport, params: AnalyzeParams): void {
+  if (params.htmlPath) report.warnings.push(`the HTML report (${params.htmlPath}) is not available in this engine build; use the report JSON`);
+  if (params.recipeOut) {
+    if (report.recommendation) writeFileAtomic(path.resolve(params.recipeOut), `${JSON.stringify(report.recommendation.recipe, null, 2)}\n`);
+    else report.warnings.push(`no recipe was written to ${params.recipeOut}: the analysis made no recommendation (give a target)`);
+  }
+  if (params.reportPath) writeFileAtomic(path.resolve(params.reportPath), `${JSON.stringify(report, null, 2)}\n`);
+}
