@@ -107,3 +107,23 @@ test('foldBatchNorm: Conv (Constant-node weights, no bias), grouped ConvTranspos
   const [ref, got] = [await run(model, feeds), await run(foldedModel, feeds)];
   for (const k of Object.keys(ref)) close(ref[k], got[k]);
 });
+
+test('an int4 weight behind DequantizeLinear is folded to float; int4 tensors themselves are never fetched', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [1, 4]);
+  const q = b.initializer('w4', { type: DataType.INT4, dims: [4, 2], data: Uint8Array.from([0x21, 0x43, 0xf8, 0x07]) }); // 1,2,3,4,-8,-1,7,0
+  const w = b.node('DequantizeLinear', [q, b.constFloat('sc', [0.25], [])]);
+  const requant = b.node('QuantizeLinear', [w, b.constFloat('sc2', [0.5], []), b.initializer('zp', { type: DataType.INT4, dims: [], data: new Uint8Array([0]) })]);
+  const w2 = b.node('DequantizeLinear', [requant, b.constFloat('sc3', [0.5], []), b.initializer('zp3', { type: DataType.INT4, dims: [], data: new Uint8Array([0]) })]);
+  const y = b.node('MatMul', [b.node('MatMul', [x, w], {}, { name: 'mm4' }), b.node('Transpose', [w2])], {}, { name: 'mm_requant' });
+  b.output(y);
+  const graph = new Graph(b.model(21));
+  assert.ok(!derivedConstants(graph).includes(requant));
+  const folded = await foldConstants(graph, backend, [w, requant, q]);
+  assert.deepEqual(Array.from(folded.get(w)!.data as Float32Array), [0.25, 0.5, 0.75, 1, -2, -0.25, 1.75, 0]);
+  assert.equal(folded.has(requant), false, 'derived int4 tensor skipped');
+  assert.equal(folded.get(q)?.type, DataType.INT4, 'stored int4 returned as stored, without ORT');
+  const layers = await buildInventoryAsync(graph, backend);
+  assert.deepEqual(layers[0].weightStats?.channelAbsMax, [2, 1]);
+  assert.equal(layers[1].weight?.dims.join('x'), '2x4');
+});

@@ -3,22 +3,25 @@ import { InferenceBackend } from '../runtime/backend';
 import { Graph } from './graph';
 import { encodeModelProto, ModelProto, TensorProto } from './proto';
 import { Tensor } from './tensor-data';
+import { unfetchableTensors } from './shapes';
 
 /**
  * Values of the constant tensors `tensors` (default: every derived constant the graph has, i.e. outputs of
  * nodes other than Constant whose inputs are all constants). Stored values (initializers, Constant nodes)
  * are returned without running anything; the rest come from one ORT run of the constant subgraph.
- * Tensors that are not constant are skipped.
+ * Tensors that are not constant, and derived constants whose type JS cannot receive (int4, float8: see
+ * unfetchableTensors), are skipped.
  */
 export async function foldConstants(graph: Graph, backend: InferenceBackend, tensors?: Iterable<string>): Promise<Map<string, Tensor>> {
   const wanted = tensors ? [...new Set(tensors)] : derivedConstants(graph);
   const out = new Map<string, Tensor>();
   const toCompute: string[] = [];
+  const bad = unfetchableTensors(graph);
   for (const t of wanted) {
     if (!t || !graph.isConstant(t)) continue;
     const stored = graph.constantValue(t);
     if (stored) out.set(t, stored);
-    else toCompute.push(t);
+    else if (!bad.has(t)) toCompute.push(t);
   }
   if (!toCompute.length) return out;
   const nodes = graph.upstreamNodes(toCompute);
@@ -50,9 +53,10 @@ export async function foldConstants(graph: Graph, backend: InferenceBackend, ten
 /** Tensors the graph computes from constants by ops other than Constant (weights reached through Transpose, Cast, ...). */
 export function derivedConstants(graph: Graph): string[] {
   const out: string[] = [];
+  const bad = unfetchableTensors(graph);
   for (const n of graph.nodes) {
     if (n.opType === 'Constant' && n.domain === '') continue;
-    for (const o of n.outputs) if (o && graph.isConstant(o)) out.push(o);
+    for (const o of n.outputs) if (o && graph.isConstant(o) && !bad.has(o)) out.push(o);
   }
   return out;
 }
