@@ -1,0 +1,94 @@
+// The engine's analysis over stdio: partial results and progress, cancellation (by request and by job id), recovery.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
+import { LSPErrorCodes, WorkDoneProgress } from 'vscode-languageserver-protocol';
+import { startEngine, EngineClient } from '../../src/engine/client-for-tests';
+import {
+  AnalyzePartialResult, AnalyzeRequest, CancelJobNotification, EngineErrorInfo, EngineErrorNotification, InspectRequest,
+  JobInfo, JobsNotification,
+} from '../../src/shared/protocol';
+import type { LayerReport } from '../../src/shared/report';
+import { CLS_MODEL, tempDir, writeMlp } from './engine-helpers';
+
+describe('engine process: analysis', () => {
+  let engine: EngineClient;
+  let dir: string;
+  const errors: EngineErrorInfo[] = [];
+  let jobs: JobInfo[] = [];
+
+  before(async () => {
+    dir = tempDir();
+    engine = await startEngine({ initializationOptions: { memoryBudgetMB: 256 } });
+    engine.connection.onNotification(EngineErrorNotification, (e) => { errors.push(e); });
+    engine.connection.onNotification(JobsNotification, (j) => { jobs = j.jobs; });
+  });
+  after(async () => {
+    await engine?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('analyzes a small model, streaming one partial result per layer and reporting progress', async () => {
+    const model = writeMlp(path.join(dir, 'mlp.onnx'));
+    const partial: LayerReport[] = [];
+    const progress: string[] = [];
+    const percents: number[] = [];
+    const p1 = engine.connection.onProgress(AnalyzePartialResult, 'partial-1', (layers) => { partial.push(...layers); });
+    const p2 = engine.connection.onProgress(WorkDoneProgress.type, 'work-1', (v) => {
+      progress.push(v.kind);
+      if (v.kind !== 'end' && v.percentage !== undefined) percents.push(v.percentage);
+    });
+    const reportPath = path.join(dir, 'mlp.report.json');
+    const report = await engine.connection.sendRequest(AnalyzeRequest, {
+      model, data: { samples: 16 }, formats: ['w8a8', 'w4a8'], reportPath, workDoneToken: 'work-1', partialResultToken: 'partial-1',
+    });
+    p1.dispose(); p2.dispose();
+    assert.equal(report.layers.length, 7, '6 hidden MatMuls and the head');
+    assert.deepEqual(partial.map((l) => l.name).sort(), report.layers.map((l) => l.name).sort(), 'every layer arrived as a partial result');
+    for (const l of partial) assert.ok(Object.keys(l.formats).length >= 2, `layer ${l.name} has results for both formats`);
+    assert.equal(progress[0], 'begin');
+    assert.equal(progress.at(-1), 'end');
+    assert.ok(progress.includes('report'));
+    assert.ok(percents.every((p, i) => i === 0 || p >= percents[i - 1]), `progress never goes back: ${percents}`);
+    for (const l of report.layers) for (const f of Object.values(l.formats)) if (f.isolated) assert.ok(Number.isFinite(f.isolated.sqnrDb));
+    const written = JSON.parse(fs.readFileSync(reportPath, 'utf8'));
+    assert.equal(written.layers.length, 7);
+  });
+
+  it('cancelling an analysis halfway stops it with RequestCancelled; the engine then answers the next request', async () => {
+    const cts = new CancellationTokenSource();
+    let received = 0;
+    const sub = engine.connection.onProgress(AnalyzePartialResult, 'partial-2', (layers) => {
+      received += layers.length;
+      if (received === 3) cts.cancel();
+    });
+    const err = await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 4 }, formats: ['w8a8'], partialResultToken: 'partial-2' }, cts.token)
+      .then(() => undefined, (e: unknown) => e);
+    sub.dispose();
+    assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${err}`);
+    assert.equal(err.code, LSPErrorCodes.RequestCancelled);
+    assert.ok(received >= 3 && received < 54, `stopped after ${received} of 54 layers`);
+    const info = await engine.connection.sendRequest(InspectRequest, { model: CLS_MODEL });
+    assert.equal(info.layers.length, 54);
+    assert.equal(errors.length, 0, 'a cancellation is not reported as an engine error');
+  });
+
+  it('CancelJobNotification cancels a running analysis by its job id', async () => {
+    let jobId: string | undefined;
+    let sent = false;
+    const sub = engine.connection.onProgress(AnalyzePartialResult, 'partial-3', () => {
+      jobId ??= jobs.find((j) => j.kind === 'analyze')?.id;
+      if (jobId && !sent) { sent = true; void engine.connection.sendNotification(CancelJobNotification, { id: jobId }); }
+    });
+    await assert.rejects(
+      engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 4 }, formats: ['w8a8'], partialResultToken: 'partial-3' }),
+      (e: ResponseError<unknown>) => e.code === LSPErrorCodes.RequestCancelled,
+    );
+    sub.dispose();
+    assert.ok(jobId?.startsWith('analyze-'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(jobs, [], 'the job list is empty after the cancellation');
+  });
+});
