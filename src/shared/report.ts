@@ -145,6 +145,12 @@ export interface AnalysisReport {
   floatAccuracy?: number;
   layers: LayerReport[];
   recommendation?: Recommendation;
-  timings: { totalMs: number; captureMs: number; sensitivityMs: number; recommendationMs?: number; floatPassMs?: number };
+  timings: {
+    totalMs: number; captureMs: number; sensitivityMs: number; recommendationMs?: number;
+    /** One float pass over the data with the optimized model. */
+    floatPassMs?: number;
+    /** The isolated per-layer runs (all candidates): total, of which session creation and ORT runs. */
+    isolatedMs?: number; isolatedSessionMs?: number; isolatedRunMs?: number;
+  };
   warnings: string[];
 }

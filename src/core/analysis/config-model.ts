@@ -1,0 +1,143 @@
+/**
+ * One model that runs every mixed-precision configuration: each layer's weight is a graph input (fed
+ * fake-quantized from JavaScript) and each layer's activation input passes through a fake quantizer whose
+ * scale, zero point, bounds and on/off switch are graph inputs. So all-but-one, all-quantized and every
+ * Pareto point of the recommendation share one session; only the feeds change.
+ *
+ * The fake quantizer is built from ops every opset since 9 has: t = x / s; r = (t + 1.5·2^23) − 1.5·2^23
+ * (float32 round half to even, exact for |t| < 2^22; larger values are clipped anyway);
+ * y = (min(max(r + zp, qmin), qmax) − zp) · s; equal to QuantizeLinear → DequantizeLinear.
+ */
+import { QuantLensError } from '../errors';
+import { Graph } from '../onnx/graph';
+import { makeValueInfo } from '../onnx/builder';
+import { DataType, ModelProto, NodeProto } from '../onnx/proto';
+import { Tensor, tensorToProto } from '../onnx/tensor-data';
+import { QuantLayer } from '../onnx/layer';
+import { QuantParams } from '../quant/qparams';
+
+/** 1.5 · 2^23: adding and subtracting it rounds a float32 to the nearest integer, ties to even. */
+export const ROUND_MAGIC = 12582912;
+
+/** How one activation input of one layer is treated in a configuration. */
+export type ActivationSetting = { kind: 'float' } | { kind: 'int'; params: QuantParams } | { kind: 'half' };
+
+/** One configuration: per layer name, the weight values to feed and the activation settings (absent = float). */
+export interface Configuration {
+  weights: Map<string, Float32Array>;
+  activations: Map<string, ActivationSetting[]>;
+}
+
+/** The configurable model and the names of its control inputs. */
+export interface ConfigurableModel {
+  model: ModelProto;
+  /** Per layer: weight input name (if any) and per activation input the control input names. */
+  controls: Map<string, { weight?: string; weightDims?: number[]; acts: { scale: string; zp: string; lo: string; hi: string; enable: string; half?: string }[] }>;
+}
+
+const f = (name: string, opType: string, inputs: string[], output: string, attribute: NodeProto['attribute'] = []): NodeProto => ({ name, op_type: opType, input: inputs, output: [output], attribute, domain: '' });
+
+/** Builds the configurable model for `layers`; `halfActivations` adds a float16 rounding path. */
+export function buildConfigurableModel(graph: Graph, layers: readonly QuantLayer[], opts: { halfActivations?: boolean } = {}): ConfigurableModel {
+  if (graph.opset < 9) throw new QuantLensError('opset-too-old', `opset ${graph.opset} is too old for the analysis (needs 9 or later); upgrade the model's opset first`, graph.file);
+  const byNode = new Map(layers.map((l, k) => [l.name, { layer: l, k }]));
+  const extraInputs = [] as ReturnType<typeof makeValueInfo>[];
+  const controls: ConfigurableModel['controls'] = new Map();
+  const magic = 'ql_round_magic';
+  const nodes: NodeProto[] = [];
+  for (const n of graph.nodes) {
+    const hit = byNode.get(n.name);
+    if (!hit) { nodes.push(n.proto); continue; }
+    const { layer, k } = hit;
+    const ctl: ConfigurableModel['controls'] extends Map<string, infer V> ? V : never = { acts: [] };
+    let inputs = n.inputs.slice();
+    if (layer.weight) {
+      const w = `ql_w_${k}`;
+      extraInputs.push(makeValueInfo(w, DataType.FLOAT, layer.weight.dims));
+      inputs = inputs.map((i) => (i === layer.weight!.tensor ? w : i));
+      ctl.weight = w;
+      ctl.weightDims = layer.weight.dims;
+    }
+    layer.activationInputs.forEach((x, j) => {
+      const p = `ql_${k}_${j}`;
+      const names = { scale: `${p}_s`, zp: `${p}_z`, lo: `${p}_lo`, hi: `${p}_hi`, enable: `${p}_e`, half: opts.halfActivations ? `${p}_h` : undefined };
+      for (const s of [names.scale, names.zp, names.lo, names.hi]) extraInputs.push(makeValueInfo(s, DataType.FLOAT, []));
+      extraInputs.push(makeValueInfo(names.enable, DataType.BOOL, []));
+      if (names.half) extraInputs.push(makeValueInfo(names.half, DataType.BOOL, []));
+      const t = `${p}_t`, a = `${p}_a`, r = `${p}_r`, q = `${p}_q`, c1 = `${p}_c1`, c2 = `${p}_c2`, d = `${p}_d`, y = `${p}_y`, out = `${p}_out`;
+      nodes.push(
+        f(`${p}_div`, 'Div', [x, names.scale], t),
+        f(`${p}_addm`, 'Add', [t, magic], a),
+        f(`${p}_subm`, 'Sub', [a, magic], r),
+        f(`${p}_addz`, 'Add', [r, names.zp], q),
+        f(`${p}_max`, 'Max', [q, names.lo], c1),
+        f(`${p}_min`, 'Min', [c1, names.hi], c2),
+        f(`${p}_subz`, 'Sub', [c2, names.zp], d),
+        f(`${p}_mul`, 'Mul', [d, names.scale], y),
+      );
+      let other = x;
+      if (names.half) {
+        const h16 = `${p}_h16`, h32 = `${p}_h32`, hs = `${p}_hsel`;
+        nodes.push(
+          f(`${p}_c16`, 'Cast', [x], h16, [{ name: 'to', type: 2, i: DataType.FLOAT16 }]),
+          f(`${p}_c32`, 'Cast', [h16], h32, [{ name: 'to', type: 2, i: DataType.FLOAT }]),
+          f(`${p}_whalf`, 'Where', [names.half, h32, x], hs),
+        );
+        other = hs;
+      }
+      nodes.push(f(`${p}_where`, 'Where', [names.enable, y, other], out));
+      inputs = inputs.map((i) => (i === x ? out : i));
+      ctl.acts.push(names as typeof ctl.acts[number]);
+    });
+    controls.set(layer.name, ctl);
+    nodes.push({ ...n.proto, input: inputs });
+  }
+  const g = graph.model.graph!;
+  const model: ModelProto = {
+    ...graph.model,
+    graph: {
+      ...g,
+      node: nodes,
+      initializer: [...(g.initializer ?? []), tensorToProto(magic, { type: DataType.FLOAT, dims: [], data: Float32Array.of(ROUND_MAGIC) })],
+      input: [...(g.input ?? []), ...extraInputs],
+    },
+  };
+  return { model, controls };
+}
+
+const scalarF = (v: number): Tensor => ({ type: DataType.FLOAT, dims: [], data: Float32Array.of(v) });
+const scalarB = (v: boolean): Tensor => ({ type: DataType.BOOL, dims: [], data: Uint8Array.of(v ? 1 : 0) });
+
+/**
+ * The control feeds of a configuration; `floatWeights` gives each layer's float weight for layers the
+ * configuration leaves out.
+ */
+export function configurationFeeds(cm: ConfigurableModel, config: Configuration, floatWeights: ReadonlyMap<string, Float32Array>): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const [name, ctl] of cm.controls) {
+    if (ctl.weight) {
+      const w = config.weights.get(name) ?? floatWeights.get(name);
+      if (!w) throw new Error(`no weight value for layer '${name}'`);
+      feeds[ctl.weight] = { type: DataType.FLOAT, dims: ctl.weightDims!, data: w };
+    }
+    const acts = config.activations.get(name);
+    ctl.acts.forEach((names, j) => {
+      const s = acts?.[j] ?? { kind: 'float' };
+      if (s.kind === 'int') {
+        if (s.params.axis !== undefined) throw new Error('activation quantization is per tensor');
+        feeds[names.scale] = scalarF(s.params.scale[0]);
+        feeds[names.zp] = scalarF(s.params.zeroPoint[0]);
+        feeds[names.lo] = scalarF(s.params.qmin);
+        feeds[names.hi] = scalarF(s.params.qmax);
+      } else {
+        feeds[names.scale] = scalarF(1);
+        feeds[names.zp] = scalarF(0);
+        feeds[names.lo] = scalarF(-1);
+        feeds[names.hi] = scalarF(1);
+      }
+      feeds[names.enable] = scalarB(s.kind === 'int');
+      if (names.half) feeds[names.half] = scalarB(s.kind === 'half');
+    });
+  }
+  return feeds;
+}

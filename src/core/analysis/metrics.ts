@@ -1,0 +1,214 @@
+/** Error metrics of quantized outputs against float ones (SQNR, MSE, cosine, KL, top-1, accuracy), accumulated over batches. */
+import { DataType } from '../onnx/proto';
+import { Tensor, toFloat32 } from '../onnx/tensor-data';
+import { EndToEndMetrics } from '../../shared/report';
+
+/** SQNR values are clamped to ±this many dB so reports stay finite (identical tensors give the cap). */
+export const SQNR_CAP_DB = 200;
+
+/** SQNR in dB from signal and noise energies, clamped to ±SQNR_CAP_DB. */
+export function sqnrFromEnergies(signal: number, noise: number): number {
+  if (!(noise > 0)) return SQNR_CAP_DB;
+  if (!(signal > 0)) return -SQNR_CAP_DB;
+  const db = 10 * Math.log10(signal / noise);
+  return Math.max(-SQNR_CAP_DB, Math.min(SQNR_CAP_DB, db));
+}
+
+/** SQNR (dB) of `test` against the reference `ref`. */
+export function sqnrDb(ref: ArrayLike<number>, test: ArrayLike<number>): number {
+  let s = 0;
+  let n = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i];
+    const d = r - test[i];
+    s += r * r;
+    n += d * d;
+  }
+  return sqnrFromEnergies(s, n);
+}
+
+/** Accumulates signal and noise energy (and cosine terms) of one tensor pair over batches. */
+export class ErrorAccumulator {
+  signal = 0;
+  noise = 0;
+  dot = 0;
+  testEnergy = 0;
+  count = 0;
+
+  /** Adds a batch of reference and test values (same length). */
+  add(ref: ArrayLike<number>, test: ArrayLike<number>): void {
+    let s = this.signal, n = this.noise, d = this.dot, t = this.testEnergy;
+    for (let i = 0; i < ref.length; i++) {
+      const r = ref[i];
+      const q = test[i];
+      const e = r - q;
+      s += r * r;
+      n += e * e;
+      d += r * q;
+      t += q * q;
+    }
+    this.signal = s; this.noise = n; this.dot = d; this.testEnergy = t;
+    this.count += ref.length;
+  }
+
+  /** SQNR in dB over everything added. */
+  sqnrDb(): number {
+    return sqnrFromEnergies(this.signal, this.noise);
+  }
+
+  /** Mean squared error over everything added. */
+  mse(): number {
+    return this.count ? this.noise / this.count : 0;
+  }
+
+  /** Cosine similarity of the concatenated values (1 when both are zero). */
+  cosine(): number {
+    const den = Math.sqrt(this.signal * this.testEnergy);
+    if (!(den > 0)) return this.signal === this.testEnergy ? 1 : 0;
+    return Math.max(-1, Math.min(1, this.dot / den));
+  }
+}
+
+/** How the model's outputs are compared: which ones are float, and which one is a classifier output. */
+export interface OutputLayout {
+  /** Float outputs compared for SQNR/MSE/cosine. */
+  floatOutputs: string[];
+  /** The output treated as class scores (last dim = classes), when there is one. */
+  classifier?: string;
+}
+
+/** Picks the float outputs and the classifier output (rank 2 or 3, last dim ≥ 2) from a reference batch. */
+export function detectOutputLayout(outputs: Record<string, Tensor>, order: readonly string[]): OutputLayout {
+  const floatOutputs = order.filter((n) => outputs[n] && isFloatTensor(outputs[n]));
+  const classifier = floatOutputs.find((n) => {
+    const d = outputs[n].dims;
+    return (d.length === 2 || d.length === 3) && d[d.length - 1] >= 2;
+  });
+  return { floatOutputs, classifier };
+}
+
+/** True for float element types. */
+export function isFloatTensor(t: Tensor): boolean {
+  return t.type === DataType.FLOAT || t.type === DataType.DOUBLE || t.type === DataType.FLOAT16 || t.type === DataType.BFLOAT16;
+}
+
+/** True when every row of `x` (rows of `classes`) is a probability distribution. */
+export function looksLikeProbabilities(x: Float32Array, classes: number): boolean {
+  if (classes < 2 || x.length % classes) return false;
+  for (let r = 0; r < x.length; r += classes) {
+    let s = 0;
+    for (let c = 0; c < classes; c++) {
+      const v = x[r + c];
+      if (!(v >= 0 && v <= 1)) return false;
+      s += v;
+    }
+    if (Math.abs(s - 1) > 1e-3) return false;
+  }
+  return true;
+}
+
+/** Softmax of one row into `out` (numerically stable). */
+function softmaxRow(x: Float32Array, off: number, n: number, out: Float64Array): void {
+  let m = -Infinity;
+  for (let c = 0; c < n; c++) if (x[off + c] > m) m = x[off + c];
+  let s = 0;
+  for (let c = 0; c < n; c++) { const e = Math.exp(x[off + c] - m); out[c] = e; s += e; }
+  for (let c = 0; c < n; c++) out[c] /= s;
+}
+
+function argmax(x: Float32Array, off: number, n: number): number {
+  let best = 0;
+  for (let c = 1; c < n; c++) if (x[off + c] > x[off + best]) best = c;
+  return best;
+}
+
+/** Accumulates end-to-end metrics of test outputs against reference outputs (and labels) over batches. */
+export class MetricsAccumulator {
+  private readonly err = new ErrorAccumulator();
+  private kl = 0;
+  private rows = 0;
+  private agree = 0;
+  private correct = 0;
+  private labeled = 0;
+  private probabilities?: boolean;
+
+  constructor(readonly layout: OutputLayout) {}
+
+  /** Adds one batch: reference (float model) outputs, test outputs, and the batch's labels if any. */
+  add(ref: Record<string, Tensor>, test: Record<string, Tensor>, labels?: Int32Array): void {
+    for (const name of this.layout.floatOutputs) {
+      const r = toFloat32(ref[name]);
+      const t = toFloat32(test[name]);
+      this.err.add(r, t);
+    }
+    const cls = this.layout.classifier;
+    if (!cls) return;
+    const r = toFloat32(ref[cls]);
+    const t = toFloat32(test[cls]);
+    const dims = ref[cls].dims;
+    const classes = dims[dims.length - 1];
+    this.probabilities ??= looksLikeProbabilities(r, classes);
+    const pr = new Float64Array(classes);
+    const pt = new Float64Array(classes);
+    const nRows = r.length / classes;
+    const perSample = labels && labels.length && nRows % labels.length === 0 ? nRows / labels.length : 0;
+    for (let row = 0; row < nRows; row++) {
+      const off = row * classes;
+      if (this.probabilities) {
+        for (let c = 0; c < classes; c++) { pr[c] = r[off + c]; pt[c] = Math.max(0, t[off + c]); }
+        let s = 0;
+        for (let c = 0; c < classes; c++) s += pt[c];
+        if (s > 0) for (let c = 0; c < classes; c++) pt[c] /= s;
+      } else {
+        softmaxRow(r, off, classes, pr);
+        softmaxRow(t, off, classes, pt);
+      }
+      let kl = 0;
+      for (let c = 0; c < classes; c++) if (pr[c] > 0) kl += pr[c] * Math.log(pr[c] / Math.max(pt[c], 1e-12));
+      this.kl += Math.max(0, kl);
+      const at = argmax(t, off, classes);
+      if (argmax(r, off, classes) === at) this.agree++;
+      if (perSample === 1 && labels) {
+        this.labeled++;
+        if (labels[row] === at) this.correct++;
+      }
+      this.rows++;
+    }
+  }
+
+  /** The metrics over everything added. */
+  result(): EndToEndMetrics {
+    const m: EndToEndMetrics = { sqnrDb: this.err.sqnrDb(), mse: this.err.mse(), cosine: this.err.cosine() };
+    if (this.layout.classifier && this.rows) {
+      m.klDiv = this.kl / this.rows;
+      m.top1Agreement = this.agree / this.rows;
+      if (this.labeled) m.accuracy = this.correct / this.labeled;
+    }
+    return m;
+  }
+}
+
+/** Accuracy of outputs against labels (fraction of samples whose argmax is the label), accumulated over batches. */
+export class AccuracyAccumulator {
+  private correct = 0;
+  private total = 0;
+
+  constructor(readonly classifier: string) {}
+
+  /** Adds a batch of outputs and labels; rows that do not map one-to-one on samples are skipped. */
+  add(outputs: Record<string, Tensor>, labels: Int32Array): void {
+    const t = toFloat32(outputs[this.classifier]);
+    const dims = outputs[this.classifier].dims;
+    const classes = dims[dims.length - 1];
+    if (t.length / classes !== labels.length) return;
+    for (let i = 0; i < labels.length; i++) {
+      if (argmax(t, i * classes, classes) === labels[i]) this.correct++;
+      this.total++;
+    }
+  }
+
+  /** The accuracy (0..1), or undefined when nothing was counted. */
+  result(): number | undefined {
+    return this.total ? this.correct / this.total : undefined;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Mixed precision: which layers to keep at a higher precision than the base format to meet a target at
+ * the least size. Layers are ordered greedily by sensitivity per extra byte; the Pareto points and the
+ * recommended configuration are measured by running them, never estimated by adding isolated errors.
+ */
+import { Graph } from '../onnx/graph';
+import { DataType } from '../onnx/proto';
+import { sizeOf } from '../onnx/tensor-data';
+import { formatBits, mustParseFormat, NumberFormat } from '../../shared/formats';
+import { RECIPE_VERSION, Recipe } from '../../shared/recipe';
+import { EndToEndMetrics, FormatCandidate, LayerReport, ParetoPoint, Recommendation, Target } from '../../shared/report';
+import { ConfigurationRunner, LayerFormats, SensitivityContext } from './sensitivity';
+import { throwIfAborted } from './activation-cache';
+
+/** Inputs of recommend. */
+export interface RecommendOptions {
+  ctx: SensitivityContext;
+  runner: ConfigurationRunner;
+  reports: readonly LayerReport[];
+  graph: Graph;
+  base: FormatCandidate;
+  higher: FormatCandidate;
+  /** The analysed candidates (their isolated results rank the layers when the base itself was not analysed). */
+  candidates: readonly FormatCandidate[];
+  target: Target;
+  /** The model file name written into the recipe. */
+  modelFile: string;
+  calibration: string;
+  floatAccuracy?: number;
+  onProgress?: (message: string) => void;
+}
+
+/** Float parameters of the model that are not weights of quantizable layers (kept in float32). */
+export function otherFloatParams(graph: Graph, layerWeights: ReadonlySet<string>): number {
+  let n = 0;
+  for (const [name, t] of [...graph.initializers, ...graph.constantNodes]) {
+    if (layerWeights.has(name) || t.data_type !== DataType.FLOAT) continue;
+    n += sizeOf((t.dims ?? []).map(Number));
+  }
+  return n;
+}
+
+/** True when the metrics meet an error target (size targets are checked on the size). */
+export function meetsTarget(target: Target, m: EndToEndMetrics, sizeBytes: number, floatAccuracy?: number): boolean {
+  switch (target.kind) {
+    case 'min-sqnr-db': return m.sqnrDb >= target.value;
+    case 'max-size-bytes': return sizeBytes <= target.value;
+    case 'max-accuracy-drop': {
+      if (floatAccuracy !== undefined && m.accuracy !== undefined) return floatAccuracy - m.accuracy <= target.value + 1e-12;
+      if (m.top1Agreement !== undefined) return 1 - m.top1Agreement <= target.value + 1e-12;
+      return false;
+    }
+  }
+}
+
+/** The figure of merit of a point for choosing the best reachable one (higher is better). */
+function merit(target: Target, m: EndToEndMetrics): number {
+  if (target.kind === 'max-accuracy-drop') return m.accuracy ?? m.top1Agreement ?? m.sqnrDb;
+  return m.sqnrDb;
+}
+
+/** The counts of kept layers the Pareto curve measures: 0..4, then roughly ×1.5 steps, and all. */
+export function paretoCounts(layers: number): number[] {
+  const ks = new Set<number>([0, layers]);
+  for (let k = 1; k < layers; k = k < 4 ? k + 1 : Math.ceil(k * 1.5)) ks.add(k);
+  return [...ks].filter((k) => k <= layers).sort((a, b) => a - b);
+}
+
+/** Chooses the layers to keep in `higher` precision, verifies the choice and the Pareto curve by running them. */
+export async function recommend(o: RecommendOptions): Promise<Recommendation> {
+  const { ctx, target } = o;
+  const layers = ctx.layers;
+  const bw = mustParseFormat(o.base.weights), ba = mustParseFormat(o.base.activations);
+  const hw = mustParseFormat(o.higher.weights), ha = mustParseFormat(o.higher.activations);
+  const other = otherFloatParams(o.graph, new Set(layers.filter((l) => l.weight).map((l) => l.weight!.tensor)));
+  const bytes = (params: number, f: NumberFormat) => (params * formatBits(f)) / 8;
+  const sizeOfKept = (kept: ReadonlySet<string>) => other * 4 + layers.reduce((s, l) => s + bytes(l.params, kept.has(l.name) ? hw : bw), 0);
+  const bopsOf = (kept: ReadonlySet<string>) => layers.every((l) => l.macs !== undefined)
+    ? layers.reduce((s, l) => s + (l.macs ?? 0) * formatBits(kept.has(l.name) ? hw : bw) * formatBits(kept.has(l.name) ? ha : ba), 0) : undefined;
+  const formatsFor = (kept: ReadonlySet<string>): LayerFormats => new Map(layers.map((l) => [l.name, kept.has(l.name) ? { weights: hw, activations: ha } : { weights: bw, activations: ba }]));
+
+  // Sensitivity of each layer under the base format: the output noise with only it in base (isolated),
+  // taken from the analysis when it has the base format, else measured here.
+  const noise = new Map<string, number>();
+  const rep = new Map(o.reports.map((r) => [r.name, r]));
+  for (const l of layers) {
+    const r = rep.get(l.name);
+    let sqnr = r?.formats[o.base.id]?.isolated?.sqnrDb;
+    if (sqnr === undefined && r) {
+      // weight-only and activation-only isolated errors of the base's parts add up (independent noises)
+      const part = (w: string, a: string) => o.candidates.find((c) => c.weights === w && c.activations === a);
+      const pw = bw.kind === 'float' ? undefined : part(o.base.weights, 'float');
+      const pa = ba.kind === 'float' || !l.activationInputs.length ? undefined : part('float', o.base.activations);
+      const needW = bw.kind !== 'float' && !!l.weight, needA = ba.kind !== 'float' && l.activationInputs.length > 0;
+      const sw = pw && r.formats[pw.id]?.isolated?.sqnrDb, sa = pa && r.formats[pa.id]?.isolated?.sqnrDb;
+      if ((!needW || sw !== undefined) && (!needA || sa !== undefined) && (needW || needA)) {
+        const n = (needW ? 10 ** (-(sw as number) / 10) : 0) + (needA ? 10 ** (-(sa as number) / 10) : 0);
+        sqnr = -10 * Math.log10(n);
+      }
+    }
+    if (sqnr === undefined) {
+      throwIfAborted(ctx.signal);
+      sqnr = (await o.runner.measure(new Map([[l.name, { weights: bw, activations: ba }]]))).sqnrDb;
+    }
+    noise.set(l.name, 10 ** (-sqnr / 10));
+  }
+  o.onProgress?.('ordering layers by sensitivity per byte');
+  const order = layers.slice().sort((a, b) => {
+    const cost = (l: typeof a) => Math.max(1, bytes(l.params, hw) - bytes(l.params, bw));
+    return noise.get(b.name)! / cost(b) - noise.get(a.name)! / cost(a);
+  }).map((l) => l.name);
+
+  const measured = new Map<number, ParetoPoint>();
+  const point = async (k: number): Promise<ParetoPoint> => {
+    const hit = measured.get(k);
+    if (hit) return hit;
+    throwIfAborted(ctx.signal);
+    o.onProgress?.(`measuring ${k} layer${k === 1 ? '' : 's'} kept in ${o.higher.id}`);
+    const kept = order.slice(0, k);
+    const set = new Set(kept);
+    const p: ParetoPoint = { kept, sizeBytes: Math.round(sizeOfKept(set)), bops: bopsOf(set), metrics: await o.runner.measure(formatsFor(set)), verified: true };
+    measured.set(k, p);
+    return p;
+  };
+
+  const counts = paretoCounts(layers.length);
+  let chosen: ParetoPoint | undefined;
+  if (target.kind === 'max-size-bytes') {
+    for (const k of counts) await point(k);
+    // most layers kept within the size: binary search on k (size grows with k)
+    let lo = 0, hi = layers.length;
+    if (sizeOfKept(new Set()) <= target.value) {
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (sizeOfKept(new Set(order.slice(0, mid))) <= target.value) lo = mid; else hi = mid - 1;
+      }
+      chosen = await point(lo);
+    }
+  } else {
+    let prevFail = -1;
+    for (const k of counts) {
+      const p = await point(k);
+      if (meetsTarget(target, p.metrics, p.sizeBytes, o.floatAccuracy)) {
+        // refine between the last failing count and this one
+        let lo = prevFail + 1, hi = k;
+        while (lo < hi) {
+          const mid = Math.floor((lo + hi) / 2);
+          const q = await point(mid);
+          if (meetsTarget(target, q.metrics, q.sizeBytes, o.floatAccuracy)) hi = mid; else lo = mid + 1;
+        }
+        chosen = await point(hi);
+        break;
+      }
+      prevFail = k;
+    }
+  }
+  const pareto = [...measured.values()].sort((a, b) => a.sizeBytes - b.sizeBytes || a.kept.length - b.kept.length);
+  const met = !!chosen && meetsTarget(target, chosen.metrics, chosen.sizeBytes, o.floatAccuracy);
+  const best = chosen ?? pareto.reduce((a, b) => (merit(target, b.metrics) > merit(target, a.metrics) ? b : a));
+  const floatSize = (other + layers.reduce((s, l) => s + l.params, 0)) * 4;
+  const targetText = describeTarget(target, o.floatAccuracy);
+  const metricText = `output SQNR ${best.metrics.sqnrDb.toFixed(1)} dB${best.metrics.accuracy !== undefined ? `, accuracy ${(100 * best.metrics.accuracy).toFixed(2)}%` : best.metrics.top1Agreement !== undefined ? `, top-1 agreement ${(100 * best.metrics.top1Agreement).toFixed(2)}%` : ''}`;
+  const message = met
+    ? `Keeping ${best.kept.length} of ${layers.length} layers in ${o.higher.id} (rest ${o.base.id}) meets ${targetText}: ${metricText}, ${best.sizeBytes} bytes (measured).`
+    : `The target (${targetText}) cannot be met with ${o.base.id} and ${o.higher.id}; the best reachable point keeps ${best.kept.length} of ${layers.length} layers in ${o.higher.id}: ${metricText}, ${best.sizeBytes} bytes.`;
+  return {
+    base: o.base, higher: o.higher, target, met, message, keep: best.kept, metrics: best.metrics,
+    sizeBytes: best.sizeBytes, floatSizeBytes: floatSize, baseSizeBytes: Math.round(sizeOfKept(new Set())),
+    pareto, recipe: recipeFor(o, best.kept, hw, ha, met, message),
+  };
+}
+
+/** A one-line description of a target. */
+export function describeTarget(target: Target, floatAccuracy?: number): string {
+  switch (target.kind) {
+    case 'min-sqnr-db': return `output SQNR >= ${target.value} dB`;
+    case 'max-size-bytes': return `size <= ${target.value} bytes`;
+    case 'max-accuracy-drop': return floatAccuracy !== undefined ? `accuracy drop <= ${(100 * target.value).toFixed(2)} points` : `top-1 disagreement <= ${(100 * target.value).toFixed(2)}% (no labels)`;
+  }
+}
+
+function recipeFor(o: RecommendOptions, kept: readonly string[], hw: NumberFormat, ha: NumberFormat, met: boolean, message: string): Recipe {
+  const layers: Recipe['layers'] = {};
+  for (const name of kept) layers[name] = hw.kind === 'float' && ha.kind === 'float' ? 'float' : { weights: o.higher.weights, activations: o.higher.activations };
+  return {
+    version: RECIPE_VERSION,
+    model: o.modelFile,
+    defaults: { weights: o.base.weights, activations: o.base.activations, calibration: o.calibration },
+    layers,
+    notes: `quantlens analyze: ${met ? 'meets' : 'does not meet'} ${describeTarget(o.target, o.floatAccuracy)}. ${message}`,
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * Per-layer sensitivity: weight error (pure JS), local output error and isolated end-to-end error (only
+ * this layer quantized) from one downstream-only session per layer fed with cached float activations,
+ * and all-but-one / whole-configuration metrics from the configurable model.
+ */
+import { Graph } from '../onnx/graph';
+import { QuantLayer } from '../onnx/layer';
+import { DataType } from '../onnx/proto';
+import { encodeModelProto } from '../onnx/proto';
+import { Tensor, toFloat32 } from '../onnx/tensor-data';
+import { InferenceBackend, RuntimeSession } from '../runtime/backend';
+import { activationParams, QuantParams, splitDims } from '../quant/qparams';
+import { fakeQuantize, fakeQuantizeFloat, quantizeWeight } from '../quant/quantize';
+import { createCalibrator } from '../quant/calibrate';
+import { CalibrationSpec } from '../../shared/recipe';
+import { mustParseFormat, NumberFormat } from '../../shared/formats';
+import { EndToEndMetrics, FormatCandidate, LayerFormatResult } from '../../shared/report';
+import { ActivationCache, throwIfAborted } from './activation-cache';
+import { ErrorAccumulator, MetricsAccumulator, OutputLayout, sqnrFromEnergies } from './metrics';
+import { downstreamModel } from './subgraph';
+import { ActivationSetting, buildConfigurableModel, ConfigurableModel, Configuration, configurationFeeds } from './config-model';
+
+/** Everything the sensitivity runs share: the graph, its layers, the cache and the calibrated ranges. */
+export interface SensitivityContext {
+  graph: Graph;
+  layers: QuantLayer[];
+  backend: InferenceBackend;
+  cache: ActivationCache;
+  layout: OutputLayout;
+  /** Float weight values per layer name. */
+  floatWeights: Map<string, Float32Array>;
+  /** Values of derived constants the subgraphs read. */
+  constants: Map<string, Tensor>;
+  calibration: CalibrationSpec;
+  threads: number;
+  signal?: AbortSignal;
+}
+
+/** Time spent in the isolated runs, for the benchmark (ms). */
+export interface SensitivityTimings {
+  sessionMs: number;
+  runMs: number;
+  totalMs: number;
+}
+
+const rangeMemo = new WeakMap<SensitivityContext, Map<string, { min: number; max: number }>>();
+
+/** The calibrated range of activation `tensor` for an activation format (memoized per context). */
+export function activationRange(ctx: SensitivityContext, tensor: string, format: NumberFormat): { min: number; max: number } {
+  let memo = rangeMemo.get(ctx);
+  if (!memo) rangeMemo.set(ctx, (memo = new Map()));
+  const key = `${tensor}|${JSON.stringify(format)}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const cal = createCalibrator(ctx.calibration, format);
+  for (let b = 0; b < ctx.cache.batches; b++) cal.observe(toFloat32(ctx.cache.get(b, tensor)));
+  const r = cal.range();
+  memo.set(key, r);
+  return r;
+}
+
+/** The activation setting of a format for activation `tensor`. */
+export function activationSetting(ctx: SensitivityContext, tensor: string, format: NumberFormat): ActivationSetting {
+  if (format.kind === 'int') {
+    const r = activationRange(ctx, tensor, format);
+    return { kind: 'int', params: activationParams(r.min, r.max, format) };
+  }
+  if (format.kind === 'float16' || format.kind === 'bfloat16' || format.kind === 'float8') return { kind: 'half' };
+  return { kind: 'float' };
+}
+
+/** Fake-quantizes activation values in JS as a QDQ pair (or float16 rounding) would. */
+function fakeQuantActivation(t: Tensor, setting: ActivationSetting, format: NumberFormat): Tensor {
+  if (setting.kind === 'float') return t;
+  const x = toFloat32(t);
+  if (setting.kind === 'int') return { type: DataType.FLOAT, dims: t.dims, data: fakeQuantize(x, t.dims, setting.params) };
+  const name = format.kind === 'bfloat16' ? 'bfloat16' : format.kind === 'float8' ? (format.variant === 'e4m3fn' ? 'float8e4m3fn' : 'float8e5m2') : 'float16';
+  return { type: DataType.FLOAT, dims: t.dims, data: fakeQuantizeFloat(x, name) };
+}
+
+/** Weight SQNR over the tensor and per output channel. */
+export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number): { total: number; channels: number[] } {
+  const acc = new ErrorAccumulator();
+  acc.add(w, q);
+  if (!dims.length) return { total: acc.sqnrDb(), channels: [] };
+  const { outer, extent, inner } = splitDims(dims, channelAxis);
+  const sig = new Float64Array(extent);
+  const noi = new Float64Array(extent);
+  for (let o = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
+    const base = (o * extent + c) * inner;
+    let s = 0, n = 0;
+    for (let k = 0; k < inner; k++) { const v = w[base + k]; const d = v - q[base + k]; s += v * v; n += d * d; }
+    sig[c] += s;
+    noi[c] += n;
+  }
+  return { total: acc.sqnrDb(), channels: Array.from(sig, (s, c) => round3(sqnrFromEnergies(s, noi[c]))) };
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** The weight of a layer quantized in a format: fake values and parameters (undefined when the format keeps it float). */
+export function quantizedWeight(ctx: SensitivityContext, layer: QuantLayer, format: NumberFormat): { fake: Float32Array; params?: QuantParams } | undefined {
+  if (!layer.weight || format.kind === 'float') return undefined;
+  const w = ctx.floatWeights.get(layer.name)!;
+  return quantizeWeight(w, layer.weight.dims, format, layer.weight.channelAxis, layer.weight.reductionAxis);
+}
+
+/**
+ * Weight, local and isolated end-to-end errors of one layer for every candidate that applies to it
+ * (a weight-only candidate does not apply to a layer without weights). One session runs the layer
+ * and everything downstream of it.
+ */
+export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: QuantLayer, candidates: readonly FormatCandidate[], timings?: SensitivityTimings): Promise<Record<string, LayerFormatResult>> {
+  const t0 = performance.now();
+  const results: Record<string, LayerFormatResult> = {};
+  const plans = candidates.map((c) => ({ c, wf: mustParseFormat(c.weights), af: mustParseFormat(c.activations) }))
+    .filter((p) => (p.wf.kind !== 'float' && layer.weight) || (p.af.kind !== 'float' && layer.activationInputs.length));
+  if (!plans.length) return results;
+  const typeOf = (t: string) => ctx.cache.get(0, t).type;
+  const dm = downstreamModel(ctx.graph, layer, ctx.constants, typeOf);
+  const ts = performance.now();
+  const session = await ctx.backend.createSession(encodeModelProto(dm.model), { optimization: 'all', threads: ctx.threads });
+  if (timings) timings.sessionMs += performance.now() - ts;
+  try {
+    const floatW = ctx.floatWeights.get(layer.name);
+    for (const { c, wf, af } of plans) {
+      throwIfAborted(ctx.signal);
+      const r: LayerFormatResult = {};
+      const qw = quantizedWeight(ctx, layer, wf);
+      if (qw && floatW && layer.weight) {
+        const e = weightErrors(floatW, qw.fake, layer.weight.dims, layer.weight.channelAxis);
+        r.weightSqnrDb = round3(e.total);
+        r.weightChannelSqnrDb = e.channels;
+      }
+      const settings = layer.activationInputs.map((x) => activationSetting(ctx, x, af));
+      const metrics = new MetricsAccumulator(ctx.layout);
+      const local = new ErrorAccumulator();
+      for (let b = 0; b < ctx.cache.batches; b++) {
+        const feeds: Record<string, Tensor> = {};
+        if (dm.weightInput && floatW) feeds[dm.weightInput] = { type: DataType.FLOAT, dims: layer.weight!.dims, data: qw?.fake ?? floatW };
+        dm.activationInputs.forEach((a, j) => { feeds[a.input] = fakeQuantActivation(ctx.cache.get(b, a.tensor), settings[j], af); });
+        for (const t of dm.boundary) feeds[t] = ctx.cache.get(b, t);
+        const tr = performance.now();
+        const out = await session.run(feeds);
+        if (timings) timings.runMs += performance.now() - tr;
+        const full: Record<string, Tensor> = {};
+        const ref: Record<string, Tensor> = {};
+        for (const o of ctx.graph.outputs) {
+          ref[o.name] = ctx.cache.get(b, o.name);
+          full[o.name] = out[o.name] ?? ref[o.name];
+        }
+        metrics.add(ref, full, ctx.cache.labels(b));
+        local.add(toFloat32(ctx.cache.get(b, dm.localOutput)), toFloat32(out[dm.localOutput]));
+      }
+      r.localSqnrDb = round3(local.sqnrDb());
+      r.isolated = roundMetrics(metrics.result());
+      results[c.id] = r;
+    }
+  } finally {
+    await session.release();
+    if (timings) timings.totalMs += performance.now() - t0;
+  }
+  return results;
+}
+
+/** Rounds metrics to sensible precision for the report. */
+export function roundMetrics(m: EndToEndMetrics): EndToEndMetrics {
+  const out: EndToEndMetrics = { sqnrDb: round3(m.sqnrDb), mse: m.mse, cosine: m.cosine };
+  if (m.klDiv !== undefined) out.klDiv = m.klDiv;
+  if (m.top1Agreement !== undefined) out.top1Agreement = m.top1Agreement;
+  if (m.accuracy !== undefined) out.accuracy = m.accuracy;
+  return out;
+}
+
+/** Per layer the formats of a configuration: layer name → [weights, activations]; absent layers stay float. */
+export type LayerFormats = Map<string, { weights: NumberFormat; activations: NumberFormat }>;
+
+/** Runs whole-model configurations in one configurable-model session. */
+export class ConfigurationRunner {
+  private readonly weightMemo = new Map<string, Float32Array>();
+
+  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private readonly session: RuntimeSession) {}
+
+  /** Builds the configurable model of the context's layers and opens its session. */
+  static async create(ctx: SensitivityContext, opts: { halfActivations?: boolean } = {}): Promise<ConfigurationRunner> {
+    const cm = buildConfigurableModel(ctx.graph, ctx.layers, opts);
+    const session = await ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads });
+    return new ConfigurationRunner(ctx, cm, session);
+  }
+
+  /** The Configuration (fed values) for per-layer formats. */
+  configuration(formats: LayerFormats): Configuration {
+    const config: Configuration = { weights: new Map(), activations: new Map() };
+    for (const layer of this.ctx.layers) {
+      const f = formats.get(layer.name);
+      if (!f) continue;
+      if (layer.weight && f.weights.kind !== 'float') {
+        const key = `${layer.name}|${JSON.stringify(f.weights)}`;
+        let w = this.weightMemo.get(key);
+        if (!w) this.weightMemo.set(key, (w = quantizedWeight(this.ctx, layer, f.weights)!.fake));
+        config.weights.set(layer.name, w);
+      }
+      config.activations.set(layer.name, layer.activationInputs.map((x) => activationSetting(this.ctx, x, f.activations)));
+    }
+    return config;
+  }
+
+  /** Runs a configuration over all cached batches and measures its outputs against the float model's. */
+  async measure(formats: LayerFormats): Promise<EndToEndMetrics> {
+    const ctx = this.ctx;
+    const control = configurationFeeds(this.cm, this.configuration(formats), ctx.floatWeights);
+    const acc = new MetricsAccumulator(ctx.layout);
+    const outs = ctx.graph.outputs.map((o) => o.name);
+    for (let b = 0; b < ctx.cache.batches; b++) {
+      throwIfAborted(ctx.signal);
+      const feeds: Record<string, Tensor> = { ...control };
+      for (const i of ctx.graph.inputs) feeds[i.name] = ctx.cache.get(b, i.name);
+      const out = await this.session.run(feeds, outs);
+      const ref: Record<string, Tensor> = {};
+      for (const o of outs) ref[o] = ctx.cache.get(b, o);
+      acc.add(ref, out, ctx.cache.labels(b));
+    }
+    return roundMetrics(acc.result());
+  }
+
+  /** Frees the session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Every layer in the same formats. */
+export function uniformFormats(layers: readonly QuantLayer[], weights: NumberFormat, activations: NumberFormat): LayerFormats {
+  return new Map(layers.map((l) => [l.name, { weights, activations }]));
+}
