@@ -240,7 +240,7 @@ export function klThresholdBin(hist: Float64Array, levels: number, last: number)
   for (let i = levels; i <= last; i++) {
     for (let k = 0; k < i; k++) p[k] = hist[k];
     p[i - 1] += tails[i];
-    // merge into `levels` groups of ~i/levels bins
+    // Q: the unclipped first i bins merged into `levels` groups (the tail goes to P only, as in TensorRT)
     const per = i / levels;
     for (let g = 0; g < levels; g++) {
       const start = Math.floor(g * per);
@@ -248,7 +248,6 @@ export function klThresholdBin(hist: Float64Array, levels: number, last: number)
       let sum = 0;
       let nonzero = 0;
       for (let k = start; k < end; k++) { sum += hist[k]; if (hist[k] !== 0) nonzero++; }
-      if (g === levels - 1) { /* the tail belongs to P's last bin only, as in TensorRT: Q uses the unclipped counts */ }
       const v = nonzero ? sum / nonzero : 0;
       for (let k = start; k < end; k++) q[k] = hist[k] !== 0 ? v : 0;
     }
