@@ -1,0 +1,127 @@
+/**
+ * Fake quantization inside the training graph: y = (clip(round(x / s) + z, qmin, qmax) - z) * s, with the
+ * straight-through estimator (gradient zero outside the clip range) and optional LSQ-learned scales.
+ * Rounding is ONNX Round (half to even) and saturation is QuantizeLinear's, so the simulation equals Q/DQ.
+ */
+import { sizeOf } from '../onnx/tensor-data';
+import { FwdNode, GradContext, GradRule } from './grad-context';
+
+/** How one scale is shared across a tensor. */
+export type FqGranularity = { kind: 'tensor' } | { kind: 'channel'; axis: number } | { kind: 'block'; axis: number; size: number };
+
+/** One fake-quantized tensor of the training graph. */
+export interface FakeQuantSpec {
+  /** Tensor to quantize (a trainable weight or an activation). */
+  tensor: string;
+  /** Node inputs that read the quantized tensor instead: [node name, input index]. */
+  uses: [string, number][];
+  role: 'weight' | 'activation';
+  bits: number;
+  signed: boolean;
+  granularity: FqGranularity;
+  /** Scales in canonical shape: [] per tensor, [C] per channel, the tensor's dims with dims[axis] = blocks for blocks. */
+  scale: Float32Array;
+  /** Integer zero points, same layout as `scale` (all 0 for symmetric). */
+  zeroPoint: Int32Array;
+  /** Learn the scale with LSQ. */
+  learnScale: boolean;
+}
+
+/** The integer range of a format: [qmin, qmax]. */
+export function qRange(bits: number, signed: boolean): [number, number] {
+  return signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
+}
+
+/** Canonical dims of the scale of a tensor with dims `xs`. */
+export function scaleDims(xs: number[], g: FqGranularity): number[] {
+  if (g.kind === 'tensor') return [];
+  if (g.kind === 'channel') return [xs[g.axis]];
+  return xs.map((d, i) => (i === g.axis ? Math.ceil(d / g.size) : d));
+}
+
+/** Shapes the quantized computation works in: x reshaped to xb, scale broadcast as sb. */
+function workShapes(xs: number[], g: FqGranularity): { xb: number[]; sb: number[] } {
+  if (g.kind === 'tensor') return { xb: xs, sb: [] };
+  if (g.kind === 'channel') return { xb: xs, sb: xs.map((d, i) => (i === g.axis ? d : 1)) };
+  const nb = Math.ceil(xs[g.axis] / g.size);
+  if (nb * g.size !== xs[g.axis]) throw new Error(`block size ${g.size} does not divide dimension ${xs[g.axis]} of axis ${g.axis}`);
+  const xb = [...xs.slice(0, g.axis), nb, g.size, ...xs.slice(g.axis + 1)];
+  const sb = [...xs.slice(0, g.axis), nb, 1, ...xs.slice(g.axis + 1)];
+  return { xb, sb };
+}
+
+/** Graph input names carrying a spec's scale. */
+export function scaleInputName(spec: FakeQuantSpec): string {
+  return `${spec.tensor}__qscale`;
+}
+
+/**
+ * Emits the forward fake quantization of `spec` reading `x` and the scale input; returns the quantized
+ * tensor and the node (with its STE/LSQ gradient rule) to place in the differentiated node list.
+ */
+export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scaleInput: string, index: number): { y: string; node: FwdNode; rule: GradRule } {
+  const xs = ctx.shape(x);
+  const { xb, sb } = workShapes(xs, spec.granularity);
+  const [qmin, qmax] = qRange(spec.bits, spec.signed);
+  const reshaped = xb.length !== xs.length;
+  const xw = reshaped ? ctx.reshape(x, xb) : x;
+  const s = spec.granularity.kind === 'tensor' ? scaleInput : ctx.reshape(scaleInput, sb);
+  const hasZ = spec.zeroPoint.some((z) => z !== 0);
+  const z = hasZ ? ctx.floats(spec.zeroPoint, sb.length ? sb : []) : undefined;
+  const xsDiv = ctx.op('Div', [xw, s]);
+  const r = ctx.op('Round', [xsDiv]);
+  const rz = z ? ctx.op('Add', [r, z]) : r;
+  const q = ctx.op('Clip', [rz, ctx.scalar(qmin), ctx.scalar(qmax)]);
+  const qc = z ? ctx.op('Sub', [q, z]) : q;
+  const yw = ctx.op('Mul', [qc, s]);
+  const y = reshaped ? ctx.reshape(yw, xs) : yw;
+  ctx.setShape(y, xs);
+  const name = `FakeQuant#${index}:${spec.tensor}`;
+  const node: FwdNode = { name, opType: 'FakeQuant', inputs: [x, scaleInput], outputs: [y], proto: { op_type: 'FakeQuant', domain: 'quantlens', name } };
+  const rule: GradRule = (c, _n, [gy]) => {
+    if (!gy) return [];
+    const v = z ? c.op('Add', [xsDiv, z]) : xsDiv;
+    const inside = c.op('And', [c.op('GreaterOrEqual', [v, c.scalar(qmin)]), c.op('LessOrEqual', [v, c.scalar(qmax)])]);
+    const gyw = reshaped ? c.reshape(gy, xb) : gy;
+    const gx = c.mask(gyw, inside);
+    const out: (string | undefined)[] = [c.needs(x) ? (reshaped ? c.reshape(gx, xs) : gx) : undefined];
+    if (spec.learnScale) {
+      // LSQ: dy/ds = (q - z) - x/s inside the range, (q - z) outside; gradient scaled by 1/sqrt(N * qmax).
+      const insideF = c.op('Cast', [inside], { to: c.dtype });
+      const d = c.op('Sub', [qc, c.op('Mul', [xsDiv, insideF])]);
+      const perScale = sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, spec.granularity)));
+      const gscale = 1 / Math.sqrt(perScale * Math.max(1, qmax));
+      const gsb = c.sumTo(c.op('Mul', [gyw, d]), xb, sb.length ? sb : []);
+      out[1] = c.reshape(c.op('Mul', [gsb, c.scalar(gscale)]), scaleDims(xs, spec.granularity));
+    }
+    return out;
+  };
+  return { y, node, rule };
+}
+
+/** Symmetric/asymmetric quantization parameters for values in [lo, hi] (zero always representable). */
+export function rangeToScale(lo: number, hi: number, bits: number, signed: boolean, symmetric: boolean): { scale: number; zeroPoint: number } {
+  const [qmin, qmax] = qRange(bits, signed);
+  lo = Math.min(lo, 0); hi = Math.max(hi, 0);
+  if (symmetric) {
+    const m = Math.max(Math.abs(lo), Math.abs(hi));
+    const scale = m > 0 ? (signed ? m / qmax : (2 * m) / (qmax - qmin)) : 1;
+    const zeroPoint = signed ? 0 : Math.round((qmin + qmax + 1) / 2);
+    return { scale, zeroPoint };
+  }
+  const scale = hi - lo > 0 ? (hi - lo) / (qmax - qmin) : 1;
+  const zeroPoint = Math.max(qmin, Math.min(qmax, Math.round(qmin - lo / scale)));
+  return { scale, zeroPoint };
+}
+
+/** Round half to even, as ONNX Round and QuantizeLinear. */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Quantizes in JS with the same arithmetic as the graph (float32 division, half-to-even, saturation). */
+export function quantizeValue(x: number, scale: number, zeroPoint: number, qmin: number, qmax: number): number {
+  const v = roundHalfEven(Math.fround(x / scale)) + zeroPoint;
+  return Math.max(qmin, Math.min(qmax, v));
+}

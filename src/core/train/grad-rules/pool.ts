@@ -1,0 +1,89 @@
+/** Gradient rules of pooling: MaxPool (through its indices output), AveragePool, GlobalAveragePool, GlobalMaxPool. */
+import { attrInt, attrInts, attrString } from '../../onnx/graph';
+import { sizeOf } from '../../onnx/tensor-data';
+import { GradRule, FwdNode } from '../grad-context';
+
+/** Name of the indices output the differentiator adds to MaxPool nodes (see autodiff.ts). */
+export function maxPoolIndicesName(n: FwdNode): string {
+  return n.outputs[1] || `${n.outputs[0]}__argmax`;
+}
+
+const maxPool: GradRule = (ctx, n, [gy]) => {
+  if (!gy) return [];
+  const xs = ctx.shape(n.inputs[0]);
+  const idx = ctx.reshape(maxPoolIndicesName(n), [-1]);
+  const flat = ctx.op('ScatterElements', [ctx.zeros([sizeOf(xs)]), idx, ctx.reshape(gy, [-1])], { axis: 0, reduction: 'add' });
+  return [ctx.reshape(flat, xs)];
+};
+
+function poolGeometry(n: FwdNode, xs: number[], ys: number[]) {
+  const nd = xs.length - 2;
+  const k = attrInts(n.proto, 'kernel_shape', []);
+  const s = attrInts(n.proto, 'strides', Array(nd).fill(1));
+  const d = attrInts(n.proto, 'dilations', Array(nd).fill(1));
+  const pads = attrInts(n.proto, 'pads', Array(2 * nd).fill(0));
+  const autoPad = attrString(n.proto, 'auto_pad', 'NOTSET');
+  let pb = pads.slice(0, nd), pe = pads.slice(nd);
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    pb = []; pe = [];
+    for (let i = 0; i < nd; i++) {
+      const total = Math.max(0, (ys[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - xs[2 + i]);
+      const small = Math.floor(total / 2), big = total - small;
+      pb.push(autoPad === 'SAME_UPPER' ? small : big); pe.push(autoPad === 'SAME_UPPER' ? big : small);
+    }
+  } else if (autoPad === 'VALID') { pb = Array(nd).fill(0); pe = Array(nd).fill(0); }
+  return { nd, k, s, d, pb, pe };
+}
+
+const averagePool: GradRule = (ctx, n, [gy]) => {
+  if (!gy) return [];
+  const x = n.inputs[0];
+  const xs = ctx.shape(x), ys = ctx.shape(n.outputs[0]);
+  const g = poolGeometry(n, xs, ys);
+  const C = xs[1];
+  const includePad = attrInt(n.proto, 'count_include_pad', 0) === 1;
+  // Divisor of every output position (valid inputs only unless count_include_pad).
+  const outSp = ys.slice(2);
+  const div = new Float64Array(sizeOf(outSp));
+  for (let o = 0; o < div.length; o++) {
+    let rem = o, count = 1;
+    const pos: number[] = [];
+    for (let i = g.nd - 1; i >= 0; i--) { pos[i] = rem % outSp[i]; rem = Math.floor(rem / outSp[i]); }
+    for (let i = 0; i < g.nd; i++) {
+      let c = 0;
+      for (let kk = 0; kk < g.k[i]; kk++) {
+        const p = pos[i] * g.s[i] + kk * g.d[i] - g.pb[i];
+        if (includePad ? p < xs[2 + i] + g.pe[i] : p >= 0 && p < xs[2 + i]) c++;
+      }
+      count *= c;
+    }
+    div[o] = 1 / count;
+  }
+  const scaled = ctx.op('Mul', [gy, ctx.floats(div, outSp)]);
+  const ones = ctx.floats(new Float64Array(C * sizeOf(g.k)).fill(1), [C, 1, ...g.k]);
+  const op = xs.slice(2).map((h, i) => h - ((ys[2 + i] - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1 - g.pb[i] - g.pe[i]));
+  if (op.some((v) => v < 0)) throw new Error(`AveragePool '${n.name}': windows running past the input (ceil_mode) are not supported`);
+  const gx = ctx.op('ConvTranspose', [scaled, ones], {
+    group: C, kernel_shape: g.k, strides: g.s, dilations: g.d, pads: [...g.pb, ...g.pe],
+    output_padding: op.some((v) => v > 0) ? op : undefined,
+  });
+  return [gx];
+};
+
+const globalAverage: GradRule = (ctx, n, [gy]) => {
+  if (!gy) return [];
+  const xs = ctx.shape(n.inputs[0]);
+  return [ctx.op('Expand', [ctx.op('Mul', [gy, ctx.scalar(1 / sizeOf(xs.slice(2)))]), ctx.ints(xs)])];
+};
+
+const globalMax: GradRule = (ctx, n, [gy]) => {
+  if (!gy) return [];
+  const xs = ctx.shape(n.inputs[0]);
+  const hit = ctx.op('Equal', [n.inputs[0], n.outputs[0]]);
+  return [ctx.mask(ctx.op('Expand', [gy, ctx.ints(xs)]), hit)];
+};
+
+/** Pooling rules by op type. */
+export const poolRules: Record<string, GradRule> = {
+  MaxPool: maxPool, AveragePool: averagePool, GlobalAveragePool: globalAverage, GlobalMaxPool: globalMax,
+};

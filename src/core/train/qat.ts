@@ -1,0 +1,298 @@
+/** The QAT job: builds the training step, runs it batch by batch in ONNX Runtime, reports progress, checkpoints, cancels. */
+import { QuantLensError } from '../errors';
+import { Graph } from '../onnx/graph';
+import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
+import { InferenceBackend, RuntimeSession } from '../runtime/backend';
+import { ortBackend } from '../runtime/ort-backend';
+import { Recipe } from '../../shared/recipe';
+import { TrainingLogEntry, TrainingProgress } from '../../shared/training';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { FakeQuantSpec } from './fake-quant';
+import { LossSpec } from './losses';
+import { LrSchedule, learningRate, OPT_INPUTS, OptimizerSpec } from './optimizer';
+import { constFloat, initActivationScale, initWeightScales, PlanLayer, planFromRecipe, trainableTensors } from './quant-plan';
+import { Rng } from './random';
+import { probeModel } from './shape-probe';
+import { buildTrainStep, STEP_INPUTS, withParams } from './train-step';
+
+/** Training data: one input tensor with the sample axis first, and optional class labels. */
+export interface QatData {
+  input: Tensor;
+  labels?: Int32Array;
+}
+
+/** Options of runQat. */
+export interface QatOptions {
+  model: ModelProto;
+  file?: string;
+  /** Formats per layer; null trains in FP32 (no fake quantization). */
+  recipe: Pick<Recipe, 'defaults' | 'layers'> | null;
+  data: QatData;
+  batchSize?: number;
+  /** Budget: steps, or epochs (steps win when both are given). */
+  steps?: number;
+  epochs?: number;
+  lr: number;
+  schedule?: LrSchedule;
+  optimizer?: OptimizerSpec;
+  /** Loss weights; default cross-entropy with labels, else KL distillation against the FP32 model. */
+  loss?: Partial<LossSpec>;
+  /** Learn quantization scales with LSQ (default true). */
+  learnScales?: boolean;
+  /** Initial weight scales (default 'mse'). */
+  weightInit?: 'minmax' | 'mse';
+  /** Samples used to calibrate activation ranges (default 512). */
+  calibrationSamples?: number;
+  seed?: number;
+  onProgress?: (p: TrainingProgress) => void;
+  /** Report every this many steps (default 20). */
+  progressEvery?: number;
+  signal?: AbortSignal;
+  checkpointPath?: string;
+  /** Checkpoint every this many steps (default: each report). */
+  checkpointEvery?: number;
+  threads?: number;
+  backend?: InferenceBackend;
+}
+
+/** What a QAT run produces. */
+export interface QatResult {
+  /** The model with trained float weights (same structure as the input). */
+  model: ModelProto;
+  /** Fake-quant points with the learned (or calibrated) scales. */
+  specs: FakeQuantSpec[];
+  layers: PlanLayer[];
+  log: TrainingLogEntry[];
+  steps: number;
+  /** The tensor used as logits. */
+  logits: string;
+}
+
+/** The tensor trained as logits: the input of a final Softmax, otherwise the first output. */
+export function logitsTensor(graph: Graph): string {
+  const out = graph.outputs[0].name;
+  const p = graph.producer.get(out);
+  return p && p.opType === 'Softmax' ? p.inputs[0] : out;
+}
+
+/** Rows [idx...] of a tensor with the sample axis first. */
+export function gatherRows(t: Tensor, idx: ArrayLike<number>): Tensor {
+  const row = sizeOf(t.dims.slice(1));
+  const src = toFloat32(t);
+  const data = new Float32Array(idx.length * row);
+  for (let i = 0; i < idx.length; i++) data.set(src.subarray(idx[i] * row, (idx[i] + 1) * row), i * row);
+  return { type: DataType.FLOAT, dims: [idx.length, ...t.dims.slice(1)], data };
+}
+
+/** Runs `model` over all samples in batches of `batch`, returning the `fetch` tensor rows (last batch padded). */
+export async function runBatches(session: RuntimeSession, inputName: string, input: Tensor, fetch: string, batch: number): Promise<Float32Array> {
+  const n = input.dims[0];
+  let out: Float32Array | undefined;
+  let width = 0;
+  for (let s = 0; s < n; s += batch) {
+    const idx = Array.from({ length: batch }, (_, i) => Math.min(n - 1, s + i));
+    const r = (await session.run({ [inputName]: gatherRows(input, idx) }, [fetch]))[fetch];
+    width = sizeOf(r.dims.slice(1));
+    out ??= new Float32Array(n * width);
+    const take = Math.min(batch, n - s);
+    out.set((r.data as Float32Array).subarray(0, take * width), s * width);
+  }
+  return out!;
+}
+
+/** A copy of the model with the logits tensor also exposed as an output. */
+export function withOutput(model: ModelProto, tensor: string): ModelProto {
+  const g = model.graph!;
+  if ((g.output ?? []).some((o) => o.name === tensor)) return model;
+  return { ...model, graph: { ...g, output: [...(g.output ?? []), { name: tensor }] } };
+}
+
+/** Index of the largest value of each row. */
+export function argmaxRows(data: Float32Array, width: number): Int32Array {
+  const n = data.length / width;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < width; j++) if (data[i * width + j] > data[i * width + best]) best = j;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** Fine-tunes (or trains, with recipe null) a model. */
+export async function runQat(o: QatOptions): Promise<QatResult> {
+  const file = o.file ?? '<model>';
+  const backend = o.backend ?? ortBackend();
+  const threads = o.threads ?? 1;
+  const graph = new Graph(o.model, file);
+  if (graph.inputs.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; this one has ${graph.inputs.length}`, file);
+  const inputName = graph.inputs[0].name;
+  const N = o.data.input.dims[0];
+  const B = Math.min(o.batchSize ?? 64, N);
+  const seed = o.seed ?? 0;
+  const logits = logitsTensor(graph);
+  // Shapes at the training batch size.
+  const probeFeed = { [inputName]: gatherRows(o.data.input, Array.from({ length: B }, (_, i) => i)) };
+  const probe = await probeModel(backend, o.model, probeFeed);
+  const logitDims = probe.shapes.get(logits)!;
+  const classes = logitDims[logitDims.length - 1];
+  if (o.data.labels) {
+    if (o.data.labels.length !== N) throw new QuantLensError('train-labels', `${o.data.labels.length} labels for ${N} samples`, file);
+    if (logitDims.length !== 2) throw new QuantLensError('train-labels', `labels need a [batch, classes] output, but '${logits}' has shape [${logitDims.join(', ')}]`, file);
+    const bad = o.data.labels.find((l) => !(l >= 0 && l < classes));
+    if (bad !== undefined) throw new QuantLensError('train-labels', `label ${bad} does not match the model output, which has ${classes} classes`, file);
+  }
+  const lossSpec: LossSpec = {
+    crossEntropy: o.loss?.crossEntropy ?? (o.data.labels ? 1 : 0),
+    distill: o.loss?.distill ?? (o.data.labels ? 0 : 1),
+    distillKind: o.loss?.distillKind ?? 'kl',
+    temperature: o.loss?.temperature ?? 1,
+  };
+  if (lossSpec.crossEntropy > 0 && !o.data.labels) throw new QuantLensError('train-labels', 'cross-entropy needs labels', file);
+  // FP32 teacher outputs (for distillation and agreement), computed once.
+  let teacher: Float32Array | undefined;
+  if (o.recipe || lossSpec.distill > 0) {
+    const s = await backend.createSession(encodeModelProto(withOutput(o.model, logits)), { threads });
+    try { teacher = await runBatches(s, inputName, o.data.input, logits, B); } finally { await s.release(); }
+  }
+  // Plan and initial scales.
+  const params = trainableTensors(graph);
+  const { specs, layers } = o.recipe ? planFromRecipe(graph, o.recipe, o.learnScales ?? true, file) : { specs: [], layers: [] };
+  if (specs.length) await calibrate(o, graph, specs, inputName, backend, threads);
+  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, file });
+  const session = await backend.createSession(encodeModelProto(step.model), { threads });
+  // State.
+  const values = new Map<string, Float32Array>();
+  for (const p of params) values.set(p, constFloat(graph, p).slice());
+  for (const s of step.state) values.set(s, new Float32Array(sizeOf(step.shapes.get(s)!)));
+  specs.forEach((s, k) => values.set(step.scales[k], s.scale.slice()));
+  const stepsPerEpoch = Math.floor(N / B);
+  const total = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * stepsPerEpoch));
+  let done = 0;
+  const log: TrainingLogEntry[] = [];
+  const ck = o.checkpointPath ? loadCheckpoint(o.checkpointPath) : undefined;
+  if (ck) {
+    for (const [k, v] of ck.tensors) {
+      const cur = values.get(k);
+      if (!cur || cur.length !== v.length) throw new QuantLensError('checkpoint-mismatch', `the checkpoint does not match this model and recipe (tensor '${k}')`, o.checkpointPath);
+      values.set(k, v);
+    }
+    done = ck.step;
+    log.push(...ck.log);
+  }
+  const save = () => {
+    if (o.checkpointPath) saveCheckpoint(o.checkpointPath, { step: done, seed, tensors: values, log });
+  };
+  const schedule = o.schedule ?? { kind: 'constant' };
+  const optKind = o.optimizer?.kind ?? 'adam';
+  const b1 = o.optimizer?.beta1 ?? 0.9, b2 = o.optimizer?.beta2 ?? 0.999;
+  const every = o.progressEvery ?? 20;
+  const onehot = new Float32Array(B * classes);
+  let perm = new Rng(seed).permutation(N);
+  let permEpoch = -1;
+  let acc = { loss: 0, n: 0, correct: 0, agree: 0, samples: 0 };
+  let t0 = Date.now();
+  const started = Date.now();
+  const startStep = done;
+  try {
+    while (done < total) {
+      if (o.signal?.aborted) { save(); throw new QuantLensError('cancelled', `QAT cancelled at step ${done}`, file); }
+      const epoch = Math.floor(done / stepsPerEpoch);
+      if (epoch !== permEpoch) { perm = new Rng(seed * 1000003 + epoch + 1).permutation(N); permEpoch = epoch; }
+      const off = (done % stepsPerEpoch) * B;
+      const idx = perm.subarray(off, off + B);
+      const feeds: Record<string, Tensor> = { [inputName]: gatherRows(o.data.input, idx) };
+      if (step.labels) {
+        onehot.fill(0);
+        for (let i = 0; i < B; i++) onehot[i * classes + o.data.labels![idx[i]]] = 1;
+        feeds[step.labels] = { type: DataType.FLOAT, dims: [B, classes], data: onehot };
+      }
+      if (step.teacher) {
+        const td = new Float32Array(B * classes);
+        for (let i = 0; i < B; i++) td.set(teacher!.subarray(idx[i] * classes, (idx[i] + 1) * classes), i * classes);
+        feeds[step.teacher] = { type: DataType.FLOAT, dims: [B, classes], data: td };
+      }
+      const lr = learningRate(o.lr, schedule, done, total);
+      feeds[OPT_INPUTS.lr] = scalar(lr);
+      if (optKind !== 'sgd') { feeds[OPT_INPUTS.bc1] = scalar(1 - b1 ** (done + 1)); feeds[OPT_INPUTS.bc2] = scalar(1 - b2 ** (done + 1)); }
+      for (const name of [...step.params, ...step.state, ...step.scales]) feeds[name] = { type: DataType.FLOAT, dims: step.shapes.get(name)!, data: values.get(name)! };
+      const r = await session.run(feeds);
+      const loss = (r[step.loss].data as Float32Array)[0];
+      if (!Number.isFinite(loss)) {
+        throw new QuantLensError('train-diverged', `the training loss became ${loss} at step ${done + 1} (learning rate ${lr}); lower the learning rate${o.checkpointPath ? '; the last good checkpoint is kept' : ''}`, file);
+      }
+      step.params.forEach((p, i) => values.set(p, r[step.newParams[i]].data as Float32Array));
+      step.state.forEach((p, i) => values.set(p, r[step.newState[i]].data as Float32Array));
+      step.scales.forEach((s, i) => { const n = step.newScales[i]; if (n) values.set(s, r[n].data as Float32Array); });
+      done++;
+      const lg = r[step.logits].data as Float32Array;
+      const pred = argmaxRows(lg, classes);
+      acc.loss += loss; acc.n++; acc.samples += B;
+      for (let i = 0; i < B; i++) {
+        if (o.data.labels && pred[i] === o.data.labels[idx[i]]) acc.correct++;
+        if (teacher && pred[i] === argmaxRows(teacher.subarray(idx[i] * classes, (idx[i] + 1) * classes), classes)[0]) acc.agree++;
+      }
+      if (done % every === 0 || done === total) {
+        const now = Date.now();
+        const sps = (acc.samples * 1000) / Math.max(1, now - t0);
+        const elapsed = (now - started) / 1000;
+        const entry: TrainingLogEntry = {
+          step: done, totalSteps: total, epoch: done / stepsPerEpoch, loss: acc.loss / acc.n, lr,
+          accuracy: o.data.labels ? acc.correct / acc.samples : undefined,
+          agreement: teacher ? acc.agree / acc.samples : undefined,
+          gradNorm: (r[step.gradNorm].data as Float32Array)[0],
+          samplesPerSec: sps, etaSeconds: ((total - done) * elapsed) / Math.max(1, done - startStep),
+        };
+        log.push(entry);
+        o.onProgress?.(entry);
+        acc = { loss: 0, n: 0, correct: 0, agree: 0, samples: 0 };
+        t0 = now;
+        if (!o.checkpointEvery || done % o.checkpointEvery === 0) save();
+      }
+    }
+    save();
+  } finally {
+    await session.release();
+  }
+  specs.forEach((s, k) => { s.scale = values.get(step.scales[k])!.slice(); });
+  const trained = new Map(params.map((p) => [p, values.get(p)!]));
+  return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits };
+}
+
+function scalar(v: number): Tensor {
+  return { type: DataType.FLOAT, dims: [], data: Float32Array.of(v) };
+}
+
+/** Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model. */
+async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], inputName: string, backend: InferenceBackend, threads: number): Promise<void> {
+  for (const s of specs) {
+    if (s.role !== 'weight') continue;
+    const p = graph.initializers.get(s.tensor) ?? graph.constantNodes.get(s.tensor)!;
+    initWeightScales(s, constFloat(graph, s.tensor), (p.dims ?? []).map(Number), o.weightInit ?? 'mse');
+  }
+  const acts = specs.filter((s) => s.role === 'activation');
+  if (!acts.length) return;
+  const n = Math.min(o.calibrationSamples ?? 512, o.data.input.dims[0]);
+  const g = o.model.graph!;
+  const names = [...new Set(acts.map((s) => s.tensor))];
+  const m: ModelProto = { ...o.model, graph: { ...g, output: [...(g.output ?? []), ...names.filter((t) => !(g.output ?? []).some((x) => x.name === t)).map((name) => ({ name }))] } };
+  const session = await backend.createSession(encodeModelProto(m), { threads });
+  const lo = new Map<string, number>(), hi = new Map<string, number>();
+  try {
+    const step = 64;
+    for (let s = 0; s < n; s += step) {
+      const idx = Array.from({ length: Math.min(step, n - s) }, (_, i) => s + i);
+      const r = await session.run({ [inputName]: gatherRows(o.data.input, idx) }, names);
+      for (const t of names) {
+        const d = toFloat32(r[t]);
+        let a = lo.get(t) ?? Infinity, b = hi.get(t) ?? -Infinity;
+        for (let i = 0; i < d.length; i++) { if (d[i] < a) a = d[i]; if (d[i] > b) b = d[i]; }
+        lo.set(t, a); hi.set(t, b);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  for (const s of acts) initActivationScale(s, lo.get(s.tensor)!, hi.get(s.tensor)!);
+}

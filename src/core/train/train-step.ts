@@ -1,0 +1,190 @@
+/** Builds the whole training step as one ONNX graph: forward with fake quantization, loss, backward, optimizer update. */
+import { QuantLensError } from '../errors';
+import { GraphBuilder, makeValueInfo } from '../onnx/builder';
+import { Graph } from '../onnx/graph';
+import { DataType, ModelProto, NodeProto, TensorProto } from '../onnx/proto';
+import { emitBackward, FwdNode, GradRule, prepareForward, requiresGrad } from './autodiff';
+import { emitFakeQuant, FakeQuantSpec, scaleDims, scaleInputName } from './fake-quant';
+import { GradContext } from './grad-context';
+import { emitLoss, LossSpec } from './losses';
+import { emitOptimizer, OPT_INPUTS, OptimizerSpec, stateNames } from './optimizer';
+import { ProbeResult } from './shape-probe';
+
+/** Options of buildTrainStep. */
+export interface TrainStepOptions {
+  /** The forward FP32 model (opset >= 13, BatchNormalization folded where possible). */
+  model: ModelProto;
+  /** Shapes and integer values of every tensor at the training batch size. */
+  probe: ProbeResult;
+  /** Trainable tensors: initializers or Constant node outputs. */
+  params: string[];
+  fakeQuant: FakeQuantSpec[];
+  loss: LossSpec;
+  /** The tensor trained as logits (the input of a final Softmax, or the output itself). */
+  logits: string;
+  optimizer: OptimizerSpec;
+  /** Opset of the training graph (at least 17). */
+  opset?: number;
+  file?: string;
+}
+
+/** The built step and the names of its inputs/outputs. */
+export interface TrainStepGraph {
+  model: ModelProto;
+  dataInputs: string[];
+  labels?: string;
+  teacher?: string;
+  params: string[];
+  newParams: string[];
+  state: string[];
+  newState: string[];
+  /** Scale inputs of every fake-quant spec (in spec order) and, for learned ones, their new values. */
+  scales: string[];
+  newScales: (string | undefined)[];
+  loss: string;
+  logits: string;
+  gradNorm: string;
+  /** Shapes of params, state and scales (for zero-initialising state). */
+  shapes: Map<string, number[]>;
+}
+
+/** Input names of the labels (one-hot) and teacher logits. */
+export const STEP_INPUTS = { labels: 'train__labels_onehot', teacher: 'train__teacher_logits' } as const;
+
+/** Builds the training-step model. */
+export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
+  const file = o.file ?? '<model>';
+  const graph = new Graph(o.model, file);
+  const b = new GraphBuilder('quantlens_train_step');
+  const dtype = DataType.FLOAT;
+  const shapes = new Map(o.probe.shapes);
+  const constInts = (t: string) => o.probe.ints.get(t) ?? intsOf(graph, t);
+  const paramSet = new Set(o.params);
+  for (const p of o.params) {
+    if (!graph.initializers.has(p) && !graph.constantNodes.has(p)) throw new QuantLensError('train-param', `trainable tensor '${p}' is neither an initializer nor a Constant node output`, file);
+  }
+  // Reserve the names of the forward graph.
+  for (const n of graph.nodes) for (const t of [...n.inputs, ...n.outputs]) if (t) b.fresh(t);
+  for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
+  for (const p of o.params) b.input(p, dtype, shapes.get(p));
+  for (const t of o.model.graph!.initializer ?? []) if (!paramSet.has(t.name ?? '')) b.initializerProto(t);
+  const ctx = new GradContext(b, dtype, shapes, new Set(), constInts, file);
+  const scaleInputs = o.fakeQuant.map((s) => {
+    const name = scaleInputName(s);
+    b.input(name, dtype, scaleDims(shapes.get(s.tensor)!, s.granularity));
+    shapes.set(name, scaleDims(shapes.get(s.tensor)!, s.granularity));
+    return name;
+  });
+  const learnedScales = o.fakeQuant.filter((s) => s.learnScale).map(scaleInputName);
+  const req0 = requiresGrad(graph.nodes, [...o.params, ...learnedScales]);
+  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0);
+  // Loss and its gradient.
+  const logitDims = shapes.get(o.logits);
+  if (!logitDims) throw new QuantLensError('train-logits', `tensor '${o.logits}' is not produced by the model`, file);
+  const labels = o.loss.crossEntropy > 0 ? b.input(STEP_INPUTS.labels, dtype, logitDims) : undefined;
+  const teacher = o.loss.distill > 0 ? b.input(STEP_INPUTS.teacher, dtype, logitDims) : undefined;
+  const { loss, grad } = emitLoss(ctx, o.loss, o.logits, logitDims, labels, teacher);
+  // Backward.
+  const wrt = [...o.params, ...learnedScales];
+  const grads = emitBackward({ b, nodes: fwd, wrt, seeds: new Map([[o.logits, grad]]), shapes, dtype, constInts, custom, file });
+  for (const w of wrt) if (!grads.get(w)) grads.set(w, ctx.zeros(shapes.get(w)!));
+  // Optimizer.
+  b.input(OPT_INPUTS.lr, dtype, []);
+  if (o.optimizer.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, dtype, []); b.input(OPT_INPUTS.bc2, dtype, []); }
+  const entries = wrt.map((w) => ({ name: w, grad: grads.get(w)!, decay: o.params.includes(w) && (shapes.get(w)!.length > 1) }));
+  const state: string[] = [];
+  for (const e of entries) for (const s of stateNames(o.optimizer, e.name)) { b.input(s, dtype, shapes.get(e.name)); state.push(s); shapes.set(s, shapes.get(e.name)!); }
+  const upd = emitOptimizer(ctx, o.optimizer, entries);
+  // Learned scales stay positive.
+  const newParams = upd.newParams.slice(0, o.params.length);
+  const newScalesList = upd.newParams.slice(o.params.length).map((s) => b.node('Max', [s, ctx.scalar(1e-8)]));
+  const newState = upd.newState.flat();
+  const out = (t: string, dims: number[]) => { b.output(t, dtype, dims); };
+  out(loss, []);
+  // Graph outputs must not be graph inputs or repeated: route logits through Identity.
+  const logitsOut = b.node('Identity', [o.logits]);
+  out(logitsOut, logitDims);
+  out(upd.gradNorm, []);
+  newParams.forEach((t, i) => out(t, shapes.get(o.params[i])!));
+  newState.forEach((t, i) => out(t, shapes.get(state[i])!));
+  newScalesList.forEach((t, i) => out(t, shapes.get(learnedScales[i])!));
+  const newScales = o.fakeQuant.map((s) => (s.learnScale ? newScalesList[learnedScales.indexOf(scaleInputName(s))] : undefined));
+  const opset = Math.max(o.opset ?? 17, graph.opset, 17);
+  const model = b.model(opset, (o.model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
+  model.graph!.value_info = [];
+  void makeValueInfo;
+  return {
+    model, dataInputs: graph.inputs.map((i) => i.name), labels, teacher, params: o.params, newParams, state, newState,
+    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes,
+  };
+}
+
+/** Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors. */
+export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
+  const uses = new Map<string, number>();
+  specs.forEach((s, k) => s.uses.forEach(([node, idx]) => uses.set(`${node}\u0000${idx}`, k)));
+  const fqOut = new Map<number, string>();
+  const fwd: FwdNode[] = [];
+  const custom = new Map<string, GradRule>();
+  for (const n of prepareForward(graph.nodes, req)) {
+    if (n.opType === 'Constant' && skipConstants.has(n.outputs[0])) continue;
+    const inputs = n.inputs.slice();
+    n.inputs.forEach((t, idx) => {
+      const k = uses.get(`${n.name}\u0000${idx}`);
+      if (k === undefined) return;
+      if (!fqOut.has(k)) {
+        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k);
+        fqOut.set(k, fq.y);
+        fwd.push(fq.node);
+        custom.set(fq.node.name, fq.rule);
+      }
+      inputs[idx] = fqOut.get(k)!;
+    });
+    const proto: NodeProto = { ...n.proto, input: inputs, output: n.outputs };
+    b.nodes.push(proto);
+    fwd.push({ ...n, inputs, proto });
+  }
+  return { fwd, custom };
+}
+
+/** A forward-only model with fake quantization (scales as initializers), fetching `fetch` (the logits). */
+export function buildQuantForward(model: ModelProto, probe: ProbeResult, specs: FakeQuantSpec[], fetch: string, file = '<model>'): ModelProto {
+  const graph = new Graph(model, file);
+  const b = new GraphBuilder('quantlens_fake_quant');
+  const shapes = new Map(probe.shapes);
+  for (const n of graph.nodes) for (const t of [...n.inputs, ...n.outputs]) if (t) b.fresh(t);
+  for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
+  for (const t of model.graph!.initializer ?? []) b.initializerProto(t);
+  const ctx = new GradContext(b, DataType.FLOAT, shapes, new Set(), (t) => probe.ints.get(t) ?? intsOf(graph, t), file);
+  const scaleInputs = specs.map((s) => {
+    const dims = scaleDims(shapes.get(s.tensor)!, s.granularity);
+    const name = b.initializer(scaleInputName(s), { type: DataType.FLOAT, dims, data: s.scale });
+    return name;
+  });
+  emitForward(b, ctx, graph, specs, scaleInputs, new Set(), new Set());
+  b.output(b.node('Identity', [fetch]), DataType.FLOAT, shapes.get(fetch));
+  return b.model(Math.max(17, graph.opset), (model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
+}
+
+function intsOf(graph: Graph, t: string): number[] | undefined {
+  const v = graph.constantValue(t);
+  if (!v || (v.type !== DataType.INT64 && v.type !== DataType.INT32)) return undefined;
+  return Array.from(v.data as ArrayLike<number | bigint>, Number);
+}
+
+/** Copies of `model` with trained values written back into initializers / Constant nodes. */
+export function withParams(model: ModelProto, values: Map<string, Float32Array>): ModelProto {
+  const g = model.graph!;
+  const replace = (t: TensorProto): TensorProto => {
+    const v = values.get(t.name ?? '');
+    if (!v) return t;
+    return { name: t.name, dims: t.dims, data_type: DataType.FLOAT, raw_data: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)) };
+  };
+  const node = (g.node ?? []).map((n) => {
+    if (n.op_type !== 'Constant' || !values.has(n.output?.[0] ?? '')) return n;
+    const t = n.attribute?.find((a) => a.name === 'value')?.t;
+    if (!t) return n;
+    return { ...n, attribute: [{ name: 'value', type: 4, t: replace({ ...t, name: n.output![0] }) }] };
+  });
+  return { ...model, graph: { ...g, node, initializer: (g.initializer ?? []).map(replace) } };
+}

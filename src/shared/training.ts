@@ -1,0 +1,42 @@
+/** QAT progress and training-log types shared by the engine, the CLI and the VS Code UI (which plots them). */
+
+/** One progress report of a training job (also one entry of the training log). */
+export interface TrainingProgress {
+  /** Optimizer steps done so far (1-based). */
+  step: number;
+  /** Total steps of the job. */
+  totalSteps: number;
+  /** Epoch (0-based, fractional while inside an epoch). */
+  epoch: number;
+  /** Mean training loss since the previous report. */
+  loss: number;
+  /** Training accuracy (0..1) on the batches since the previous report, when labels are given. */
+  accuracy?: number;
+  /** Top-1 agreement (0..1) with the FP32 teacher on those batches, when distilling. */
+  agreement?: number;
+  /** Learning rate of the last step. */
+  lr: number;
+  /** Global gradient norm of the last step (before clipping). */
+  gradNorm?: number;
+  /** Training throughput. */
+  samplesPerSec: number;
+  /** Estimated seconds to the end of the job. */
+  etaSeconds: number;
+}
+
+/** An entry of the training log written beside the exported model. */
+export type TrainingLogEntry = TrainingProgress & {
+  /** Evaluation figures when an evaluation ran at this step. */
+  eval?: { accuracy?: number; agreement?: number; loss?: number };
+};
+
+/** The training log file (JSON). */
+export interface TrainingLog {
+  version: 1;
+  model: string;
+  seed: number;
+  optimizer: string;
+  entries: TrainingLogEntry[];
+  /** Why the job ended. */
+  end: 'done' | 'cancelled' | 'diverged';
+}
