@@ -42,6 +42,12 @@ export class Engine implements EngineContext {
     this.jobs = new JobRegistry((jobs) => { void this.connection.sendNotification(JobsNotification, { jobs }); }, { stderr: true, file: options.stepFile });
   }
 
+  /** Applies the initialization options (memory budget, threads, step file). */
+  configure(options: EngineInitOptions): void {
+    this.applySettings(options);
+    if (options.stepFile) this.jobs.setStepFile(options.stepFile);
+  }
+
   /** Applies `quantlens.*` settings (memory budget, threads). */
   applySettings(s: EngineSettings | undefined): void {
     if (!s) return;

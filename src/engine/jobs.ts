@@ -89,6 +89,12 @@ export class JobRegistry {
     private readonly throttleMs = 200,
   ) {}
 
+  /** Sets the file the running jobs' steps are written to. */
+  setStepFile(file: string | undefined): void {
+    this.stepLog.file = file;
+    this.writeStepFile();
+  }
+
   /** Registers a new job; it is cancelled when `token` is. */
   start(kind: JobKind, model: string, token?: CancellationToken): Job {
     const id = `${kind}-${this.next++}`;

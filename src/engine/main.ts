@@ -7,38 +7,39 @@ import type { InitializeResult } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { EngineInitOptions } from '../shared/protocol';
 import { Engine } from './engine';
+import { registerRecipeFeatures } from './recipe-features';
 import { registerQuantRequests } from './requests';
 
 const connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
-let engine: Engine | undefined;
+const engine = new Engine(connection);
+registerQuantRequests(connection, engine);
+// Recipe language features (diagnostics, completion, hover, actions) on `*.qrecipe.json` documents.
+const recipeCapabilities = registerRecipeFeatures(connection, documents, engine);
 
 connection.onInitialize((params): InitializeResult => {
   const options = (params.initializationOptions ?? {}) as EngineInitOptions;
-  if (!options.stepFile && process.env.QUANTLENS_STEP_FILE) options.stepFile = process.env.QUANTLENS_STEP_FILE;
-  engine = new Engine(connection, options);
-  registerQuantRequests(connection, engine);
-  const capabilities = registerRecipeLanguage(connection, documents, engine);
+  engine.configure({ ...options, stepFile: options.stepFile ?? process.env.QUANTLENS_STEP_FILE });
   return {
-    capabilities: { textDocumentSync: TextDocumentSyncKind.Incremental, ...capabilities },
+    capabilities: { textDocumentSync: TextDocumentSyncKind.Incremental, ...recipeCapabilities },
     serverInfo: { name: 'quantlens-engine', version: '0.1.0' },
   };
 });
 
 connection.onInitialized(() => {
   // Ask for the `quantlens` settings when the client supports pulling them.
-  void connection.workspace.getConfiguration('quantlens').then((s) => engine?.applySettings(s), () => {});
+  void connection.workspace.getConfiguration('quantlens').then((s) => engine.applySettings(s), () => {});
   void connection.client.register(DidChangeConfigurationNotification.type, { section: 'quantlens' }).catch(() => {});
 });
 
 connection.onDidChangeConfiguration((change) => {
   const s = (change.settings as { quantlens?: EngineInitOptions } | undefined)?.quantlens;
-  if (s) engine?.applySettings(s);
-  else void connection.workspace.getConfiguration('quantlens').then((c) => engine?.applySettings(c), () => {});
+  if (s) engine.applySettings(s);
+  else void connection.workspace.getConfiguration('quantlens').then((c) => engine.applySettings(c), () => {});
 });
 
 connection.onShutdown(async () => {
-  await engine?.dispose();
+  await engine.dispose();
 });
 
 process.on('uncaughtException', (e) => {
@@ -50,9 +51,3 @@ process.on('unhandledRejection', (e) => {
 
 documents.listen(connection);
 connection.listen();
-
-/** Hooks up the recipe language features (recipe-features.ts, written beside this file) and returns their capabilities. */
-function registerRecipeLanguage(conn: typeof connection, docs: TextDocuments<TextDocument>, ctx: Engine): object {
-  void conn; void docs; void ctx;
-  return {};
-}
