@@ -28,8 +28,14 @@ export interface CliIO {
   progressStream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
-/** The process's own streams. */
+let pipeGuard = false;
+
+/** The process's own streams (a closed stdout pipe, as with `| head`, ends the process quietly). */
 export function processIO(): CliIO {
+  if (!pipeGuard) {
+    pipeGuard = true;
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw e; });
+  }
   return {
     out: (t) => { process.stdout.write(t.endsWith('\n') ? t : `${t}\n`); },
     err: (t) => { process.stderr.write(t.endsWith('\n') ? t : `${t}\n`); },
