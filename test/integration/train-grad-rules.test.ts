@@ -1,0 +1,81 @@
+// Every gradient rule against central finite differences (float64 where ONNX Runtime has kernels, float32 otherwise).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkGradient, GradCase } from './train-grad-harness';
+import { float } from '../../src/core/onnx/builder';
+
+const x = (...shape: number[]) => ({ shape });
+const pos = (...shape: number[]) => ({ shape, kind: 'pos' as const });
+const ints = (...v: number[]) => ({ ints: v });
+
+const cases: Record<string, GradCase> = {
+  'Add broadcast': { op: 'Add', inputs: [x(2, 3, 4), x(3, 1)] },
+  'Sub broadcast': { op: 'Sub', inputs: [x(2, 3), x(3)] },
+  'Mul broadcast both': { op: 'Mul', inputs: [x(2, 1, 4), x(3, 1)] },
+  'Div broadcast': { op: 'Div', inputs: [x(2, 3), pos(1, 3)] },
+  'Sum of three': { op: 'Sum', inputs: [x(2, 3), x(3), x(2, 1)] },
+  Relu: { op: 'Relu', inputs: [x(3, 5)] },
+  LeakyRelu: { op: 'LeakyRelu', inputs: [x(3, 5)], attrs: { alpha: float(0.1) } },
+  Sigmoid: { op: 'Sigmoid', inputs: [x(3, 5)] },
+  Tanh: { op: 'Tanh', inputs: [x(3, 5)] },
+  HardSigmoid: { op: 'HardSigmoid', inputs: [x(4, 5)], attrs: { alpha: float(0.6), beta: float(0.5) }, float32: true },
+  HardSwish: { op: 'HardSwish', inputs: [{ shape: [4, 5] }], float32: true },
+  Gelu: { op: 'Gelu', inputs: [x(3, 5)], opset: 20, float32: true },
+  'Gelu tanh': { op: 'Gelu', inputs: [x(3, 5)], opset: 20, attrs: { approximate: 'tanh' }, float32: true },
+  Clip: { op: 'Clip', inputs: [x(4, 5), { shape: [], kind: 'f' }, { shape: [], kind: 'fpos' }] },
+  Softmax: { op: 'Softmax', inputs: [x(2, 3, 4)], attrs: { axis: 1 } },
+  LogSoftmax: { op: 'LogSoftmax', inputs: [x(2, 5)], attrs: { axis: -1 } },
+  Exp: { op: 'Exp', inputs: [x(2, 3)] },
+  Log: { op: 'Log', inputs: [pos(2, 3)] },
+  Sqrt: { op: 'Sqrt', inputs: [pos(2, 3)] },
+  Neg: { op: 'Neg', inputs: [x(2, 3)] },
+  Reciprocal: { op: 'Reciprocal', inputs: [pos(2, 3)] },
+  Erf: { op: 'Erf', inputs: [x(2, 3)], float32: true },
+  Pow: { op: 'Pow', inputs: [pos(2, 3), { shape: [], kind: 'fpos' }] },
+  'Gemm plain + C row': { op: 'Gemm', inputs: [x(3, 4), x(4, 5), x(5)], attrs: { alpha: float(0.7), beta: float(1.3) } },
+  'Gemm transA': { op: 'Gemm', inputs: [x(4, 3), x(4, 5), x(3, 5)], attrs: { transA: 1 } },
+  'Gemm transB': { op: 'Gemm', inputs: [x(3, 4), x(5, 4), x(1, 5)], attrs: { transB: 1 } },
+  'Gemm transA transB': { op: 'Gemm', inputs: [x(4, 3), x(5, 4)], attrs: { transA: 1, transB: 1 } },
+  MatMul: { op: 'MatMul', inputs: [x(2, 3, 4), x(4, 5)] },
+  'MatMul batched broadcast': { op: 'MatMul', inputs: [x(2, 1, 3, 4), x(3, 4, 2)] },
+  'MatMul 1-D': { op: 'MatMul', inputs: [x(4), x(4, 5)] },
+  'MatMul 1-D right': { op: 'MatMul', inputs: [x(2, 3, 4), x(4)] },
+  Conv: { op: 'Conv', inputs: [x(2, 3, 6, 5), x(4, 3, 3, 3), x(4)], attrs: { pads: [1, 1, 1, 1] }, float32: true },
+  'Conv stride dilation asym pads': { op: 'Conv', inputs: [x(1, 2, 9, 8), x(3, 2, 3, 2)], attrs: { strides: [2, 3], dilations: [2, 1], pads: [1, 0, 2, 1] }, float32: true },
+  'Conv groups': { op: 'Conv', inputs: [x(2, 4, 5, 5), x(6, 2, 3, 3), x(6)], attrs: { group: 2, pads: [1, 1, 1, 1] }, float32: true },
+  'Conv depthwise stride 2': { op: 'Conv', inputs: [x(2, 3, 7, 7), x(3, 1, 3, 3)], attrs: { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
+  'Conv SAME_UPPER': { op: 'Conv', inputs: [x(1, 2, 6, 7), x(2, 2, 3, 3)], attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] }, float32: true },
+  'Conv 1-D': { op: 'Conv', inputs: [x(2, 2, 9), x(3, 2, 3), x(3)], attrs: { pads: [1, 1], strides: [2] }, float32: true },
+  ConvTranspose: { op: 'ConvTranspose', inputs: [x(1, 3, 4, 4), x(3, 2, 3, 3), x(2)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, float32: true },
+  'ConvTranspose groups': { op: 'ConvTranspose', inputs: [x(2, 4, 3, 3), x(4, 1, 2, 2)], attrs: { group: 2, strides: [2, 2] }, float32: true },
+  MaxPool: { op: 'MaxPool', inputs: [x(2, 3, 6, 6)], attrs: { kernel_shape: [2, 2], strides: [2, 2] }, float32: true },
+  'MaxPool overlapping padded': { op: 'MaxPool', inputs: [x(1, 2, 7, 7)], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
+  AveragePool: { op: 'AveragePool', inputs: [x(1, 2, 7, 7)], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
+  'AveragePool count_include_pad': { op: 'AveragePool', inputs: [x(1, 2, 6, 6)], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 }, float32: true },
+  GlobalAveragePool: { op: 'GlobalAveragePool', inputs: [x(2, 3, 4, 5)], float32: true },
+  BatchNormalization: { op: 'BatchNormalization', inputs: [x(2, 3, 4, 4), x(3), x(3), { shape: [3], kind: 'f' }, { shape: [3], kind: 'fpos' }] },
+  LayerNormalization: { op: 'LayerNormalization', inputs: [x(2, 3, 4), x(4), x(4)], attrs: { axis: -1 } },
+  'LayerNormalization axis 1': { op: 'LayerNormalization', inputs: [x(2, 3, 4), x(3, 4), x(3, 4)], attrs: { axis: 1 } },
+  Flatten: { op: 'Flatten', inputs: [x(2, 3, 4)], attrs: { axis: 2 } },
+  Reshape: { op: 'Reshape', inputs: [x(2, 3, 4), ints(4, -1)] },
+  Transpose: { op: 'Transpose', inputs: [x(2, 3, 4)], attrs: { perm: [2, 0, 1] } },
+  Concat: { op: 'Concat', inputs: [x(2, 3), x(2, 2), x(2, 1)], attrs: { axis: 1 } },
+  Split: { op: 'Split', inputs: [x(2, 6), ints(2, 4)], attrs: { axis: 1 }, outputs: 2 },
+  Slice: { op: 'Slice', inputs: [x(4, 6), ints(1, -1), ints(4, 0), ints(0, 1), ints(2, -2)] },
+  Squeeze: { op: 'Squeeze', inputs: [x(2, 1, 3), ints(1)] },
+  Unsqueeze: { op: 'Unsqueeze', inputs: [x(2, 3), ints(0, 3)] },
+  Identity: { op: 'Identity', inputs: [x(2, 3)] },
+  Dropout: { op: 'Dropout', inputs: [x(2, 3)] },
+  Pad: { op: 'Pad', inputs: [x(2, 3), ints(1, 0, 0, 2)] },
+  Expand: { op: 'Expand', inputs: [x(3, 1), ints(2, 3, 4)] },
+  ReduceSum: { op: 'ReduceSum', inputs: [x(2, 3, 4), ints(1)], attrs: { keepdims: 0 } },
+  ReduceMean: { op: 'ReduceMean', inputs: [x(2, 3, 4)], attrs: { axes: [0, 2], keepdims: 1 } },
+  Gather: { op: 'Gather', inputs: [x(5, 3), ints(4, 0, 4)], attrs: { axis: 0 } },
+};
+
+for (const [name, c] of Object.entries(cases)) {
+  test(`gradient of ${name} matches finite differences`, async () => {
+    const r = await checkGradient(c);
+    assert.ok(r.checked > 0);
+  });
+}
