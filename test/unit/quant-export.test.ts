@@ -53,7 +53,7 @@ test('int8 per-channel weight: quantized initializer + DequantizeLinear(axis); a
   assert.equal(nodesOf(q, 'QuantizeLinear').length, 1);
   assert.equal(opsetOf(q), 13);
   // nodes stay in topological order: every input is produced earlier or is a graph input / initializer
-  const have = new Set<string>(['x', ...inits.keys()]);
+  const have = new Set<string>(['x', ...[...inits.keys()].map(String)]);
   for (const n of q.graph!.node!) { for (const i of n.input!) assert.ok(have.has(i), `${i} available before ${n.name}`); for (const o of n.output!) have.add(o); }
 });
 
