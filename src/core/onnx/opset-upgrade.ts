@@ -1,13 +1,17 @@
 /** Upgrades a model's default-domain opset, rewriting every op whose signature or semantics changed. */
 import { QuantLensError } from '../errors';
 import { irVersionForOpset, makeAttribute, AttrValue } from './builder';
-import { attr, attrFloat, attrInt, attrInts, attrString, constantNodeTensor } from './graph';
+import { Graph, attr, attrFloat, attrInt, attrInts, attrString, constantNodeTensor } from './graph';
+import { staticRanks } from './shapes';
 import { AttributeProto, DataType, GraphProto, ModelProto, NodeProto, TensorProto } from './proto';
 import { floatToHalf, tensorFromProto, toFloat64 } from './tensor-data';
 
 /** Options of upgradeOpset. */
 export interface UpgradeOptions {
-  /** Known tensor shapes (from inferShapes): lets Softmax-family rewrites stay a single node when the axis is the last. */
+  /**
+   * Known tensor shapes (from inferShapes): lets Softmax-family rewrites stay a single node when the axis is the
+   * last. Without them, ranks are derived statically (staticRanks) where the graph allows.
+   */
   shapes?: Map<string, number[]>;
   /** File name for error messages. */
   file?: string;
@@ -61,6 +65,8 @@ interface Ctx {
   file?: string;
   names: Set<string>;
   shapes?: Map<string, number[]>;
+  /** Ranks of main-graph tensors derived without running the model. */
+  ranks?: Map<string, number>;
   types: Map<string, number>;
 }
 
@@ -82,6 +88,9 @@ export function upgradeOpset(model: ModelProto, target: number, opts: UpgradeOpt
   if (target < from) throw new QuantLensError('opset-downgrade', `the model uses opset ${from}; it cannot be downgraded to ${target}`, opts.file);
   const ctx: Ctx = { from, to: target, file: opts.file, names: new Set(), shapes: opts.shapes, types: new Map() };
   collectNames(model.graph!, ctx);
+  if (!opts.shapes) {
+    try { ctx.ranks = staticRanks(new Graph(model, opts.file)); } catch { /* ranks stay unknown: Softmax rewrites keep the general form */ }
+  }
   const graph = from === target ? model.graph! : upgradeGraph(model.graph!, ctx);
   return {
     ...model,
@@ -170,6 +179,8 @@ class Emitter {
   rankOf(t: string, graph: GraphProto): number | undefined {
     const s = this.ctx.shapes?.get(t);
     if (s) return s.length;
+    const r = this.ctx.ranks?.get(t);
+    if (r !== undefined) return r;
     const v = [...(graph.value_info ?? []), ...(graph.input ?? []), ...(graph.output ?? [])].find((x) => x.name === t);
     return v?.type?.tensor_type?.shape?.dim?.length;
   }

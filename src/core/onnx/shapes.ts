@@ -1,7 +1,7 @@
 /** Shapes of every tensor of a model, found by running it once in ONNX Runtime with all intermediates as outputs. */
 import { InferenceBackend } from '../runtime/backend';
 import { QuantLensError } from '../errors';
-import { Graph, attrInt } from './graph';
+import { Graph, GraphNode, attrInt } from './graph';
 import { DataType, encodeModelProto, ModelProto } from './proto';
 import { Tensor, sizeOf } from './tensor-data';
 
@@ -151,4 +151,107 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
     await session.release();
   }
   return shapes;
+}
+
+const SAME_RANK = new Set(['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Clip', 'HardSigmoid', 'HardSwish', 'LeakyRelu',
+  'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'Erf', 'Cast', 'CastLike', 'Identity', 'Dropout', 'Softmax', 'LogSoftmax', 'Hardmax',
+  'BatchNormalization', 'InstanceNormalization', 'LayerNormalization', 'GroupNormalization', 'LRN', 'Conv', 'ConvTranspose', 'MaxPool',
+  'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'Resize', 'Upsample', 'Pad', 'Slice', 'Transpose', 'Concat', 'Split', 'Tile',
+  'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Not', 'DepthToSpace', 'SpaceToDepth', 'CumSum', 'Trilu', 'Mish', 'Gelu', 'TopK',
+  'QuantizeLinear', 'DequantizeLinear', 'LpNormalization', 'MeanVarianceNormalization', 'Sin', 'Cos', 'IsNaN', 'IsInf', 'Shrink',
+  'ThresholdedRelu', 'ReverseSequence', 'ScatterElements', 'ScatterND', 'GatherElements', 'Swish']);
+const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less',
+  'GreaterOrEqual', 'LessOrEqual', 'Mod', 'PRelu', 'Where', 'BitShift']);
+
+/**
+ * Ranks of the main graph's tensors found without running anything (declared shapes, constants, and per-op
+ * rules for the common ops); tensors whose rank cannot be derived have no entry.
+ */
+export function staticRanks(graph: Graph): Map<string, number> {
+  const ranks = new Map<string, number>();
+  /** Lengths of 1-D integer tensors (shape vectors), so that Reshape/Expand by a computed shape gets a rank. */
+  const lengths = new Map<string, number>();
+  for (const [name, v] of graph.valueInfo) if (v.shape) ranks.set(name, v.shape.length);
+  for (const [name, v] of graph.valueInfo) if (v.shape?.length === 1 && typeof v.shape[0] === 'number') lengths.set(name, v.shape[0]);
+  for (const [name, t] of graph.constantNodes) {
+    ranks.set(name, (t.dims ?? []).length);
+    if ((t.dims ?? []).length === 1) lengths.set(name, Number(t.dims![0]));
+  }
+  const ints = (t: string | undefined): number[] | undefined => {
+    const v = t ? graph.constantValue(t) : undefined;
+    return v ? Array.from(v.data as ArrayLike<number | bigint>, Number) : undefined;
+  };
+  const axesOf = (n: GraphNode): number[] | undefined => {
+    const a = n.proto.attribute?.find((x) => x.name === 'axes');
+    if (a) return (a.ints ?? []).map(Number);
+    return n.inputs[1] ? ints(n.inputs[1]) : undefined;
+  };
+  for (const n of graph.nodes) {
+    if (n.domain !== '') continue;
+    const r = n.inputs.map((i) => (i ? ranks.get(i) : undefined));
+    const r0 = r[0];
+    let out: number | undefined;
+    const op = n.opType;
+    if (SAME_RANK.has(op)) out = r0;
+    else if (BROADCAST.has(op)) out = r.every((x, k) => x !== undefined || !n.inputs[k]) ? Math.max(...r.filter((x): x is number => x !== undefined)) : undefined;
+    else if (op === 'MatMul' && r0 !== undefined && r[1] !== undefined) out = r0 === 1 ? r[1] - 1 : r[1] === 1 ? r0 - 1 : Math.max(r0, r[1]);
+    else if (op === 'Gemm' || op === 'Flatten') out = 2;
+    else if (op === 'Shape') out = 1;
+    else if (op === 'Size') out = 0;
+    else if (op === 'Reshape' || op === 'ConstantOfShape') out = lengths.get(n.inputs[op === 'Reshape' ? 1 : 0]);
+    else if (op === 'Expand') { const l = lengths.get(n.inputs[1]); out = l !== undefined && r0 !== undefined ? Math.max(r0, l) : undefined; }
+    else if (op === 'Squeeze' && r0 !== undefined) { const a = axesOf(n); out = a ? r0 - a.length : undefined; }
+    else if (op === 'Unsqueeze' && r0 !== undefined) { const a = axesOf(n); out = a ? r0 + a.length : undefined; }
+    else if (op === 'Gather' && r0 !== undefined && r[1] !== undefined) out = r0 - 1 + r[1];
+    else if (/^Reduce/.test(op) && r0 !== undefined) {
+      const keep = attrInt(n.proto, 'keepdims', 1);
+      const a = axesOf(n);
+      out = keep ? r0 : a && a.length ? r0 - a.length : attrInt(n.proto, 'noop_with_empty_axes', 0) ? r0 : 0;
+    } else if ((op === 'ArgMax' || op === 'ArgMin') && r0 !== undefined) out = attrInt(n.proto, 'keepdims', 1) ? r0 : r0 - 1;
+    if (out === undefined) continue;
+    const outs = op === 'Split' || op === 'TopK' ? n.outputs : n.outputs.slice(0, 1);
+    for (const o of outs) if (o && !ranks.has(o)) ranks.set(o, out);
+    if (out === 1 && n.outputs[0] && !lengths.has(n.outputs[0])) {
+      const len = vectorLength(graph, n, lengths, ranks, ints);
+      if (len !== undefined) lengths.set(n.outputs[0], len);
+    }
+  }
+  return ranks;
+}
+
+/** Length of the 1-D output of a node that computes a shape vector (Shape, Slice, Concat, Unsqueeze, Cast, ...). */
+function vectorLength(graph: Graph, n: GraphNode, lengths: Map<string, number>, ranks: Map<string, number>, ints: (t: string | undefined) => number[] | undefined): number | undefined {
+  const len = (t: string | undefined) => (t ? lengths.get(t) ?? (ranks.get(t) === 0 ? 1 : undefined) : undefined);
+  switch (n.opType) {
+    case 'Shape': {
+      const r = ranks.get(n.inputs[0]);
+      if (r === undefined) return undefined;
+      const clamp = (v: number) => Math.min(r, Math.max(0, v < 0 ? v + r : v));
+      return Math.max(0, clamp(attrInt(n.proto, 'end', r)) - clamp(attrInt(n.proto, 'start', 0)));
+    }
+    case 'Cast': case 'Identity': case 'Neg': case 'Abs': case 'Relu': return len(n.inputs[0]);
+    case 'Concat': {
+      let total = 0;
+      for (const i of n.inputs) { const l = len(i); if (l === undefined) return undefined; total += l; }
+      return total;
+    }
+    case 'Unsqueeze': return ranks.get(n.inputs[0]) === 0 ? 1 : undefined;
+    case 'Gather': return ranks.get(n.inputs[1]) === 0 ? undefined : len(n.inputs[1]);
+    case 'Slice': {
+      const L = len(n.inputs[0]);
+      const attrList = (k: string) => { const a = n.proto.attribute?.find((x) => x.name === k); return a ? (a.ints ?? []).map(Number) : undefined; };
+      const starts = attrList('starts') ?? ints(n.inputs[1]), ends = attrList('ends') ?? ints(n.inputs[2]);
+      const steps = n.inputs[4] ? ints(n.inputs[4]) : [1];
+      if (L === undefined || !starts || !ends || !steps || starts.length !== 1 || steps[0] !== 1) return undefined;
+      const c = (v: number) => Math.min(L, Math.max(0, v < 0 ? v + L : v));
+      return Math.max(0, c(ends[0]) - c(starts[0]));
+    }
+    default:
+      if (BROADCAST.has(n.opType)) {
+        const ls = n.inputs.filter(Boolean).map(len);
+        if (ls.some((l) => l === undefined)) return undefined;
+        return Math.max(...(ls as number[]));
+      }
+      return undefined;
+  }
 }

@@ -1,0 +1,27 @@
+// Static rank derivation (used by the opset upgrade to keep Softmax rewrites single nodes without running the model).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GraphBuilder } from '../../src/core/onnx/builder';
+import { Graph } from '../../src/core/onnx/graph';
+import { DataType } from '../../src/core/onnx/proto';
+import { staticRanks } from '../../src/core/onnx/shapes';
+
+test('ranks through computed shape vectors, Squeeze/Unsqueeze, Gather, reductions and MatMul', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['N', 8, 4, 4]);
+  const shape = b.node('Shape', [x]); // length 4
+  const head = b.node('Slice', [shape, b.constInt64('s', [0]), b.constInt64('e', [1])]); // length 1
+  const target = b.node('Concat', [head, b.constInt64('rest', [-1, 16])], { axis: 0 }); // length 3
+  const r = b.node('Reshape', [x, target]); // rank 3
+  const sm = b.node('Softmax', [r], { axis: 2 });
+  const red = b.node('ReduceMean', [sm], { axes: [1], keepdims: 0 }); // rank 2
+  const un = b.node('Unsqueeze', [red, b.constInt64('ax', [0, 3])]); // rank 4
+  const sq = b.node('Squeeze', [un, b.constInt64('ax2', [0])]); // rank 3
+  const g = b.node('Gather', [sq, b.constInt64('i', [0], [])], { axis: 1 }); // rank 2 (scalar index)
+  const mm = b.node('MatMul', [g, b.constFloat('v', new Float32Array(16), [16])]); // rank 1
+  const dyn = b.node('Reshape', [x, b.node('Shape', [b.input('y', DataType.FLOAT)])]); // unknown
+  b.output(mm); b.output(dyn);
+  const ranks = staticRanks(new Graph(b.model(13)));
+  assert.deepEqual([r, sm, red, un, sq, g, mm].map((t) => ranks.get(t)), [3, 3, 2, 4, 3, 2, 1]);
+  assert.equal(ranks.has(dyn), false);
+});
