@@ -11,6 +11,8 @@ import type { EngineInitOptions } from '../shared/protocol';
 export interface StartEngineOptions {
   /** `source` runs src/engine/main.ts through tsx; `dist` runs the built dist/engine.js. Default: `source` when tsx is installed. */
   entry?: 'source' | 'dist';
+  /** A bundled engine script to run instead (overrides `entry`). */
+  script?: string;
   /** The project root (where src/ and dist/ are). Default: found upward from this file or the cwd. */
   root?: string;
   initializationOptions?: EngineInitOptions;
@@ -52,7 +54,7 @@ export function findProjectRoot(start = __dirname): string {
 export async function startEngine(opts: StartEngineOptions = {}): Promise<EngineClient> {
   const root = opts.root ?? findProjectRoot();
   const entry = opts.entry ?? (fs.existsSync(path.join(root, 'node_modules', 'tsx')) ? 'source' : 'dist');
-  const args = entry === 'source'
+  const args = opts.script ? [opts.script, '--stdio'] : entry === 'source'
     ? ['--import', 'tsx', path.join(root, 'src', 'engine', 'main.ts'), '--stdio']
     : [path.join(root, 'dist', 'engine.js'), '--stdio'];
   const child = spawn(process.execPath, args, {
