@@ -12,13 +12,16 @@ import { CLS_MODEL, CLS_REL, clsRecipe, loadFixtureModel, RECIPES_DIR, recipeDoc
 const cls = loadFixtureModel(CLS_MODEL);
 const report = syntheticReport(cls);
 
-function diagnose(text: string, opts: { report?: boolean; model?: typeof cls; name?: string } = {}): Diagnostic[] {
+/** Our diagnostics always carry plain-text messages. */
+type D = Diagnostic & { message: string };
+
+function diagnose(text: string, opts: { report?: boolean; model?: typeof cls; name?: string } = {}): D[] {
   const { document, recipePath } = recipeDocument(text, opts.name);
   const m = opts.model ?? cls;
-  return recipeDiagnostics(document, { recipePath, model: modelIndex(m), report: opts.report ? reportIndex(syntheticReport(m)) : undefined });
+  return <D[]>recipeDiagnostics(document, { recipePath, model: modelIndex(m), report: opts.report ? reportIndex(syntheticReport(m)) : undefined });
 }
 const codes = (ds: Diagnostic[]) => ds.map((d) => d.code);
-const one = (ds: Diagnostic[], code: string) => {
+const one = (ds: D[], code: string) => {
   const hits = ds.filter((d) => d.code === code);
   assert.equal(hits.length, 1, `expected one ${code} in ${JSON.stringify(ds.map((d) => [d.code, d.message]))}`);
   return hits[0];
