@@ -97,6 +97,8 @@ test('external data escaping the model folder: ../x.bin, an absolute path, a sym
   fs.symlinkSync(outside, path.join(d, 'link.bin'));
   await expectBadInput(quantize(withExternal('symlink.onnx', 'link.bin'), d), 'symlink.onnx', /link that leads outside/, d);
   await expectBadInput(['inspect', withExternal('missing.onnx', 'nothere.bin')], 'missing.onnx', /does not exist next to the model/, d);
+  fs.mkdirSync(path.join(d, 'subdir'));
+  await expectBadInput(['inspect', withExternal('dir.onnx', 'subdir')], 'dir.onnx', /external data cannot be read \(EISDIR\)/, d);
   // the same model with its data really beside it loads and quantizes
   fs.copyFileSync(outside, path.join(d, 'w1.bin'));
   const good = withExternal('good.onnx', 'w1.bin');

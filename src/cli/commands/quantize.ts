@@ -23,6 +23,9 @@ import { addDataOptions, DataFlags, dataFromFlags, positiveInt } from '../data-o
 import { loadModelForCli, readRecipeFile, recipeDataPath } from '../model-input';
 import { createProgress } from '../progress';
 
+/** Real data calibrates on at most this many samples unless --samples or the recipe says otherwise. */
+export const MAX_DEFAULT_SAMPLES = 512;
+
 /** Options of quantizeModel. */
 export interface QuantizeOptions extends DataFlags {
   output: string;
@@ -53,7 +56,8 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
   const flags = dataFromFlags(options);
   const spec = flags.spec ?? (options.recipe ? recipeDataPath(options.recipe, recipe) : undefined);
   if (!spec) throw new QuantLensError('usage-no-data', 'calibration needs data: give --data <folder> or --synthetic (or a recipe with "data")');
-  const data = openDataSource(spec, graph.inputs, { ...flags.options, samples: options.samples ?? recipe.samples ?? (flags.spec ? undefined : 512) });
+  const synthetic = typeof spec !== 'string';
+  const data = openDataSource(spec, graph.inputs, { ...flags.options, samples: options.samples ?? recipe.samples ?? (synthetic ? undefined : MAX_DEFAULT_SAMPLES) });
   if (io) io.err(`Data: ${describeData(data.description)}`);
 
   const threads = options.threads ?? 1;
@@ -129,7 +133,7 @@ export function registerQuantize(program: Command, io: CliIO): void {
   addDataOptions(cmd);
   cmd.addHelpText('after', `
 Data: exactly one of --data or --synthetic (or a recipe whose "data" names a folder). Calibration uses
-all samples (at most --samples). Folders of .npy files: each file one sample or a batch on axis 0, read
+all samples, at most --samples (default: the recipe's "samples", else 512; synthetic: 16). Folders of .npy files: each file one sample or a batch on axis 0, read
 in natural name order; several model inputs: one subfolder per input name.
 
 Prints the output path, the size before and after, and the SQNR (dB) of each model output of the

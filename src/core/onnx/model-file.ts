@@ -1,7 +1,7 @@
 /** Reading ONNX model files with clear errors, and writing them atomically. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { QuantLensError } from '../errors';
+import { isQuantLensError, QuantLensError } from '../errors';
 import { loadExternalData } from './external-data';
 import { decodeModelProto, encodeModelProto, GraphProto, ModelProto, TensorProto } from './proto';
 
@@ -47,7 +47,13 @@ export function loadModelFile(file: string): ModelProto {
     throw new QuantLensError('model-unreadable', why, file);
   }
   const model = parseModel(bytes, file);
-  loadExternalData(allTensors(model.graph!), file);
+  try {
+    loadExternalData(allTensors(model.graph!), file);
+  } catch (e) {
+    if (isQuantLensError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new QuantLensError('external-data-unreadable', `the model's external data cannot be read (${code ?? (e instanceof Error ? e.message : e)})`, file);
+  }
   return model;
 }
 
