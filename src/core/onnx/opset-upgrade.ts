@@ -27,7 +27,7 @@ export const MAX_TARGET_OPSET = 23;
  */
 const COMPATIBLE_SINCE: Record<string, number> = {
   Abs: 1, Acos: 7, Acosh: 9, Add: 1, And: 1, ArgMax: 1, ArgMin: 1, Asin: 7, Asinh: 9, Atan: 7, Atanh: 9, Attention: 23,
-  AveragePool: 1, Bernoulli: 15, BitShift: 11, BitwiseAnd: 18, BitwiseNot: 18, BitwiseOr: 18, BitwiseXor: 18,
+  AffineGrid: 20, AveragePool: 1, Bernoulli: 15, BitShift: 11, BitwiseAnd: 18, BitwiseNot: 18, BitwiseOr: 18, BitwiseXor: 18,
   BlackmanWindow: 17, CastLike: 15, Ceil: 1, Celu: 12, CenterCropPad: 18, Col2Im: 18, Compress: 9, Concat: 4,
   ConcatFromSequence: 11, Constant: 1, ConstantOfShape: 9, Conv: 1, ConvInteger: 10, ConvTranspose: 1, Cos: 7, Cosh: 9,
   CumSum: 11, DeformConv: 19, DepthToSpace: 1, DequantizeLinear: 10, Det: 11, DFT: 20, Div: 1, DynamicQuantizeLinear: 11,

@@ -26,6 +26,8 @@ export const DEFAULT_FEED = { batch: 1, spatial: 64, other: 16, seed: 1 } as con
 export interface ShapeOptions extends FeedOptions {
   /** Intra-op threads of the shape session. Default 1. */
   threads?: number;
+  /** The model's file, for error messages. */
+  file?: string;
 }
 
 /** The concrete shape of each graph input when QuantLens makes up a feed. */
@@ -120,7 +122,7 @@ export function unfetchableTensors(graph: Graph): Set<string> {
  * Tensors whose type JS cannot receive (int4, float8...) are not fetched and have no entry.
  */
 export async function inferShapes(model: ModelProto, backend: InferenceBackend, feeds?: Record<string, Tensor>, opts: ShapeOptions = {}): Promise<Map<string, number[]>> {
-  const graph = new Graph(model);
+  const graph = new Graph(model, opts.file);
   const shapes = new Map<string, number[]>();
   for (const [name, t] of graph.initializers) shapes.set(name, (t.dims ?? []).map(Number));
   for (const [name, t] of graph.constantNodes) shapes.set(name, (t.dims ?? []).map(Number));
