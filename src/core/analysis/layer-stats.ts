@@ -33,25 +33,29 @@ export function weightHistogram(w: Float32Array): Histogram {
 
 /**
  * Statistics of a layer's input activation over the cached data: observed range, the range calibration
- * gives for uint8, the outlier ratio (absolute max over the 99.99th percentile of |x|) and a histogram.
+ * gives for uint8, the outlier ratio and a histogram. The outlier ratio is the absolute max over the
+ * 99.99th percentile of |x|, or over a lower percentile when there are too few values for the 99.99th to
+ * leave at least 10 values above it (so one spike in a small calibration set still counts as an outlier).
  */
 export function activationStats(ctx: SensitivityContext, tensor: string): NonNullable<LayerReport['activation']> {
-  const p = new PercentileCalibrator(99.99, true);
-  let mn = Infinity, mx = -Infinity;
+  let mn = Infinity, mx = -Infinity, n = 0;
   for (let b = 0; b < ctx.cache.batches; b++) {
     const x = toFloat32(ctx.cache.get(b, tensor));
-    p.observe(x);
+    n += x.length;
     for (let i = 0; i < x.length; i++) { const v = x[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
   }
   if (!(mn <= mx)) { mn = 0; mx = 0; }
+  const q = Math.max(50.01, Math.min(99.99, 100 * (1 - 10 / Math.max(1, n))));
+  const p = new PercentileCalibrator(q, true);
+  for (let b = 0; b < ctx.cache.batches; b++) p.observe(toFloat32(ctx.cache.get(b, tensor)));
   const absMax = Math.max(Math.abs(mn), Math.abs(mx));
   const pr = p.range();
-  const p9999 = Math.max(Math.abs(pr.min), Math.abs(pr.max));
+  const bulk = Math.max(Math.abs(pr.min), Math.abs(pr.max));
   const cal = activationRange(ctx, tensor, mustParseFormat('uint8'));
   const chunks = function* () { for (let b = 0; b < ctx.cache.batches; b++) yield toFloat32(ctx.cache.get(b, tensor)); };
   return {
     tensor, min: mn, max: mx, calibratedMin: cal.min, calibratedMax: cal.max,
-    outlierRatio: p9999 > 0 ? absMax / p9999 : 1,
+    outlierRatio: bulk > 0 ? absMax / bulk : 1,
     histogram: histogramOf(chunks(), mn, mx),
   };
 }
