@@ -1,0 +1,90 @@
+/** Every message between the extension and its webviews (model view, report panel, QAT panel), typed once. */
+import type { AnalysisReport, EndToEndMetrics, LayerReport } from './report';
+import type { EvaluateResult, ExportResult, JobInfo, ModelInfo, QatProgress, QatResult } from './protocol';
+import type { Recipe } from './recipe';
+
+/** Which UI a webview shows; written into the page as `data-view`. */
+export type WebviewKind = 'model' | 'report' | 'qat';
+
+/** The data the extension writes into the page (`data-boot`, JSON) so the first paint needs no round trip. */
+export interface WebviewBoot {
+  kind: WebviewKind;
+  /** Absolute path of the model the view is about. */
+  model: string;
+  /** File name for titles. */
+  modelName: string;
+}
+
+/** State a webview keeps with `setState` so it restores after a reload. */
+export interface WebviewPersistedState {
+  kind: WebviewKind;
+  model: string;
+  /** Report panel: sort, filter, selected layer, toggles. */
+  ui?: Record<string, unknown>;
+}
+
+// ---- extension -> webview -------------------------------------------------------------
+
+/** The model view's summary and layer table. */
+export interface ModelInfoMessage { type: 'modelInfo'; info: ModelInfo }
+/** Opening the model failed (corrupt or unsupported file): shown in the view. */
+export interface ModelErrorMessage { type: 'modelError'; file: string; message: string }
+/** A whole report (initial load, restore, or the final result of an analysis). */
+export interface ReportMessage { type: 'report'; report: AnalysisReport; final: boolean }
+/** Layers streamed as partial results while an analysis runs. */
+export interface LayersMessage { type: 'layers'; layers: LayerReport[] }
+/** Analysis progress/status for the panel's banner. */
+export interface StatusMessage { type: 'status'; running: boolean; message?: string; percentage?: number; error?: string }
+/** The answer to an `evaluate` request. */
+export interface EvaluationMessage { type: 'evaluation'; requestId: number; keep: string[]; result?: EvaluateResult; error?: string }
+/** Scroll to and select a layer (from the sidebar or `quantlens.showLayer`). */
+export interface RevealLayerMessage { type: 'revealLayer'; layer: string }
+/** An export finished (or failed). */
+export interface ExportDoneMessage { type: 'exportDone'; result?: ExportResult; error?: string }
+/** A recipe was written. */
+export interface RecipeSavedMessage { type: 'recipeSaved'; path: string }
+/** A QAT run started from this panel. */
+export interface QatStartedMessage { type: 'qatStarted'; output: string; totalSteps?: number }
+/** One live training-curve point. */
+export interface QatPointMessage { type: 'qatPoint'; point: QatProgress }
+/** A QAT run finished. */
+export interface QatDoneMessage { type: 'qatDone'; result: QatResult }
+/** A QAT run failed or was cancelled. */
+export interface QatErrorMessage { type: 'qatError'; message: string; cancelled: boolean }
+/** The engine's job list (for progress shown inside panels). */
+export interface JobsMessage { type: 'jobs'; jobs: JobInfo[] }
+
+/** Everything the extension sends to a webview. */
+export type ToWebviewMessage =
+  | ModelInfoMessage | ModelErrorMessage | ReportMessage | LayersMessage | StatusMessage | EvaluationMessage
+  | RevealLayerMessage | ExportDoneMessage | RecipeSavedMessage | QatStartedMessage | QatPointMessage
+  | QatDoneMessage | QatErrorMessage | JobsMessage;
+
+// ---- webview -> extension -------------------------------------------------------------
+
+/** The page has loaded and listens: send it what it needs. */
+export interface ReadyMessage { type: 'ready' }
+/** Run an analysis of the view's model. */
+export interface AnalyzeMessage { type: 'analyze' }
+/** Run QAT (steps override the setting when given); the recipe is the panel's current configuration. */
+export interface RunQatMessage { type: 'runQat'; steps?: number; recipe?: Recipe }
+/** Export a QDQ model with this recipe (the default recipe when omitted). */
+export interface ExportMessage { type: 'export'; recipe?: Recipe }
+/** Write this recipe beside the model. */
+export interface SaveRecipeMessage { type: 'saveRecipe'; recipe: Recipe }
+/** Evaluate a configuration (after a precision toggle). */
+export interface EvaluateMessage { type: 'evaluate'; requestId: number; keep: string[]; recipe: Recipe }
+/** Cancel the view's running job. */
+export interface CancelMessage { type: 'cancel' }
+/** Open the report panel of the view's model. */
+export interface OpenReportMessage { type: 'openReport'; layer?: string }
+/** The user selected a layer (sidebar follows). */
+export interface SelectLayerMessage { type: 'selectLayer'; layer: string }
+
+/** Everything a webview sends to the extension. */
+export type FromWebviewMessage =
+  | ReadyMessage | AnalyzeMessage | RunQatMessage | ExportMessage | SaveRecipeMessage | EvaluateMessage
+  | CancelMessage | OpenReportMessage | SelectLayerMessage;
+
+/** Before/after metrics of a QAT run, as the QAT panel shows them. */
+export type BeforeAfter = { before: EndToEndMetrics; after: EndToEndMetrics };
