@@ -15,7 +15,7 @@ import { DataSpec, OpenDataOptions, openDataSource } from '../data/open';
 import { AnalysisReport, FormatCandidate, LayerReport, REPORT_SCHEMA_VERSION, Target } from '../../shared/report';
 import { DEFAULT_LAYER_SPEC, effectiveLayerSpec, parseCalibration, Recipe } from '../../shared/recipe';
 import { mustParseFormat } from '../../shared/formats';
-import { ActivationCache, throwIfAborted } from './activation-cache';
+import { ActivationCache, checkFeeds, throwIfAborted } from './activation-cache';
 import { DEFAULT_CANDIDATES, parseCandidate } from './candidates';
 import { AccuracyAccumulator, detectOutputLayout, isFloatTensor } from './metrics';
 import { derivedConstantsNeeded, neededTensors } from './subgraph';
@@ -94,7 +94,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   const batchSize = opts.batchSize ?? 8;
 
   // Layers (shapes inferred on one real sample so that MACs match the data).
-  const first = await firstSample(data, batchSize);
+  const first = await firstSample(data, batchSize, graph);
   const layers = (await buildInventoryAsync(graph, backend, { feeds: first })).filter((l) => l.weight || l.activationInputs.length);
   if (!layers.length) warnings.push('the model has no quantizable layers (Conv, ConvTranspose, Gemm, MatMul, Gather)');
 
@@ -219,8 +219,9 @@ function openData(opts: AnalyzeOptions, graph: Graph): DataSource {
   return openDataSource(d ?? { kind: 'synthetic' }, graph.inputs, opts.dataOptions);
 }
 
-async function firstSample(data: DataSource, batchSize: number): Promise<Record<string, Tensor>> {
+async function firstSample(data: DataSource, batchSize: number, graph: Graph): Promise<Record<string, Tensor>> {
   for await (const b of data.batches(batchSize)) {
+    checkFeeds(graph, b.feeds, data.description.source);
     const out: Record<string, Tensor> = {};
     for (const [k, t] of Object.entries(b.feeds)) {
       const n = t.dims[0] ?? 1;
