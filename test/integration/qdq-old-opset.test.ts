@@ -79,3 +79,45 @@ test('PaddleOCR classifier (opset 9, Constant-node weights): QDQ export at opset
   assert.ok(yAll.every(Number.isFinite), 'the optimized QDQ model runs');
   assert.equal(yQdq.length, ref.length);
 });
+
+/** A normalized image of dark 'glyphs' on white lines, so the text detector has something to find. */
+function textLike(input: string, size: number, phase = 0): Record<string, Tensor> {
+  const data = new Float32Array(3 * size * size).fill(2.2);
+  for (let c = 0; c < 3; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    const line = Math.floor(y / 12) % 2 === 1;
+    if (line && (x + phase) % 7 < 4 && x > 8 && x < size - 8) data[(c * size + y) * size + x] = -1.8;
+  }
+  return { [input]: { type: DataType.FLOAT, dims: [1, 3, size, size], data } };
+}
+
+for (const [name, file, spatial] of [['det', 'ch_PP-OCRv4_det_infer.onnx', 96], ['rec', 'ch_PP-OCRv4_rec_infer.onnx', 48]] as const) {
+  test(`PaddleOCR ${name}: mixed recipe (int8 per-channel, int4 blocked + int16, float layers) exported at opset 21 equals fake quant`, async () => {
+    const f = path.join('node_modules', '@gutenye', 'ocr-models', 'assets', file);
+    const model = loadModelFile(f);
+    const graph = new Graph(model, f);
+    const layers = buildInventory(graph, { stats: false });
+    const withWeight = layers.filter((l) => l.weight && l.weight.dims.length > 0);
+    const overrides: Record<string, { weights?: string; activations?: string } | 'float'> = {
+      [withWeight[0].name]: 'float',
+      [withWeight[3].name]: { weights: 'int4/block:16', activations: 'int16' },
+      [withWeight[5].name]: { weights: 'uint8', activations: 'int8' },
+    };
+    const plan = buildPlan(layers, { defaults: { weights: 'int8/per-channel', activations: 'uint8', calibration: 'minmax' }, layers: overrides });
+    const dims = { batch: 1, spatial };
+    const calib = name === 'det' ? [textLike(graph.inputs[0].name, spatial, 3)] : [1, 2].map((seed) => synthesizeFeeds(graph, { seed, ...dims }));
+    const r = await ranges(model, plan, calib);
+    const qdq = exportQdq(model, plan, r, { file: f });
+    const fake = buildFakeQuantModel(model, plan, r, { file: f });
+    assert.equal(new Graph(qdq).opset, 21);
+    const feed = name === 'det' ? textLike(graph.inputs[0].name, spatial) : synthesizeFeeds(graph, { seed: 9, ...dims });
+    const ref = await run(model, feed, 'disabled');
+    const yFake = await run(fake, feed, 'disabled');
+    const yQdq = await run(qdq, feed, 'disabled');
+    const yAll = await run(qdq, feed, 'all');
+    console.log(`${name}: output range [${Math.min(...ref)}, ${Math.max(...ref)}], n=${ref.length}`);
+    console.log(`${name}: opset ${graph.opset} → 21, ${plan.length} layers planned; |fake-qdq| ${maxDiff(yFake, yQdq)}, |float-fake| ${maxDiff(ref, yFake).toExponential(2)}, |qdq(all)-qdq| ${maxDiff(yAll, yQdq).toExponential(2)}`);
+    assert.equal(maxDiff(yFake, yQdq), 0, 'bit-exact without optimizations');
+    assert.ok(maxDiff(ref, yFake) > 0);
+    assert.ok(yAll.every(Number.isFinite), 'the optimized QDQ model runs');
+  });
+}
