@@ -35,7 +35,7 @@ export function createProgress(label: string, total: number, stream: NodeJS.Writ
   };
   const draw = (done: number, note?: string) => {
     if (tty) {
-      const cols = stream.columns ?? 80;
+      const cols = stream.columns || 80;
       const barWidth = Math.max(10, Math.min(30, cols - label.length - 40));
       const filled = Math.round((barWidth * pct(done)) / 100);
       let text = `${label} [${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${done}/${total} ${eta(done)}${note ? ` ${note}` : ''}`;

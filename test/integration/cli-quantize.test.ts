@@ -72,6 +72,14 @@ test('quantize with an npy folder and a recipe that keeps the classifier in floa
   const producers = new Map(q.graph!.node!.flatMap((n) => (n.output ?? []).map((o) => [o, n.op_type] as const)));
   assert.ok(gemm.input!.every((i) => producers.get(i) !== 'DequantizeLinear'), 'fc stays float');
   assert.ok(sqnrOf(io.stdout()) > 15);
+  const j = captureIO();
+  assert.equal(await runCli(['quantize', model, '--recipe', recipe, '--data', data, '--samples', '5', '--check-samples', '0', '--json', '-o', out], j), 0, j.stderr());
+  const r = JSON.parse(j.stdout());
+  assert.equal(r.output, out);
+  assert.deepEqual(r.data, { kind: 'npy', synthetic: false, samples: 5, source: data, labeled: false });
+  assert.equal(r.quantizedLayers, 2);
+  assert.deepEqual(r.outputSqnrDb, {});
+  assert.equal(r.sizeAfter, fs.statSync(out).size);
 });
 
 test('a recipe naming a layer the model lacks fails with exit 1 and a suggestion; no output written', async () => {

@@ -1,6 +1,6 @@
 /** `quantlens quantize <model.onnx> [--recipe r.qrecipe.json] (--data <dir> | --synthetic) -o out.onnx`: calibrate and export QDQ. */
 import * as path from 'path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { ErrorAccumulator } from '../../core/analysis/metrics';
 import { collectRanges, rangeSpecsFromPlan } from '../../core/data/collect-ranges';
 import { openDataSource } from '../../core/data/open';
@@ -129,7 +129,8 @@ export function registerQuantize(program: Command, io: CliIO): void {
     .option('--recipe <file>', 'a *.qrecipe.json with default and per-layer formats')
     .option('--batch-size <n>', 'samples per calibration run (default 8)', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default 1)', positiveInt)
-    .option('--check-samples <n>', 'samples for the float-vs-quantized output check (default 4)', (v) => Number(v));
+    .option('--check-samples <n>', 'samples for the float-vs-quantized output check (default 4; 0 skips it)', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number'); return n; })
+    .option('--json', 'print the result (paths, sizes, data description, output SQNR) as JSON');
   addDataOptions(cmd);
   cmd.addHelpText('after', `
 Data: exactly one of --data or --synthetic (or a recipe whose "data" names a folder). Calibration uses
@@ -143,10 +144,11 @@ Example:
   quantlens quantize model.onnx --data calib/ --samples 128 -o model.int8.onnx
   quantlens quantize model.onnx --recipe model.qrecipe.json --synthetic -o model.q.onnx
 ${EXIT_CODES_HELP}`);
-  cmd.action(async (file: string, opts: QuantizeOptions) => {
+  cmd.action(async (file: string, opts: QuantizeOptions & { json?: boolean }) => {
     if (opts.data && opts.synthetic) cmd.error('error: give either --data or --synthetic, not both', { exitCode: 2 });
     if (!opts.data && !opts.synthetic && !opts.recipe) cmd.error('error: calibration needs data: give --data <folder> or --synthetic', { exitCode: 2 });
     const r = await quantizeModel(file, opts, io);
+    if (opts.json) { io.out(JSON.stringify({ ...r, output: path.resolve(r.output) }, null, 2)); return; }
     io.out(`Wrote ${path.resolve(r.output)}`);
     io.out(`Size: ${formatBytes(r.sizeBefore)} -> ${formatBytes(r.sizeAfter)} (${(r.sizeAfter / r.sizeBefore * 100).toFixed(1)}%)`);
     io.out(`Quantized ${r.quantizedLayers} layers, ${r.calibratedTensors} activation tensors calibrated on ${r.data.samples} ${r.data.synthetic ? 'synthetic' : 'real'} samples`);
