@@ -96,13 +96,13 @@ export const AnalyzeRequest = new RequestType<AnalyzeParams, AnalysisReport, voi
 export const AnalyzePartialResult = new ProgressType<LayerReport[]>();
 
 /** Parameters of evaluating one configuration (e.g. after toggling a layer). */
-export interface EvaluateParams extends WorkDoneProgressParams { model: string; recipe: Recipe; data?: DataSpec }
-/** Result of evaluating a configuration. */
+export interface EvaluateParams extends WorkDoneProgressParams { model: string; recipe: string | Recipe; data?: DataSpec }
+/** Result of evaluating a configuration: the QDQ model export would write, run in ORT against the float model. */
 export interface EvaluateResult { metrics: EndToEndMetrics; sizeBytes: number }
 /** `quant/evaluate`: run one recipe and measure it. */
 export const EvaluateRequest = new RequestType<EvaluateParams, EvaluateResult, void>('quant/evaluate');
 
-/** Parameters of a recommendation from the cached analysis. */
+/** Parameters of a recommendation (base default `w4a8`, higher default `w8a8`; candidate names as in `--formats`). */
 export interface RecommendParams extends WorkDoneProgressParams { model: string; target: Target; base?: string; higher?: string; data?: DataSpec }
 /** `quant/recommend`: which layers to keep in higher precision. */
 export const RecommendRequest = new RequestType<RecommendParams, Recommendation, void>('quant/recommend');

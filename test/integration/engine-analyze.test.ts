@@ -8,7 +8,7 @@ import { LSPErrorCodes, WorkDoneProgress } from 'vscode-languageserver-protocol'
 import { startEngine, EngineClient } from '../../src/engine/client-for-tests';
 import {
   AnalyzePartialResult, AnalyzeRequest, CancelJobNotification, EngineErrorInfo, EngineErrorNotification, InspectRequest,
-  JobInfo, JobsNotification,
+  JobInfo, JobsNotification, RecommendRequest,
 } from '../../src/shared/protocol';
 import type { LayerReport } from '../../src/shared/report';
 import { CLS_MODEL, tempDir, writeMlp } from './engine-helpers';
@@ -55,6 +55,17 @@ describe('engine process: analysis', () => {
     for (const l of report.layers) for (const f of Object.values(l.formats)) if (f.isolated) assert.ok(Number.isFinite(f.isolated.sqnrDb));
     const written = JSON.parse(fs.readFileSync(reportPath, 'utf8'));
     assert.equal(written.layers.length, 7);
+  });
+
+  it('recommends layers to keep in higher precision, verified by running', async () => {
+    const model = path.join(dir, 'mlp.onnx');
+    const rec = await engine.connection.sendRequest(RecommendRequest, { model, target: { kind: 'min-sqnr-db', value: 25 }, base: 'w4a8', higher: 'w8a8', data: { samples: 16 } });
+    assert.equal(rec.base.id, 'w4a8');
+    assert.equal(rec.higher.id, 'w8a8');
+    assert.ok(rec.pareto.length >= 2 && rec.pareto.every((p) => p.verified), 'every Pareto point was run');
+    if (rec.met) assert.ok(rec.metrics.sqnrDb >= 25, `met but SQNR ${rec.metrics.sqnrDb}`);
+    assert.ok(rec.keep.every((k) => k.includes('MatMul')));
+    assert.equal(typeof rec.recipe.defaults, 'object');
   });
 
   it('cancelling an analysis halfway stops it with RequestCancelled; the engine then answers the next request', async () => {

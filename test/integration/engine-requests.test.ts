@@ -10,7 +10,7 @@ import { startEngine, EngineClient } from '../../src/engine/client-for-tests';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { DataType } from '../../src/core/onnx/proto';
 import {
-  CloseModelNotification, EngineErrorCodes, EngineErrorInfo, EngineErrorNotification, ExportRequest, InspectRequest,
+  CloseModelNotification, EngineErrorCodes, EngineErrorInfo, EngineErrorNotification, EvaluateRequest, ExportRequest, InspectRequest,
   JobInfo, JobsNotification,
 } from '../../src/shared/protocol';
 import { CLS_MODEL, tempDir, writeMlp } from './engine-helpers';
@@ -103,6 +103,21 @@ describe('engine process: inspect, export, errors', () => {
     const recipe = { version: 1, model: 'mlp2.onnx', defaults: {}, layers: { '/fc9/MatMul': 'float' as const } };
     await assert.rejects(engine.connection.sendRequest(ExportRequest, { model, output, recipe }), (e: ResponseError<{ code: string }>) => e.data?.code === 'recipe-unknown-layer' && /fc9/.test(e.message));
     assert.equal(fs.existsSync(output), false);
+  });
+
+  it('evaluates recipes: keeping a layer in float makes the model bigger and never hurts its SQNR much', async () => {
+    const model = writeMlp(path.join(dir, 'mlp3.onnx'));
+    const w4 = { version: 1, model: 'mlp3.onnx', defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} };
+    const a = await engine.connection.sendRequest(EvaluateRequest, { model, recipe: w4, data: { samples: 16 } });
+    const b = await engine.connection.sendRequest(EvaluateRequest, { model, recipe: { ...w4, layers: { '/fc0/MatMul': 'float' as const, '/fc1/MatMul': { weights: 'int8/per-channel' } } }, data: { samples: 16 } });
+    assert.ok(Number.isFinite(a.metrics.sqnrDb) && Number.isFinite(b.metrics.sqnrDb));
+    assert.ok(b.sizeBytes > a.sizeBytes, `float/int8 layers make it bigger: ${b.sizeBytes} vs ${a.sizeBytes}`);
+    assert.ok(b.metrics.sqnrDb > a.metrics.sqnrDb - 1, `${b.metrics.sqnrDb} vs ${a.metrics.sqnrDb}`);
+    // The evaluated configuration is what export writes: same size, same metrics.
+    const out = path.join(dir, 'mlp3.w4.onnx');
+    const e = await engine.connection.sendRequest(ExportRequest, { model, recipe: w4, data: { samples: 16 }, output: out });
+    assert.equal(e.sizeBytes, a.sizeBytes);
+    assert.equal(e.metrics.sqnrDb, a.metrics.sqnrDb);
   });
 
   it('closing a model releases it; the step file shows no running job when idle', async () => {

@@ -7,8 +7,9 @@ import {
 import type { Engine } from '../engine';
 import { notAvailable } from '../errors';
 import { analyze } from './analyze';
-import { exportModel } from './export';
+import { evaluateRecipe, exportModel } from './export';
 import { inspect } from './inspect';
+import { recommendLayers } from './recommend';
 
 /** Wires the quant requests to the engine's handlers. */
 export function registerQuantRequests(connection: Connection, engine: Engine): void {
@@ -17,8 +18,10 @@ export function registerQuantRequests(connection: Connection, engine: Engine): v
 
   connection.onRequest(AnalyzeRequest, (p, token) =>
     engine.runJob('analyze', p.model, token, p.workDoneToken, 'Analyzing quantization sensitivity', (job) => analyze(engine, connection, job, p)));
-  connection.onRequest(EvaluateRequest, async () => { throw notAvailable('quant/evaluate'); });
-  connection.onRequest(RecommendRequest, async () => { throw notAvailable('quant/recommend'); });
+  connection.onRequest(EvaluateRequest, (p, token) =>
+    engine.runJob('evaluate', p.model, token, p.workDoneToken, 'Evaluating recipe', (job) => evaluateRecipe(engine, job, p)));
+  connection.onRequest(RecommendRequest, (p, token) =>
+    engine.runJob('recommend', p.model, token, p.workDoneToken, 'Recommending mixed precision', (job) => recommendLayers(engine, job, p)));
   connection.onRequest(QatRequest, async () => { throw notAvailable('quant/qat'); });
   connection.onRequest(ExportRequest, (p, token) =>
     engine.runJob('export', p.model, token, p.workDoneToken, 'Exporting quantized model', (job) => exportModel(engine, job, p)));
