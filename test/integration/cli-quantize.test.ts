@@ -14,7 +14,7 @@ import { captureIO, randn, tinyConvNet } from '../fixtures/tiny-models';
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ql-cli-q-'));
 
 function sqnrOf(stdout: string): number {
-  const m = /Output SQNR y: (-?[\d.]+) dB/.exec(stdout);
+  const m = /Output SQNR y: (-?[\d.]+) dB, top-1 agreement [\d.]+%/.exec(stdout);
   assert.ok(m, `no SQNR line in:\n${stdout}`);
   return Number(m[1]);
 }
@@ -79,6 +79,7 @@ test('quantize with an npy folder and a recipe that keeps the classifier in floa
   assert.deepEqual(r.data, { kind: 'npy', synthetic: false, samples: 5, source: data, labeled: false });
   assert.equal(r.quantizedLayers, 2);
   assert.deepEqual(r.outputSqnrDb, {});
+  assert.deepEqual(r.top1Agreement, {});
   assert.equal(r.sizeAfter, fs.statSync(out).size);
 });
 

@@ -46,6 +46,8 @@ export interface QuantizeResult {
   calibratedTensors: number;
   /** SQNR (dB) of each model output, quantized against float, on the check samples. */
   outputSqnrDb: Record<string, number>;
+  /** Top-1 agreement (0..1) of classification outputs ([N, classes]) on the check samples. */
+  top1Agreement: Record<string, number>;
   checkSamples: number;
 }
 
@@ -78,13 +80,22 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
   writeFileAtomic(options.output, bytes);
   return {
     output: options.output, sizeBefore: fileSize, sizeAfter: bytes.byteLength, data: data.description,
-    quantizedLayers: plan.length, calibratedTensors: specs.size, outputSqnrDb: check.sqnr, checkSamples: check.samples,
+    quantizedLayers: plan.length, calibratedTensors: specs.size, outputSqnrDb: check.sqnr, top1Agreement: check.top1Agreement, checkSamples: check.samples,
   };
 }
 
-/** Runs the float and the quantized model on the first `samples` samples and returns each output's SQNR (dB). */
-export async function compareOutputs(model: ModelProto, quantized: Uint8Array, data: DataSource, samples: number, backend: InferenceBackend, threads = 1): Promise<{ sqnr: Record<string, number>; samples: number }> {
-  if (samples <= 0) return { sqnr: {}, samples: 0 };
+/** Float vs quantized outputs on the check samples. */
+export interface OutputCheck {
+  /** SQNR (dB) per float output. */
+  sqnr: Record<string, number>;
+  /** Share of samples (0..1) whose arg-max agrees, per output of shape [N, classes]. */
+  top1Agreement: Record<string, number>;
+  samples: number;
+}
+
+/** Runs the float and the quantized model on the first `samples` samples: each output's SQNR (dB) and top-1 agreement. */
+export async function compareOutputs(model: ModelProto, quantized: Uint8Array, data: DataSource, samples: number, backend: InferenceBackend, threads = 1): Promise<OutputCheck> {
+  if (samples <= 0) return { sqnr: {}, top1Agreement: {}, samples: 0 };
   const fl = await backend.createSession(encodeModelProto(model), { threads });
   let q;
   try {
@@ -94,6 +105,7 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
     throw new Error(`ONNX Runtime cannot load the exported QDQ model: ${e instanceof Error ? e.message : e}`);
   }
   const acc = new Map<string, ErrorAccumulator>();
+  const agree = new Map<string, number>();
   let seen = 0;
   try {
     for await (const batch of data.batches(Math.min(samples, 8))) {
@@ -103,7 +115,14 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
         if (!b[name] || !isFloat(t)) continue;
         let e = acc.get(name);
         if (!e) acc.set(name, (e = new ErrorAccumulator()));
-        e.add(toFloat32(t), toFloat32(b[name]));
+        const [fa, fb] = [toFloat32(t), toFloat32(b[name])];
+        e.add(fa, fb);
+        if (t.dims.length === 2 && t.dims[1] > 1) {
+          const c = t.dims[1];
+          let same = 0;
+          for (let r = 0; r < t.dims[0]; r++) if (argmax(fa, r * c, c) === argmax(fb, r * c, c)) same++;
+          agree.set(name, (agree.get(name) ?? 0) + same);
+        }
       }
       seen += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
       if (seen >= samples) break;
@@ -112,7 +131,17 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
     await fl.release();
     await q.release();
   }
-  return { sqnr: Object.fromEntries([...acc].map(([k, e]) => [k, Math.round(e.sqnrDb() * 100) / 100])), samples: seen };
+  return {
+    sqnr: Object.fromEntries([...acc].map(([k, e]) => [k, Math.round(e.sqnrDb() * 100) / 100])),
+    top1Agreement: Object.fromEntries([...agree].map(([k, n]) => [k, n / seen])),
+    samples: seen,
+  };
+}
+
+function argmax(v: Float32Array, start: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (v[start + i] > v[start + best]) best = i;
+  return best;
 }
 
 function isFloat(t: Tensor): boolean {
@@ -152,6 +181,9 @@ ${EXIT_CODES_HELP}`);
     io.out(`Wrote ${path.resolve(r.output)}`);
     io.out(`Size: ${formatBytes(r.sizeBefore)} -> ${formatBytes(r.sizeAfter)} (${(r.sizeAfter / r.sizeBefore * 100).toFixed(1)}%)`);
     io.out(`Quantized ${r.quantizedLayers} layers, ${r.calibratedTensors} activation tensors calibrated on ${r.data.samples} ${r.data.synthetic ? 'synthetic' : 'real'} samples`);
-    for (const [name, db] of Object.entries(r.outputSqnrDb)) io.out(`Output SQNR ${name}: ${db.toFixed(2)} dB (quantized vs float, ${r.checkSamples} samples)`);
+    for (const [name, db] of Object.entries(r.outputSqnrDb)) {
+      const top1 = r.top1Agreement[name];
+      io.out(`Output SQNR ${name}: ${db.toFixed(2)} dB${top1 !== undefined ? `, top-1 agreement ${(top1 * 100).toFixed(1)}%` : ''} (quantized vs float, ${r.checkSamples} samples)`);
+    }
   });
 }
