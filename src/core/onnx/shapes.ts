@@ -82,37 +82,55 @@ const UNFETCHABLE = new Set<number>([
   DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ, DataType.FLOAT8E8M0, DataType.STRING, DataType.BFLOAT16,
   DataType.COMPLEX64, DataType.COMPLEX128,
 ]);
-const TYPE_PRESERVING = new Set(['Identity', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Flatten', 'Slice', 'Gather',
-  'GatherElements', 'GatherND', 'Concat', 'Split', 'Expand', 'Tile', 'Pad', 'Max', 'Min', 'Neg', 'Abs', 'DepthToSpace',
-  'SpaceToDepth', 'Resize', 'MaxPool', 'Where', 'Compress', 'ScatterND', 'ScatterElements', 'ReverseSequence', 'Dropout']);
+const TO_BOOL = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
+const TO_INT64 = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin']);
+
+/** Element types of the main graph's tensors: declared, stored, or propagated by per-op rules (undefined when unknown). */
+export function elementTypes(graph: Graph): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const [name, vi] of graph.valueInfo) if (vi.elemType) types.set(name, vi.elemType);
+  for (const [name, c] of graph.constantNodes) types.set(name, c.data_type ?? 0);
+  const typeOf = (t: string | undefined) => (t ? types.get(t) : undefined);
+  for (const n of graph.nodes) {
+    const p = n.proto;
+    let first: number | undefined;
+    let rest: number | undefined;
+    switch (n.opType) {
+      case 'Cast': first = attrInt(p, 'to', 0) || undefined; break;
+      case 'CastLike': first = typeOf(n.inputs[1]); break;
+      case 'QuantizeLinear': first = attrInt(p, 'output_dtype', 0) || (n.inputs[2] ? typeOf(n.inputs[2]) : DataType.UINT8); break;
+      case 'DequantizeLinear': first = attrInt(p, 'output_dtype', 0) || typeOf(n.inputs[1]); break;
+      case 'DynamicQuantizeLinear': first = DataType.UINT8; rest = DataType.FLOAT; break;
+      case 'ConvInteger': case 'MatMulInteger': first = DataType.INT32; break;
+      case 'QLinearConv': case 'QLinearMatMul': first = typeOf(n.inputs[7]); break;
+      case 'Where': first = typeOf(n.inputs[1]); break;
+      case 'OneHot': first = typeOf(n.inputs[2]); break;
+      case 'TopK': case 'MaxPool': first = typeOf(n.inputs[0]); rest = DataType.INT64; break;
+      case 'Constant': case 'ConstantOfShape': case 'EyeLike': case 'RandomNormal': case 'RandomUniform': case 'RandomNormalLike':
+      case 'RandomUniformLike': case 'Multinomial': case 'Bernoulli': case 'Unique': case 'If': case 'Loop': case 'Scan':
+        continue; // declared or stored types only
+      default:
+        if (n.domain !== '') continue;
+        if (TO_BOOL.has(n.opType)) first = DataType.BOOL;
+        else if (TO_INT64.has(n.opType)) first = DataType.INT64;
+        else first = typeOf(n.inputs[0]);
+        rest = first;
+    }
+    n.outputs.forEach((o, k) => {
+      const t = k === 0 ? first : rest;
+      if (o && t !== undefined && !types.has(o)) types.set(o, t);
+    });
+  }
+  return types;
+}
 
 /**
  * Tensors whose element type JavaScript cannot receive from ONNX Runtime (int4/uint4 kill the process, float8
- * throws, bfloat16/string/complex have no JS type): known from declared types, QuantizeLinear zero points or
- * output_dtype, Cast targets, constants, and propagated through type-preserving ops.
+ * throws, bfloat16/string/complex have no JS type), from elementTypes.
  */
 export function unfetchableTensors(graph: Graph): Set<string> {
   const bad = new Set<string>();
-  const typeOf = (t: string): number | undefined => {
-    const vi = graph.valueInfo.get(t);
-    if (vi && vi.elemType) return vi.elemType;
-    const c = graph.initializers.get(t) ?? graph.constantNodes.get(t);
-    return c?.data_type;
-  };
-  for (const [name, vi] of graph.valueInfo) if (UNFETCHABLE.has(vi.elemType)) bad.add(name);
-  for (const [name, c] of graph.constantNodes) if (UNFETCHABLE.has(c.data_type ?? 0)) bad.add(name);
-  for (const n of graph.nodes) {
-    let outType: number | undefined;
-    if (n.opType === 'Cast') outType = attrInt(n.proto, 'to', 0);
-    else if (n.opType === 'QuantizeLinear') {
-      const dt = attrInt(n.proto, 'output_dtype', 0);
-      outType = dt || (n.inputs[2] ? typeOf(n.inputs[2]) : undefined);
-    } else if (TYPE_PRESERVING.has(n.opType)) {
-      const src = n.opType === 'Where' ? n.inputs[1] : n.inputs[0];
-      if (src && bad.has(src)) { for (const o of n.outputs) if (o) bad.add(o); continue; }
-    }
-    if (outType !== undefined && UNFETCHABLE.has(outType)) for (const o of n.outputs) if (o) bad.add(o);
-  }
+  for (const [name, t] of elementTypes(graph)) if (UNFETCHABLE.has(t)) bad.add(name);
   return bad;
 }
 

@@ -1,10 +1,10 @@
-// Static rank derivation (used by the opset upgrade to keep Softmax rewrites single nodes without running the model).
+// Static rank and element-type derivation (the opset upgrade keeps Softmax rewrites single nodes; shape inference never fetches what JS cannot receive).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphBuilder } from '../../src/core/onnx/builder';
 import { Graph } from '../../src/core/onnx/graph';
 import { DataType } from '../../src/core/onnx/proto';
-import { staticRanks } from '../../src/core/onnx/shapes';
+import { elementTypes, staticRanks, unfetchableTensors } from '../../src/core/onnx/shapes';
 
 test('ranks through computed shape vectors, Squeeze/Unsqueeze, Gather, reductions and MatMul', () => {
   const b = new GraphBuilder();
@@ -24,4 +24,23 @@ test('ranks through computed shape vectors, Squeeze/Unsqueeze, Gather, reduction
   const ranks = staticRanks(new Graph(b.model(13)));
   assert.deepEqual([r, sm, red, un, sq, g, mm].map((t) => ranks.get(t)), [3, 3, 2, 4, 3, 2, 1]);
   assert.equal(ranks.has(dyn), false);
+});
+
+test('element types propagate so that bfloat16, float8 and int4 tensors are never fetched', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, [2, 2]);
+  const h = b.node('Cast', [x], { to: DataType.BFLOAT16 });
+  const a = b.node('Add', [h, h]); // bfloat16 by propagation
+  const back = b.node('Cast', [a], { to: DataType.FLOAT });
+  const q8 = b.node('QuantizeLinear', [back, b.constFloat('s', [1], []), b.initializer('z', { type: DataType.FLOAT8E4M3FN, dims: [], data: new Uint8Array(1) })]);
+  const t8 = b.node('Transpose', [q8]);
+  const d8 = b.node('DequantizeLinear', [t8, b.constFloat('s2', [1], [])]);
+  const shape = b.node('Shape', [d8]);
+  const eq = b.node('Equal', [d8, back]);
+  b.output(d8); b.output(shape, DataType.INT64); b.output(eq, DataType.BOOL);
+  const graph = new Graph(b.model(21));
+  const types = elementTypes(graph);
+  assert.deepEqual([h, a, back, q8, t8, d8, shape, eq].map((t) => types.get(t)),
+    [DataType.BFLOAT16, DataType.BFLOAT16, DataType.FLOAT, DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FN, DataType.FLOAT, DataType.INT64, DataType.BOOL]);
+  assert.deepEqual([...unfetchableTensors(graph)].sort(), [h, a, q8, t8, 'z'].sort());
 });
