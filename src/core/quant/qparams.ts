@@ -175,6 +175,17 @@ export function weightParams(w: Float32Array, dims: readonly number[], format: N
   const mn = new Float64Array(count).fill(Infinity);
   const mx = new Float64Array(count).fill(-Infinity);
   for (let o = 0; o < outer; o++) {
+    if (inner === 1) {
+      for (let b = 0; b < nb; b++) {
+        let a = Infinity;
+        let z = -Infinity;
+        const end = o * extent + Math.min(extent, (b + 1) * blockSize);
+        for (let i = o * extent + b * blockSize; i < end; i++) { const v = w[i]; if (v < a) a = v; if (v > z) z = v; }
+        mn[o * nb + b] = a;
+        mx[o * nb + b] = z;
+      }
+      continue;
+    }
     for (let d = 0; d < extent; d++) {
       const base = (o * extent + d) * inner;
       const sbase = (o * nb + Math.floor(d / blockSize)) * inner;

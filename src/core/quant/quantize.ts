@@ -12,27 +12,36 @@ export function roundHalfEven(v: number): number {
   return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }
 
+/** Adding and subtracting 1.5 * 2^52 rounds a double to an integer, half to even (exact for |v| < 2^51). */
+const RNE = 6755399441055744;
+
 /**
- * Visits every element with the index of its scale/zero point: calls `fn(i, s)` for element i and
- * parameter index s, in element order.
+ * Walks the tensor in runs that share parameters: `same(start, end, s)` for elements start..end-1 using
+ * parameter s, or `vary(start, count, s0)` for `count` consecutive elements using parameters s0..s0+count-1
+ * (blocked layouts with an inner dimension).
  */
-function forEachParam(dims: readonly number[], params: QuantParams, n: number, fn: (start: number, end: number, s: number) => void): void {
-  if (params.axis === undefined) { fn(0, n, 0); return; }
+function walk(dims: readonly number[], params: QuantParams, n: number,
+  same: (start: number, end: number, s: number) => void, vary: (start: number, count: number, s0: number) => void): void {
+  if (params.axis === undefined) { same(0, n, 0); return; }
   const { outer, extent, inner } = splitDims(dims, params.axis);
   if (params.blockSize === undefined) {
+    if (inner === 1) { for (let o = 0; o < outer; o++) vary(o * extent, extent, 0); return; }
     for (let o = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
       const base = (o * extent + c) * inner;
-      fn(base, base + inner, c);
+      same(base, base + inner, c);
     }
     return;
   }
   const bs = params.blockSize;
   const nb = Math.ceil(extent / bs);
-  for (let o = 0; o < outer; o++) for (let d = 0; d < extent; d++) {
-    const base = (o * extent + d) * inner;
-    const sbase = (o * nb + Math.floor(d / bs)) * inner;
-    if (inner === 1) fn(base, base + 1, sbase);
-    else for (let k = 0; k < inner; k++) fn(base + k, base + k + 1, sbase + k);
+  for (let o = 0; o < outer; o++) {
+    for (let b = 0; b < nb; b++) {
+      const d0 = b * bs;
+      const d1 = Math.min(extent, d0 + bs);
+      const sbase = (o * nb + b) * inner;
+      if (inner === 1) same(o * extent + d0, o * extent + d1, sbase);
+      else for (let d = d0; d < d1; d++) vary((o * extent + d) * inner, inner, sbase);
+    }
   }
 }
 
@@ -51,26 +60,55 @@ function checkLayout(dims: readonly number[], params: QuantParams, n: number): v
   }
 }
 
+function quantRun(x: Float32Array, out: Int32Array, start: number, end: number, sc: number, zp: number, qmin: number, qmax: number): void {
+  for (let i = start; i < end; i++) {
+    let r = (Math.fround(x[i] / sc) + RNE) - RNE + zp;
+    r = r < qmin ? qmin : r > qmax ? qmax : r;
+    out[i] = r;
+  }
+}
+
+function quantVary(x: Float32Array, out: Int32Array, start: number, count: number, scale: Float32Array, zeroPoint: Int32Array, s0: number, qmin: number, qmax: number): void {
+  for (let k = 0; k < count; k++) {
+    let r = (Math.fround(x[start + k] / scale[s0 + k]) + RNE) - RNE + zeroPoint[s0 + k];
+    r = r < qmin ? qmin : r > qmax ? qmax : r;
+    out[start + k] = r;
+  }
+}
+
+function fakeRun(x: Float32Array, out: Float32Array, start: number, end: number, sc: number, zp: number, qmin: number, qmax: number): void {
+  const lo = qmin - zp;
+  const hi = qmax - zp;
+  for (let i = start; i < end; i++) {
+    let r = (Math.fround(x[i] / sc) + RNE) - RNE;
+    r = r < lo ? lo : r > hi ? hi : r;
+    out[i] = r * sc;
+  }
+}
+
+function fakeVary(x: Float32Array, out: Float32Array, start: number, count: number, scale: Float32Array, zeroPoint: Int32Array, s0: number, qmin: number, qmax: number): void {
+  for (let k = 0; k < count; k++) {
+    const sc = scale[s0 + k];
+    const zp = zeroPoint[s0 + k];
+    let r = (Math.fround(x[start + k] / sc) + RNE) - RNE;
+    r = r < qmin - zp ? qmin - zp : r > qmax - zp ? qmax - zp : r;
+    out[start + k] = r * sc;
+  }
+}
+
 /**
  * QuantizeLinear: q = saturate(roundHalfEven(fround(x / scale)) + zeroPoint) into [qmin, qmax].
  * x / scale is computed in float32 (double division rounded once to float32 equals float32 division).
+ * NaN inputs give 0 (ONNX leaves NaN unspecified).
  */
 export function quantize(x: Float32Array, dims: readonly number[], params: QuantParams): Int32Array {
   const n = x.length;
   checkLayout(dims, params, n);
   const out = new Int32Array(n);
   const { qmin, qmax, scale, zeroPoint } = params;
-  forEachParam(dims, params, n, (start, end, s) => {
-    const sc = scale[s];
-    const zp = zeroPoint[s];
-    for (let i = start; i < end; i++) {
-      const v = Math.fround(x[i] / sc);
-      let r = Math.round(v);
-      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
-      r += zp;
-      out[i] = r < qmin ? qmin : r > qmax ? qmax : r;
-    }
-  });
+  walk(dims, params, n,
+    (start, end, s) => quantRun(x, out, start, end, scale[s], zeroPoint[s], qmin, qmax),
+    (start, count, s0) => quantVary(x, out, start, count, scale, zeroPoint, s0, qmin, qmax));
   return out;
 }
 
@@ -80,32 +118,24 @@ export function dequantize(q: ArrayLike<number>, dims: readonly number[], params
   checkLayout(dims, params, n);
   const out = new Float32Array(n);
   const { scale, zeroPoint } = params;
-  forEachParam(dims, params, n, (start, end, s) => {
-    const sc = scale[s];
-    const zp = zeroPoint[s];
-    for (let i = start; i < end; i++) out[i] = (q[i] - zp) * sc;
-  });
+  walk(dims, params, n,
+    (start, end, s) => { const sc = scale[s]; const zp = zeroPoint[s]; for (let i = start; i < end; i++) out[i] = (q[i] - zp) * sc; },
+    (start, count, s0) => { for (let k = 0; k < count; k++) out[start + k] = (q[start + k] - zeroPoint[s0 + k]) * scale[s0 + k]; });
   return out;
 }
 
-/** dequantize(quantize(x)): the float values an ONNX Runtime QDQ pair produces. */
+/**
+ * dequantize(quantize(x)): the float values an ONNX Runtime QDQ pair produces, computed as
+ * clamp(round(x / s), qmin - zp, qmax - zp) * s (the same numbers: clamping to integer bounds commutes with rounding).
+ */
 export function fakeQuantize(x: Float32Array, dims: readonly number[], params: QuantParams): Float32Array {
   const n = x.length;
   checkLayout(dims, params, n);
   const out = new Float32Array(n);
   const { qmin, qmax, scale, zeroPoint } = params;
-  forEachParam(dims, params, n, (start, end, s) => {
-    const sc = scale[s];
-    const zp = zeroPoint[s];
-    for (let i = start; i < end; i++) {
-      const v = Math.fround(x[i] / sc);
-      let r = Math.round(v);
-      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
-      r += zp;
-      r = r < qmin ? qmin : r > qmax ? qmax : r;
-      out[i] = (r - zp) * sc;
-    }
-  });
+  walk(dims, params, n,
+    (start, end, s) => fakeRun(x, out, start, end, scale[s], zeroPoint[s], qmin, qmax),
+    (start, count, s0) => fakeVary(x, out, start, count, scale, zeroPoint, s0, qmin, qmax));
   return out;
 }
 
