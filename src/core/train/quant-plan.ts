@@ -62,6 +62,8 @@ export function planFromRecipe(graph: Graph, recipe: Pick<Recipe, 'defaults' | '
   const specs: FakeQuantSpec[] = [];
   const layers: PlanLayer[] = [];
   const actByKey = new Map<string, number>();
+  // The model input's range is the data's: its scale stays calibrated (learning it would need the input gradient).
+  const graphInputs = new Set(graph.inputs.map((i) => i.name));
   for (const n of graph.nodes) {
     if (!LAYER_OPS.has(n.opType)) continue;
     const spec = effectiveLayerSpec(recipe, n.name);
@@ -91,7 +93,7 @@ export function planFromRecipe(graph: Graph, recipe: Pick<Recipe, 'defaults' | '
         if (k === undefined) {
           k = specs.length;
           actByKey.set(key, k);
-          specs.push({ tensor: t, uses: [], role: 'activation', bits: af.bits, signed: af.signed, granularity: { kind: 'tensor' }, scale: new Float32Array(1), zeroPoint: new Int32Array(1), learnScale: learnScales });
+          specs.push({ tensor: t, uses: [], role: 'activation', bits: af.bits, signed: af.signed, granularity: { kind: 'tensor' }, scale: new Float32Array(1), zeroPoint: new Int32Array(1), learnScale: learnScales && !graphInputs.has(t) });
           (specs[k] as FakeQuantSpec & { symmetric?: boolean }).symmetric = af.symmetric;
         }
         specs[k].uses.push([n.name, i]);

@@ -1,4 +1,4 @@
-/** Gradient rules of Conv and ConvTranspose (groups, depthwise, strides, dilations, pads, auto_pad), weight gradients through im2col + MatMul. */
+/** Gradient rules of Conv and ConvTranspose (groups, depthwise, strides, dilations, pads, auto_pad), weight gradients through strided slices + Gemm. */
 import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradContext, GradRule, FwdNode } from '../grad-context';
@@ -32,42 +32,48 @@ function geometry(ctx: GradContext, n: FwdNode, inSpatial: number[], outSpatial:
 }
 
 /**
- * Shifted strided slices of x (N, C, *sp) for every kernel offset: returns cols [N, C, K, *out] where
- * cols[n, c, kk, o] = x[n, c, o*s + kk*d - pb] (zero outside).
+ * Weight gradient of a (transposed) convolution without materialising im2col:
+ * out[a, b, kk] = sum over n, p of A[n, a, p] * src[n, b, p*s + kk*d - pb] (zero outside), for a, b in the same group.
+ * A and src are first put channel-major ([C, N, ...]: a cheap block transpose); every kernel offset is one strided
+ * Slice of the padded source and one Gemm (transB, no transposed copy) or batched MatMul per group.
+ * Returns [Ac, Bg, K] flattened to the weight shape by the caller.
  */
-function im2col(ctx: GradContext, x: string, xs: number[], g: ConvGeom, out: number[]): string {
+function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom): string {
   const nd = g.k.length;
+  const N = as[0], Ac = as[1], Bc = ss[1], group = g.group;
+  const Ag = Ac / group, Bg = Bc / group;
+  const out = as.slice(2);
+  const P = sizeOf(out);
+  const cm = [1, 0, ...Array.from({ length: nd }, (_, i) => i + 2)];
+  const a2 = ctx.reshape(ctx.op('Transpose', [A], { perm: cm }), [group, Ag, N * P]);
   const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
-  const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - xs[2 + i]));
-  let xp = x;
+  const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
+  let sp = ctx.op('Transpose', [src], { perm: cm });
   if (g.pb.some((p) => p > 0) || padEnd.some((p) => p > 0)) {
-    xp = ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
+    sp = ctx.op('Pad', [sp, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
   }
+  // For grouped convolutions: A as [group, N*P, Ag] (a reshape when Ag = 1).
+  const aT = group === 1 ? undefined : Ag === 1 ? ctx.reshape(a2, [group, N * P, 1]) : ctx.op('Transpose', [a2], { perm: [0, 2, 1] });
   const K = sizeOf(g.k);
-  const slices: string[] = [];
   const axes = Array.from({ length: nd }, (_, i) => 2 + i);
+  const parts: string[] = [];
   for (let kk = 0; kk < K; kk++) {
     const off: number[] = [];
     let rem = kk;
     for (let i = nd - 1; i >= 0; i--) { off[i] = rem % g.k[i]; rem = Math.floor(rem / g.k[i]); }
     const starts = off.map((o, i) => o * g.d[i]);
     const ends = starts.map((st, i) => st + (out[i] - 1) * g.s[i] + 1);
-    const sl = ctx.op('Slice', [xp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]);
-    slices.push(ctx.op('Unsqueeze', [sl, ctx.ints([2])]));
+    const sl = ctx.op('Slice', [sp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]);
+    let part: string;
+    if (group === 1) {
+      part = ctx.op('Gemm', [ctx.reshape(a2, [Ac, N * P]), ctx.reshape(sl, [Bc, N * P])], { transB: 1 }); // [Ac, Bc]
+    } else {
+      const bg = ctx.op('MatMul', [ctx.reshape(sl, [group, Bg, N * P]), aT!]); // [group, Bg, Ag]
+      part = ctx.reshape(ctx.op('Transpose', [bg], { perm: [0, 2, 1] }), [Ac, Bg]);
+    }
+    parts.push(ctx.op('Unsqueeze', [part, ctx.ints([2])]));
   }
-  return slices.length === 1 ? slices[0] : ctx.op('Concat', slices, { axis: 2 });
-}
-
-/** sum over n, positions of a[n, g*Ag + i, p] * cols[n, g*Cg + c, kk, p] -> [group, Ag, Cg*K]. */
-function groupedOuter(ctx: GradContext, a: string, aC: number, cols: string, cC: number, N: number, P: number, K: number, group: number): string {
-  const Ag = aC / group, Cg = cC / group;
-  // a: [N, aC, *sp] -> [N, group, Ag, P] -> [group, Ag, N, P] -> [group, Ag, N*P]
-  const a4 = ctx.op('Transpose', [ctx.reshape(a, [N, group, Ag, P])], { perm: [1, 2, 0, 3] });
-  const a3 = ctx.reshape(a4, [group, Ag, N * P]);
-  // cols: [N, cC, K, *sp] -> [N, group, Cg*K, P] -> [group, N, P, Cg*K] -> [group, N*P, Cg*K]
-  const c4 = ctx.op('Transpose', [ctx.reshape(cols, [N, group, Cg * K, P])], { perm: [1, 0, 3, 2] });
-  const c3 = ctx.reshape(c4, [group, N * P, Cg * K]);
-  return ctx.op('MatMul', [a3, c3]);
+  return parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis: 2 });
 }
 
 function biasGrad(ctx: GradContext, gy: string, rank: number): string {
@@ -91,9 +97,7 @@ const conv: GradRule = (ctx, n, [gy]) => {
     });
   }
   if (ctx.needs(w)) {
-    const cols = im2col(ctx, x, xs, g, ys.slice(2));
-    const m = groupedOuter(ctx, gy, ys[1], cols, xs[1], xs[0], sizeOf(ys.slice(2)), sizeOf(g.k), g.group);
-    gw = ctx.reshape(m, ws);
+    gw = ctx.reshape(weightGrad(ctx, gy, ys, x, xs, g), ws);
   }
   if (bias && ctx.needs(bias)) gb = biasGrad(ctx, gy, 2 + nd);
   return [gx, gw, gb];
@@ -122,9 +126,7 @@ const convTranspose: GradRule = (ctx, n, [gy]) => {
   }
   if (ctx.needs(w)) {
     // gw[c, m, kk] = sum x[n, c, h] * gy[n, m, h*s + kk*d - pb]
-    const cols = im2col(ctx, gy, ys, g, xs.slice(2));
-    const m = groupedOuter(ctx, x, xs[1], cols, ys[1], xs[0], sizeOf(xs.slice(2)), sizeOf(g.k), g.group);
-    gw = ctx.reshape(m, ws);
+    gw = ctx.reshape(weightGrad(ctx, x, xs, gy, ys, g), ws);
   }
   if (bias && ctx.needs(bias)) gb = biasGrad(ctx, gy, ys.length);
   return [gx, gw, gb];

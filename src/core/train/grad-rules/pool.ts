@@ -3,6 +3,14 @@ import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradRule, FwdNode } from '../grad-context';
 
+/** True when a MaxPool's windows tile its input exactly (kernel = stride, no padding or dilation): no indices needed. */
+export function maxPoolTiles(n: FwdNode, xs: number[], ys: number[]): boolean {
+  const k = attrInts(n.proto, 'kernel_shape', []);
+  const s = attrInts(n.proto, 'strides', k.map(() => 1));
+  return k.every((kk, i) => kk === s[i]) && attrInts(n.proto, 'pads', []).every((p) => p === 0) && attrInts(n.proto, 'dilations', []).every((d) => d === 1)
+    && attrInt(n.proto, 'storage_order', 0) === 0 && ys.slice(2).every((o, i) => o * s[i] === xs[2 + i]);
+}
+
 /** Name of the indices output the differentiator adds to MaxPool nodes (see autodiff.ts). */
 export function maxPoolIndicesName(n: FwdNode): string {
   return n.outputs[1] || `${n.outputs[0]}__argmax`;
@@ -11,6 +19,12 @@ export function maxPoolIndicesName(n: FwdNode): string {
 const maxPool: GradRule = (ctx, n, [gy]) => {
   if (!gy) return [];
   const xs = ctx.shape(n.inputs[0]);
+  const ys = ctx.shape(n.outputs[0]);
+  if (maxPoolTiles(n, xs, ys)) {
+    // Windows do not overlap: each input position gets at most one gradient, which MaxUnpool places.
+    const k = attrInts(n.proto, 'kernel_shape', []);
+    return [ctx.op('MaxUnpool', [gy, maxPoolIndicesName(n), ctx.ints(xs)], { kernel_shape: k, strides: k })];
+  }
   const idx = ctx.reshape(maxPoolIndicesName(n), [-1]);
   const flat = ctx.op('ScatterElements', [ctx.zeros([sizeOf(xs)]), idx, ctx.reshape(gy, [-1])], { axis: 0, reduction: 'add' });
   return [ctx.reshape(flat, xs)];
