@@ -127,3 +127,16 @@ test('an int4 weight behind DequantizeLinear is folded to float; int4 tensors th
   assert.deepEqual(layers[0].weightStats?.channelAbsMax, [2, 1]);
   assert.equal(layers[1].weight?.dims.join('x'), '2x4');
 });
+
+test('inferShapes finds an image size the model accepts when the head fixes it (Flatten + Gemm on 28x28)', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, ['N', 1, 'H', 'W']);
+  const f = b.node('Flatten', [x]);
+  const y = b.node('Gemm', [f, b.constFloat('w', new Float32Array(28 * 28 * 3), [28 * 28, 3])]);
+  b.output(y);
+  const shapes = await inferShapes(b.model(13), backend);
+  assert.deepEqual(shapes.get(x), [1, 1, 28, 28]);
+  assert.deepEqual(shapes.get(y), [1, 3]);
+  // An explicit size is not second-guessed: the model's own error comes back.
+  await assert.rejects(inferShapes(b.model(13), backend, undefined, { spatial: 30 }), /Gemm|dimension|shape/i);
+});

@@ -136,7 +136,8 @@ export function unfetchableTensors(graph: Graph): Set<string> {
 
 /**
  * Shapes of every tensor of the main graph: constants from their stored dims, the rest by running the model
- * once (ORT infers them) on `feeds`, or on a made-up feed (see FeedOptions) when none is given.
+ * once (ORT infers them) on `feeds`, or on a made-up feed (see FeedOptions) when none is given; when the model
+ * rejects the default image size (e.g. a Flatten+Gemm head fixed to 224x224), other SPATIAL_CANDIDATES are tried.
  * Tensors whose type JS cannot receive (int4, float8...) are not fetched and have no entry.
  */
 export async function inferShapes(model: ModelProto, backend: InferenceBackend, feeds?: Record<string, Tensor>, opts: ShapeOptions = {}): Promise<Map<string, number[]>> {
@@ -144,8 +145,6 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
   const shapes = new Map<string, number[]>();
   for (const [name, t] of graph.initializers) shapes.set(name, (t.dims ?? []).map(Number));
   for (const [name, t] of graph.constantNodes) shapes.set(name, (t.dims ?? []).map(Number));
-  const feed = feeds ?? synthesizeFeeds(graph, opts);
-  for (const [name, t] of Object.entries(feed)) shapes.set(name, t.dims.slice());
   const bad = unfetchableTensors(graph);
   const declared = new Set(graph.outputs.map((o) => o.name));
   const fetch: string[] = [];
@@ -163,7 +162,22 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
     const names = fetch.filter((f) => available.has(f));
     // Fetch in chunks so that the copies of a big model's activations are not all alive at once.
     const chunk = 200;
-    for (let i = 0; i < names.length; i += chunk) {
+    const candidates = feeds ? [feeds] : candidateFeeds(graph, opts);
+    let feed: Record<string, Tensor> | undefined;
+    let firstError: unknown;
+    for (const f of candidates) {
+      try {
+        const result = await session.run(f, names.slice(0, chunk));
+        for (const [k, v] of Object.entries(result)) shapes.set(k, v.dims.slice());
+        feed = f;
+        break;
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
+    if (!feed) throw firstError;
+    for (const [name, t] of Object.entries(feed)) shapes.set(name, t.dims.slice());
+    for (let i = chunk; i < names.length; i += chunk) {
       const result = await session.run(feed, names.slice(i, i + chunk));
       for (const [k, v] of Object.entries(result)) shapes.set(k, v.dims.slice());
     }
@@ -171,6 +185,24 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
     await session.release();
   }
   return shapes;
+}
+
+/** Spatial sizes tried, in order, when a made-up image feed is rejected (a classifier head may fix the size). */
+export const SPATIAL_CANDIDATES = [64, 224, 32, 28, 96, 128, 256, 299, 320, 512, 640] as const;
+
+/** Made-up feeds to try: the documented default first, then other spatial sizes when the inputs have symbolic spatial dims. */
+function candidateFeeds(graph: Graph, opts: FeedOptions): Record<string, Tensor>[] {
+  const sizes = opts.spatial !== undefined ? [opts.spatial] : SPATIAL_CANDIDATES;
+  const seen = new Set<string>();
+  const out: Record<string, Tensor>[] = [];
+  for (const spatial of sizes) {
+    const key = JSON.stringify([...feedShapes(graph, { ...opts, spatial })]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(synthesizeFeeds(graph, { ...opts, spatial }));
+    if (out.length >= 6) break;
+  }
+  return out;
 }
 
 const SAME_RANK = new Set(['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Clip', 'HardSigmoid', 'HardSwish', 'LeakyRelu',
