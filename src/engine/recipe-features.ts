@@ -44,9 +44,20 @@ export interface RecipeState {
   report?: ReportIndex;
 }
 
+const parsed = new WeakMap<TextDocument, { version: number; doc: RecipeDoc }>();
+
+/** The parsed recipe of a document, reused until the document's version changes. */
+export function parseDocument(document: TextDocument): RecipeDoc {
+  const hit = parsed.get(document);
+  if (hit && hit.version === document.version) return hit.doc;
+  const doc = parseRecipeText(document.getText());
+  parsed.set(document, { version: document.version, doc });
+  return doc;
+}
+
 /** Parses a recipe and looks up its model and report; `wait` false uses only an already loaded model. */
 export async function recipeState(ctx: RecipeContext, document: TextDocument, wait = true): Promise<RecipeState> {
-  const doc = parseRecipeText(document.getText());
+  const doc = parseDocument(document);
   const recipePath = uriToPath(document.uri);
   const rel = doc.field.get('model')?.valueNode;
   const state: RecipeState = { doc, recipePath };
@@ -107,7 +118,7 @@ export function registerRecipeFeatures(connection: Connection, documents: TextDo
   ctx.onDidChangeReport((modelPath) => {
     for (const d of documents.all()) {
       if (!isRecipeUri(d.uri)) continue;
-      const rel = parseRecipeText(d.getText()).field.get('model')?.valueNode;
+      const rel = parseDocument(d).field.get('model')?.valueNode;
       const p = uriToPath(d.uri);
       if (p && rel?.type === 'string' && resolveRecipePath(p, rel.value) === modelPath) schedule(d.uri, 0);
     }

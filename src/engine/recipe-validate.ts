@@ -78,6 +78,9 @@ const SYNTAX: Partial<Record<ParseErrorCode, string>> = {
 
 const FLOATISH = new Set(['float', 'float16', 'bfloat16']);
 
+/** Unknown layers that get closest-name suggestions (each costs one edit distance per model layer). */
+export const MAX_SUGGESTED_LAYERS = 200;
+
 /** Checks a recipe: syntax, schema, paths, layers against the model, contradictions and sensitivity. */
 export function checkRecipe(input: RecipeCheckInput): RecipeIssue[] {
   const { doc } = input;
@@ -151,6 +154,7 @@ export function checkRecipe(input: RecipeCheckInput): RecipeIssue[] {
   }
 
   const recipe = lenientRecipe(doc);
+  const suggest = { left: MAX_SUGGESTED_LAYERS };
   for (const e of doc.layers) {
     const v = e.valueNode;
     if (!v) continue;
@@ -161,7 +165,7 @@ export function checkRecipe(input: RecipeCheckInput): RecipeIssue[] {
       }
     } else if (v.type === 'object') checkSpec(v, e.key, input, add);
     else add('wrong-type', 'error', `Layer '${e.key}' must be "float" or an object with weights, activations, calibration`, v);
-    if (input.model) checkLayer(e, recipe, input, add);
+    if (input.model) checkLayer(e, recipe, input, add, suggest);
   }
   if (input.model && input.report) checkDefaultsSensitivity(doc, recipe, input, add);
   return issues;
@@ -229,7 +233,7 @@ function kindOf(format: string): string {
   return p.ok ? p.format.kind : 'invalid';
 }
 
-function checkLayer(e: PropertyEntry, recipe: ReturnType<typeof lenientRecipe>, input: RecipeCheckInput, add: Add): void {
+function checkLayer(e: PropertyEntry, recipe: ReturnType<typeof lenientRecipe>, input: RecipeCheckInput, add: Add, suggest: { left: number }): void {
   const m = input.model!;
   const layer = m.byName.get(e.key);
   if (!layer) {
@@ -238,7 +242,7 @@ function checkLayer(e: PropertyEntry, recipe: ReturnType<typeof lenientRecipe>, 
       add('not-quantizable', 'warning', `'${e.key}' is a ${node.opType} node, not a quantizable layer: this entry has no effect`, e.keyNode, { unnecessary: true, data: { layer: e.key } });
       return;
     }
-    const suggestions = m.closest(e.key, 3);
+    const suggestions = suggest.left-- > 0 ? m.closest(e.key, 3) : [];
     add('unknown-layer', 'error', `Layer '${e.key}' is not in the model${suggestions.length ? `: did you mean ${suggestions.map((s) => `'${s}'`).join(', ')}?` : ''}`, e.keyNode, { data: { layer: e.key, suggestions } });
     return;
   }
