@@ -139,7 +139,11 @@ export const ExportRequest = new RequestType<ExportParams, ExportResult, void>('
 export interface CompareParams extends WorkDoneProgressParams { float: string; quantized: string; data?: DataSpec }
 /** One matched tensor of a comparison. */
 export interface TensorComparison { tensor: string; producer: string; sqnrDb: number; cosine: number; maxAbsDiff: number }
-/** `quant/compare`: match tensors by name and measure the difference. */
+/**
+ * `quant/compare`: match tensors by name and measure the difference. Intermediate tensors follow the exact Q/DQ
+ * arithmetic (captured without fusion); `outputs` are measured on fully optimized sessions (fused integer kernels,
+ * which can differ from the exact Q/DQ arithmetic by several dB on some CPUs), as export and evaluate measure them.
+ */
 export const CompareRequest = new RequestType<CompareParams, { tensors: TensorComparison[]; outputs: EndToEndMetrics }, void>('quant/compare');
 
 /** What a job does. */

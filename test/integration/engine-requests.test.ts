@@ -10,7 +10,7 @@ import { startEngine, EngineClient } from '../../src/engine/client-for-tests';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { DataType } from '../../src/core/onnx/proto';
 import {
-  CloseModelNotification, EngineErrorCodes, EngineErrorInfo, EngineErrorNotification, EvaluateRequest, ExportRequest, InspectRequest,
+  CloseModelNotification, CompareRequest, EngineErrorCodes, EngineErrorInfo, EngineErrorNotification, EvaluateRequest, ExportRequest, InspectRequest,
   JobInfo, JobsNotification,
 } from '../../src/shared/protocol';
 import { CLS_MODEL, tempDir, writeMlp } from './engine-helpers';
@@ -95,6 +95,12 @@ describe('engine process: inspect, export, errors', () => {
     assert.ok(fs.readFileSync(output).includes(Buffer.from('DequantizeLinear')));
     // No temporary files are left beside the output.
     assert.deepEqual(fs.readdirSync(path.dirname(output)), ['mlp.qdq.onnx']);
+    // Comparing it with the float model tensor by tensor gives the same output metrics as the export measured.
+    const cmp = await engine.connection.sendRequest(CompareRequest, { float: model, quantized: output, data: { samples: 16 } });
+    assert.ok(cmp.tensors.some((t) => t.tensor === 'logits'));
+    for (let i = 0; i < 6; i++) assert.ok(cmp.tensors.some((t) => t.producer === `/fc${i}/MatMul`), `layer ${i} output compared`);
+    assert.ok(cmp.tensors.every((t) => Number.isFinite(t.sqnrDb) && t.maxAbsDiff >= 0 && t.cosine <= 1));
+    assert.ok(Math.abs(cmp.outputs.sqnrDb - res.metrics.sqnrDb) < 1e-6, `${cmp.outputs.sqnrDb} vs ${res.metrics.sqnrDb}`);
   });
 
   it('an export with a recipe naming an unknown layer fails without writing the output', async () => {

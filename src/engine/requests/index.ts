@@ -7,6 +7,7 @@ import {
 import type { Engine } from '../engine';
 import { notAvailable } from '../errors';
 import { analyze } from './analyze';
+import { compareModels } from './compare';
 import { evaluateRecipe, exportModel } from './export';
 import { inspect } from './inspect';
 import { recommendLayers } from './recommend';
@@ -25,7 +26,8 @@ export function registerQuantRequests(connection: Connection, engine: Engine): v
   connection.onRequest(QatRequest, async () => { throw notAvailable('quant/qat'); });
   connection.onRequest(ExportRequest, (p, token) =>
     engine.runJob('export', p.model, token, p.workDoneToken, 'Exporting quantized model', (job) => exportModel(engine, job, p)));
-  connection.onRequest(CompareRequest, async () => { throw notAvailable('quant/compare'); });
+  connection.onRequest(CompareRequest, (p, token) =>
+    engine.runJob('compare', p.float, token, p.workDoneToken, 'Comparing float and quantized models', (job) => compareModels(engine, job, p)));
 
   connection.onNotification(CloseModelNotification, (p) => { void engine.closeModel(p.model); });
   connection.onNotification(CancelJobNotification, (p) => { engine.jobs.cancel(p.id); });
