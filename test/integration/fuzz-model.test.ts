@@ -88,3 +88,27 @@ test('mutated files through loadModelFile (file read + external data) also fail 
   }
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('mutants through the whole inspect path (inventory, ONNX Runtime shape run, summary): QuantLensError or success', async () => {
+  const { inspectModel } = await import('../../src/cli/commands/inspect');
+  const src = fs.readFileSync(CLS);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fuzz-inspect-'));
+  const rand = mulberry32(1);
+  const pick = (n: number) => Math.floor(rand() * n);
+  let ok = 0;
+  for (let k = 0; k < 24; k++) {
+    const out = Uint8Array.from(src);
+    for (let i = 0; i < 1 + pick(6); i++) out[pick(out.length)] ^= 1 << pick(8);
+    const file = path.join(dir, `m${k}.onnx`);
+    fs.writeFileSync(file, out);
+    try {
+      const r = await inspectModel(file);
+      assert.equal(r.layers.length, r.summary.layerCount);
+      ok++;
+    } catch (e) {
+      if (!isQuantLensError(e)) assert.fail(`case ${k} leaked ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    }
+  }
+  assert.ok(ok > 0);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
