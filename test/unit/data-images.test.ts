@@ -95,3 +95,21 @@ test('a corrupt image and a wrong channel count give QuantLensErrors naming the 
   await assert.rejects(async () => { for await (const _ of src.batches(1)) void _; }, (e: unknown) => isQuantLensError(e) && /broken\.png: the PNG image cannot be decoded/.test(e.message));
   assert.throws(() => openDataSource(dir, [{ name: 'x', elemType: DataType.FLOAT, shape: [1, 5, 4, 4] }]), (e: unknown) => isQuantLensError(e) && /5 channels/.test(e.message) && e.message.includes(dir));
 });
+
+test('class folders: images in <class>/ subfolders get the class index as label', async () => {
+  const dir = tmp();
+  for (const [cls, n] of [['cat', 2], ['dog', 1], ['10_zebra', 1], ['2_ant', 1]] as const) {
+    fs.mkdirSync(path.join(dir, cls));
+    for (let k = 0; k < n; k++) writePng(path.join(dir, cls, `${k}.png`), 4, 4, () => [cls.length * 10, k, 0]);
+  }
+  fs.mkdirSync(path.join(dir, 'empty'));
+  const src = openDataSource(dir, [{ name: 'x', elemType: DataType.FLOAT, shape: ['N', 3, 4, 4] }], { image: { scale: 1 } });
+  assert.equal(src.samples, 5);
+  assert.equal(src.description.labeled, true);
+  assert.match(src.description.detail!, /4 class folders \(2_ant, 10_zebra, cat, dog\)/);
+  const batches = [];
+  for await (const b of src.batches(8)) batches.push(b);
+  assert.deepEqual(Array.from(batches[0].labels!), [0, 1, 2, 2, 3]);
+  const red = batches[0].feeds.x.data as Float32Array;
+  assert.deepEqual([0, 1, 2, 3, 4].map((k) => red[k * 48]), [50, 80, 30, 30, 30]);
+});

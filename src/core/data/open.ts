@@ -81,14 +81,25 @@ export function openDataSource(spec: DataSpec, inputs: readonly ModelInput[], op
   }
   const pbFolders = pbSampleFolders(target);
   if (pbFolders.length) return make('pb', pbChunks(pbFolders, inputs), `${pbFolders.length} ONNX test-data folder${pbFolders.length > 1 ? 's' : ''}`);
-  const images = files.filter((f) => IMAGE_EXTENSIONS.has(extOf(f))).map((f) => path.join(target, f));
+  const imagesIn = (d: string) => listFolder(d).files.filter((f) => IMAGE_EXTENSIONS.has(extOf(f))).map((f) => path.join(d, f));
+  const images = imagesIn(target);
   if (images.length) return oneInput(inputs, s, (input) => imageSource(images, input));
+  // class folders (`<folder>/<class>/*.png`): label = index of the class folder in natural order
+  const classes = dirs.map((d) => ({ name: d, files: imagesIn(path.join(target, d)) })).filter((c) => c.files.length);
+  if (classes.length) {
+    const list = classes.flatMap((c) => c.files);
+    const classLabels = labels ? undefined : Int32Array.from(classes.flatMap((c, k) => c.files.map(() => k)));
+    const names = classes.map((c) => c.name);
+    return oneInput(inputs, s, (input) => imageSource(list, input, classLabels, `${names.length} class folders (${names.slice(0, 4).join(', ')}${names.length > 4 ? ', ...' : ''})`));
+  }
   throw new QuantLensError('data-empty', 'the data folder holds no .npy files, PNG/JPEG images or ONNX test data (input_<k>.pb)', s);
 
-  function imageSource(list: string[], input: ModelInput): DataSource {
+  function imageSource(list: string[], input: ModelInput, classLabels?: Int32Array, note?: string): DataSource {
     const { chunks, plan } = imageChunks(list, input, options.image ?? {}, s as string);
-    const detail = `${plan.layout.toUpperCase()} ${plan.channels.toUpperCase()} ${plan.height}x${plan.width}, x*${+plan.scale.toPrecision(6)} - mean [${plan.mean.join(', ')}], / std [${plan.std.join(', ')}]`;
-    return make('images', new Map([[input.name, chunks]]), detail);
+    const detail = `${plan.layout.toUpperCase()} ${plan.channels.toUpperCase()} ${plan.height}x${plan.width}, x*${+plan.scale.toPrecision(6)} - mean [${plan.mean.join(', ')}], / std [${plan.std.join(', ')}]${note ? `; ${note}` : ''}`;
+    const chunkMap = new Map([[input.name, chunks]]);
+    if (classLabels) return new ChunkedDataSource({ kind: 'images', synthetic: false, samples: 0, source: s as string, detail }, inputs, chunkMap, classLabels, options.samples);
+    return make('images', chunkMap, detail);
   }
 }
 
