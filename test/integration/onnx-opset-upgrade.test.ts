@@ -78,8 +78,13 @@ test('Slice-1 attributes become inputs (negative and huge ends)', async () => {
   const x = b.input('x', F, [4, 6]);
   b.output(b.node('Slice', [x], { starts: [1, -4], ends: [1000000, -1], axes: [0, 1] }));
   b.output(b.node('Slice', [x], { starts: [0, 2], ends: [2, 5] }));
+  // INT64_MAX ends, as PyTorch writes `x[1:]`: decoded to the number 2^63, it must be written back as INT64_MAX.
+  const tail = b.node('Slice', [x], { starts: [1], ends: [9223372036854775807], axes: [1] });
+  b.output(tail);
   const [m13] = await same(b.model(9), { x: input([4, 6]) });
-  assert.deepEqual(nodesOf(m13, 'Slice').map((n) => n.input!.length), [4, 3]);
+  assert.deepEqual(nodesOf(m13, 'Slice').map((n) => n.input!.length), [4, 3, 4]);
+  const out = (await run(m13, { x: input([4, 6]) }))[tail];
+  assert.deepEqual(out.dims, [4, 5]);
 });
 
 test('Squeeze/Unsqueeze/ReduceSum axes at 13, other Reduce* at 18', async () => {

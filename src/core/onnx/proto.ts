@@ -5,6 +5,11 @@ import { ONNX_PROTO } from './onnx-schema';
 // int64 fields decode to JS numbers (exact up to 2^53, ample for dims and attributes).
 protobuf.util.Long = undefined as never;
 protobuf.configure();
+// INT64_MAX (e.g. Slice-1 'ends' from PyTorch) decodes to the number 2^63; encode it back as INT64_MAX rather than
+// letting protobufjs wrap it to INT64_MIN. (uint64 values >= 2^63 outside raw_data saturate too: rare and lossy anyway.)
+const LongBits = (protobuf.util as unknown as { LongBits: { new (lo: number, hi: number): unknown; fromNumber(v: number): unknown } }).LongBits;
+const fromNumber = LongBits.fromNumber;
+LongBits.fromNumber = (v: number) => (v >= 9223372036854775807 ? new LongBits(0xffffffff, 0x7fffffff) : fromNumber(v));
 
 const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
 const ModelType = root.lookupType('onnx.ModelProto');
