@@ -10,7 +10,7 @@ import { lenientRecipe, parseRecipeText, PropertyEntry, RecipeDoc } from './reci
 import type { RecipeIssueCode, RecipeIssueData } from './recipe-validate';
 import { resolveRecipePath } from './recipe-validate';
 
-/** Commands the extension registers; lenses pass the recipe URI (or model path + layer name). */
+/** Commands the extension registers; lenses pass the recipe URI, or `{ model, layer }` (absolute model path) to showLayer. */
 export const RECIPE_COMMANDS = {
   analyze: 'quantlens.analyze',
   runQat: 'quantlens.runQat',
@@ -242,7 +242,7 @@ export function recipeCodeLenses(document: TextDocument, input: RecipeActionInpu
       const s = isolatedSqnr(lr.formats[primary]);
       title += ` (rank ${rep!.ranks(primary).get(e.key) ?? lr.rank}${s !== undefined ? `, ${s.toFixed(1)} dB at ${primary}` : ''})`;
     }
-    lenses.push({ range: rangeOf(document, e.keyNode.offset, e.keyNode.offset + e.keyNode.length), command: { title, command: RECIPE_COMMANDS.showLayer, arguments: [modelPath, e.key] } });
+    lenses.push({ range: rangeOf(document, e.keyNode.offset, e.keyNode.offset + e.keyNode.length), command: { title, command: RECIPE_COMMANDS.showLayer, arguments: [{ model: modelPath, layer: e.key }] } });
   }
   return lenses;
 }

@@ -94,7 +94,7 @@ describe('engine process: recipe language features', () => {
 
     const lenses = await engine.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } });
     assert.deepEqual(lenses!.slice(0, 3).map((l) => l.command!.command), ['quantlens.analyze', 'quantlens.runQat', 'quantlens.export']);
-    assert.ok(lenses!.some((l) => l.command!.command === 'quantlens.showLayer' && l.command!.arguments![1] === 'p2o.Conv.3'));
+    assert.ok(lenses!.some((l) => l.command!.command === 'quantlens.showLayer' && l.command!.arguments![0].layer === 'p2o.Conv.3'));
     await engine.connection.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
   });
 

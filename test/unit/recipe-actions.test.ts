@@ -114,6 +114,6 @@ test('code lenses: analyze, QAT and export on the file; show in report per model
   for (const l of lenses.slice(0, 3)) assert.deepEqual(l.command!.arguments, [s.document.uri]);
   const show = lenses.filter((l) => l.command!.command === RECIPE_COMMANDS.showLayer);
   assert.equal(show.length, 1);
-  assert.deepEqual(show[0].command!.arguments, [CLS_MODEL, worst.name]);
+  assert.deepEqual(show[0].command!.arguments, [{ model: CLS_MODEL, layer: worst.name }]);
   assert.match(show[0].command!.title, /rank 1/);
 });
