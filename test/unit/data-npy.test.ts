@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
 import { encodeNpy, parseNpy, parseNpyHeader } from '../../src/core/data/npy';
 import { DataType } from '../../src/core/onnx/proto';
 import { isQuantLensError } from '../../src/core/errors';
@@ -97,4 +99,21 @@ test('bad magic, fortran order, big-endian, unknown dtype and truncated data giv
   const v9 = good.slice(); v9[6] = 9;
   rejects(v9, /version 9/, 'data-unsupported');
   rejects(npyBytes("{'shape': (4,), }", new Uint8Array(16)), /not a valid dictionary/, 'data-corrupt');
+});
+
+test('files written by NumPy itself (test/fixtures/npy) parse to the values NumPy wrote', () => {
+  const read = (f: string) => parseNpy(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'npy', f)), f);
+  const f4 = read('f4_2x3x4.npy');
+  assert.equal(f4.type, DataType.FLOAT);
+  assert.deepEqual(f4.dims, [2, 3, 4]);
+  assert.deepEqual(Array.from(f4.data as Float32Array), Array.from({ length: 24 }, (_, i) => i * 0.5));
+  const f8 = read('f8_linspace7.npy');
+  assert.deepEqual(Array.from(f8.data as Float64Array).map((v) => +v.toFixed(12)), [-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1].map((v) => +v.toFixed(12)));
+  assert.deepEqual(Array.from(read('i8_2x2.npy').data as BigInt64Array), [1n, -2n, 3n, -4n]);
+  assert.deepEqual(Array.from(read('f2_3.npy').data as Uint16Array, halfToFloat), [1.5, -0.25, 65504]);
+  for (const v of ['i4_v2.npy', 'i4_v3.npy']) {
+    const t = read(v);
+    assert.deepEqual([t.type, t.dims, Array.from(t.data as Int32Array)], [DataType.INT32, [5], [0, 1, 2, 3, 4]], v);
+  }
+  assert.throws(() => read('fortran_2x3.npy'), /fortran_2x3\.npy: .*Fortran order/);
 });
