@@ -44,3 +44,15 @@ test('element types propagate so that bfloat16, float8 and int4 tensors are neve
     [DataType.BFLOAT16, DataType.BFLOAT16, DataType.FLOAT, DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FN, DataType.FLOAT, DataType.INT64, DataType.BOOL]);
   assert.deepEqual([...unfetchableTensors(graph)].sort(), [h, a, q8, t8, 'z'].sort());
 });
+
+test('a shape vector sliced to INT64_MAX stored as int64_data keeps its length (no wrap to INT64_MIN)', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['N', 3, 4]);
+  const ends = b.initializerProto({ name: 'ends', dims: [1], data_type: DataType.INT64, int64_data: [9223372036854775807] });
+  const tail = b.node('Slice', [b.node('Shape', [x]), b.constInt64('starts', [1]), ends]); // length 2
+  const r = b.node('Reshape', [x, b.node('Concat', [b.constInt64('m1', [-1]), tail], { axis: 0 })]); // rank 3
+  b.output(r);
+  const graph = new Graph(b.model(13));
+  assert.equal(graph.constantValue('ends')!.data[0], 9223372036854775807n);
+  assert.equal(staticRanks(graph).get(r), 3);
+});

@@ -78,7 +78,7 @@ export function tensorProtoData(t: TensorProto): TensorArray {
   switch (type) {
     case DataType.FLOAT: return Float32Array.from(t.float_data ?? []);
     case DataType.DOUBLE: return Float64Array.from(t.double_data ?? []);
-    case DataType.INT64: return BigInt64Array.from((t.int64_data ?? []).map((v) => BigInt(v)));
+    case DataType.INT64: return BigInt64Array.from((t.int64_data ?? []).map((v) => (v >= 9223372036854775807 ? 9223372036854775807n : BigInt(v)))); // INT64_MAX decodes as 2^63: saturate, don't wrap
     case DataType.UINT64: case DataType.UINT32: return BigUint64Array.from((t.uint64_data ?? []).map((v) => BigInt(v)));
     case DataType.INT32: return Int32Array.from(t.int32_data ?? []);
     case DataType.INT8: return Int8Array.from(t.int32_data ?? []);
