@@ -4,6 +4,7 @@ import type { PartialResultParams, WorkDoneProgressParams } from 'vscode-languag
 import type { ModelSummary } from './model-summary';
 import type { AnalysisReport, EndToEndMetrics, LayerReport, Recommendation, Target } from './report';
 import type { Recipe } from './recipe';
+import type { TrainingProgress } from './training';
 
 /** `initializationOptions` the engine accepts (the same keys are read from the `quantlens` settings section). */
 export interface EngineInitOptions {
@@ -119,9 +120,13 @@ export interface QatParams extends WorkDoneProgressParams {
   seed?: number;
   output: string;
 }
-/** One point of the live training curves. */
-export interface QatProgress { jobId: string; step: number; totalSteps: number; epoch: number; loss: number; accuracy?: number; agreement?: number; lr: number; etaSeconds?: number }
-/** Result of a QAT job. */
+/** One point of the live training curves (a TrainingProgress of `src/shared/training.ts` plus the job and model). */
+export interface QatProgress extends TrainingProgress { jobId: string; model: string }
+/**
+ * Result of a QAT job: the QDQ model, the recipe with the learned scales (`<output>.qrecipe.json`), the training
+ * log (`<output>.training-log.json`), and the output metrics against the float model on the training data
+ * before (post-training quantization of the same recipe) and after training.
+ */
 export interface QatResult { output: string; recipe?: string; log: string; before: EndToEndMetrics; after: EndToEndMetrics; steps: number }
 /** `quant/qat`: fine-tune with fake quantization and export. */
 export const QatRequest = new RequestType<QatParams, QatResult, void>('quant/qat');

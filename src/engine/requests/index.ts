@@ -5,11 +5,11 @@ import {
   InspectRequest, QatRequest, RecommendRequest,
 } from '../../shared/protocol';
 import type { Engine } from '../engine';
-import { notAvailable } from '../errors';
 import { analyze } from './analyze';
 import { compareModels } from './compare';
 import { evaluateRecipe, exportModel } from './export';
 import { inspect } from './inspect';
+import { runQatJob } from './qat';
 import { recommendLayers } from './recommend';
 
 /** Wires the quant requests to the engine's handlers. */
@@ -23,7 +23,8 @@ export function registerQuantRequests(connection: Connection, engine: Engine): v
     engine.runJob('evaluate', p.model, token, p.workDoneToken, 'Evaluating recipe', (job) => evaluateRecipe(engine, job, p)));
   connection.onRequest(RecommendRequest, (p, token) =>
     engine.runJob('recommend', p.model, token, p.workDoneToken, 'Recommending mixed precision', (job) => recommendLayers(engine, job, p)));
-  connection.onRequest(QatRequest, async () => { throw notAvailable('quant/qat'); });
+  connection.onRequest(QatRequest, (p, token) =>
+    engine.runJob('qat', p.model, token, p.workDoneToken, 'Quantization-aware training', (job) => runQatJob(engine, connection, job, p)));
   connection.onRequest(ExportRequest, (p, token) =>
     engine.runJob('export', p.model, token, p.workDoneToken, 'Exporting quantized model', (job) => exportModel(engine, job, p)));
   connection.onRequest(CompareRequest, (p, token) =>

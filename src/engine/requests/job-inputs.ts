@@ -59,12 +59,15 @@ export function resolveRecipe(recipe: string | Recipe | undefined): ResolvedReci
   return { recipe: checkRecipe(recipe) };
 }
 
-/** Opens the data a job uses: the request's spec, else the recipe's `data` folder, else synthetic samples. */
-export function openJobData(spec: DataSpec | undefined, inputs: readonly ModelInput[], recipe?: ResolvedRecipe, defaultSamples = DEFAULT_SAMPLES): DataSource {
+/**
+ * Opens the data a job uses: the request's spec, else the recipe's `data` folder, else synthetic samples
+ * (`defaultSamples` of them, also for MNIST; `split` picks MNIST's training or test digits).
+ */
+export function openJobData(spec: DataSpec | undefined, inputs: readonly ModelInput[], recipe?: ResolvedRecipe, defaultSamples = DEFAULT_SAMPLES, split: 'train' | 'test' = 'test'): DataSource {
   let core: CoreDataSpec = { kind: 'synthetic' };
   let samples = spec?.samples ?? recipe?.recipe.samples;
   if (spec?.folder) core = path.resolve(spec.folder);
-  else if (spec?.builtin === 'mnist') core = { kind: 'mnist', split: 'test' };
+  else if (spec?.builtin === 'mnist') core = { kind: 'mnist', split };
   else if (recipe?.recipe.data) core = path.resolve(recipe.file ? path.dirname(recipe.file) : '.', recipe.recipe.data);
   if (samples === undefined && (typeof core !== 'string')) samples = defaultSamples;
   return openDataSource(core, inputs, { samples, labels: spec?.labels ? path.resolve(spec.labels) : undefined });

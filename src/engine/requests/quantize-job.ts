@@ -55,11 +55,11 @@ async function planRanges(engine: Engine, job: Job, m: LoadedModel, plan: QuantP
 }
 
 /** Applies a recipe to a loaded model: plan, ranges, QDQ bytes, and a session ORT created from them (caller releases it). */
-export async function quantizeForJob(engine: Engine, job: Job, m: LoadedModel, rr: ResolvedRecipe, dataSpec: DataSpec | undefined): Promise<QuantizedModel> {
+export async function quantizeForJob(engine: Engine, job: Job, m: LoadedModel, rr: ResolvedRecipe, dataSpec: DataSpec | undefined, split: 'train' | 'test' = 'test', defaultSamples?: number): Promise<QuantizedModel> {
   job.enter('planning from the recipe', 2);
   const plan = buildPlan(m.inventory, rr.recipe, rr.file);
-  const data = openJobData(dataSpec, m.graph.inputs, rr);
-  const dataKey = JSON.stringify([dataSpec ?? null, rr.recipe.data ?? null, rr.recipe.samples ?? null]);
+  const data = openJobData(dataSpec, m.graph.inputs, rr, defaultSamples, split);
+  const dataKey = JSON.stringify([dataSpec ?? null, rr.recipe.data ?? null, rr.recipe.samples ?? null, split, defaultSamples ?? null]);
   const ranges = await planRanges(engine, job, m, plan, data, dataKey, 5, 55);
   job.throwIfCancelled();
 
