@@ -1,5 +1,6 @@
 /** Quick fixes and code lenses of recipe files (pure: document + diagnostics + indexes in, edits and commands out). */
-import { CodeAction, CodeActionKind, CodeLens, Diagnostic, Range, TextEdit } from 'vscode-languageserver';
+import { pathToFileURL } from 'url';
+import { CodeAction, CodeActionKind, CodeLens, Diagnostic, DocumentLink, Range, TextEdit } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Node } from 'jsonc-parser';
 import type { LayerSpec } from '../shared/recipe';
@@ -247,3 +248,17 @@ export function recipeCodeLenses(document: TextDocument, input: RecipeActionInpu
   return lenses;
 }
 
+
+/** Links from the `model` and `data` paths to their files (resolved against the recipe's folder). */
+export function recipeDocumentLinks(document: TextDocument, input: RecipeActionInput): DocumentLink[] {
+  const doc = input.doc ?? parseRecipeText(document.getText());
+  if (!input.recipePath) return [];
+  const links: DocumentLink[] = [];
+  for (const f of ['model', 'data']) {
+    const v = doc.field.get(f)?.valueNode;
+    if (v?.type !== 'string' || !v.value || v.length < 3) continue;
+    const target = resolveRecipePath(input.recipePath, v.value);
+    links.push({ range: rangeOf(document, v.offset + 1, v.offset + v.length - 1), target: pathToFileURL(target).toString(), tooltip: target });
+  }
+  return links;
+}

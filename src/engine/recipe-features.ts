@@ -4,7 +4,7 @@ import { fileURLToPath } from 'url';
 import { CodeActionKind, Connection, ServerCapabilities, TextDocuments } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { EngineContext } from './context';
-import { APPLY_RECOMMENDATION_KIND, recipeCodeActions, recipeCodeLenses } from './recipe-actions';
+import { APPLY_RECOMMENDATION_KIND, recipeCodeActions, recipeCodeLenses, recipeDocumentLinks } from './recipe-actions';
 import { recipeCompletions } from './recipe-completion';
 import { issueToDiagnostic } from './recipe-diagnostics';
 import { recipeHover } from './recipe-hover';
@@ -32,6 +32,7 @@ export const RECIPE_CAPABILITIES: ServerCapabilities = {
   hoverProvider: true,
   codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite, APPLY_RECOMMENDATION_KIND] },
   codeLensProvider: { resolveProvider: false },
+  documentLinkProvider: { resolveProvider: false },
 };
 
 /** Everything the pure functions need about one recipe document. */
@@ -139,5 +140,9 @@ export function registerRecipeFeatures(connection: Connection, documents: TextDo
   connection.onHover((p) => withState(p.textDocument.uri, null, (d, s) => recipeHover(d, d.offsetAt(p.position), s)));
   connection.onCodeAction((p) => withState(p.textDocument.uri, [], (d, s) => recipeCodeActions(d, p.range, p.context.diagnostics, s)));
   connection.onCodeLens((p) => withState(p.textDocument.uri, [], (d, s) => recipeCodeLenses(d, s)));
+  connection.onDocumentLinks(async (p) => {
+    const d = documents.get(p.textDocument.uri);
+    return d && isRecipeUri(d.uri) ? recipeDocumentLinks(d, { doc: parseDocument(d), recipePath: uriToPath(d.uri) }) : [];
+  });
   return RECIPE_CAPABILITIES;
 }

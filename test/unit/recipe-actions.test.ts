@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CodeAction, Diagnostic, TextEdit } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { recipeCodeActions, recipeCodeLenses, RECIPE_COMMANDS, removePropertyEdit } from '../../src/engine/recipe-actions';
+import { pathToFileURL } from 'url';
+import { recipeCodeActions, recipeCodeLenses, recipeDocumentLinks, RECIPE_COMMANDS, removePropertyEdit } from '../../src/engine/recipe-actions';
 import { recipeDiagnostics } from '../../src/engine/recipe-diagnostics';
 import { modelIndex, reportIndex } from '../../src/engine/recipe-index';
 import { parseRecipeText } from '../../src/engine/recipe-parse';
@@ -116,4 +117,12 @@ test('code lenses: analyze, QAT and export on the file; show in report per model
   assert.equal(show.length, 1);
   assert.deepEqual(show[0].command!.arguments, [{ model: CLS_MODEL, layer: worst.name }]);
   assert.match(show[0].command!.title, /rank 1/);
+});
+
+test('document links point the model path at the model file', () => {
+  const s = setup(clsRecipe({}));
+  const links = recipeDocumentLinks(s.document, { recipePath: s.recipePath });
+  assert.equal(links.length, 1);
+  assert.equal(s.document.getText(links[0].range), CLS_REL);
+  assert.equal(links[0].target, pathToFileURL(CLS_MODEL).toString());
 });
