@@ -105,6 +105,14 @@ describe('engine process: recipe language features', () => {
     assert.ok(String(ds[0].message).includes(path.join(dir, 'nowhere.onnx')));
   });
 
+  it('a model file that cannot be read is an error naming the problem', async () => {
+    fs.writeFileSync(path.join(dir, 'corrupt.onnx'), 'not a model\n'.repeat(10));
+    const uri = await open(path.join(dir, 'corrupt.qrecipe.json'), JSON.stringify({ version: 1, model: 'corrupt.onnx', defaults: {}, layers: { x: 'float' } }));
+    const ds = await diagnosticsWhere(uri, has('model-unreadable'));
+    assert.match(String(ds.find((d) => d.code === 'model-unreadable')!.message), /corrupt\.onnx/);
+    assert.ok(!has('unknown-layer')(ds), 'no layer checks without a model');
+  });
+
   it('after an analysis, a sensitive layer forced to 4 bits gets a warning with the measured numbers', async () => {
     const model = writeMlp(path.join(dir, 'mlp.onnx'));
     const file = path.join(dir, 'mlp.qrecipe.json');
