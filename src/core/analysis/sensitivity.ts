@@ -7,7 +7,7 @@ import { Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
 import { DataType } from '../onnx/proto';
 import { encodeModelProto } from '../onnx/proto';
-import { Tensor, toFloat32 } from '../onnx/tensor-data';
+import { Tensor, tensorToProto, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
 import { activationParams, QuantParams, splitDims } from '../quant/qparams';
 import { fakeQuantize, fakeQuantizeFloat, quantizeWeight } from '../quant/quantize';
@@ -34,6 +34,8 @@ export interface SensitivityContext {
   calibration: CalibrationSpec;
   threads: number;
   signal?: AbortSignal;
+  /** How the isolated runs feed the layer's weight: as a graph input (one session per layer), baked in (one per weight format), or auto. */
+  weightMode?: 'input' | 'baked' | 'auto';
 }
 
 /** Time spent in the isolated runs, for the benchmark (ms). */
@@ -118,15 +120,35 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
   if (!plans.length) return results;
   const typeOf = (t: string) => ctx.cache.get(0, t).type;
   const dm = downstreamModel(ctx.graph, layer, ctx.constants, typeOf);
-  const ts = performance.now();
-  const session = await ctx.backend.createSession(encodeModelProto(dm.model), { optimization: 'all', threads: ctx.threads });
-  if (timings) timings.sessionMs += performance.now() - ts;
+  const floatW = ctx.floatWeights.get(layer.name);
+  const fetches = [...dm.outputs, dm.localNoiseOutput, dm.localSignalOutput];
+  // Weight as a graph input: one session serves every format, but ORT cannot fuse or re-layout (NCHWc) the
+  // layer. Weight baked in as an initializer: full optimization, one session per weight format. 'auto' bakes
+  // when at most two weight values are needed.
+  const weightKeys = new Set(plans.map((p) => (p.wf.kind === 'float' ? 'float' : JSON.stringify(p.wf))));
+  const bake = !!dm.weightInput && !!floatW && (ctx.weightMode === 'baked' || ((ctx.weightMode ?? 'auto') === 'auto' && weightKeys.size <= 2));
+  const sessions = new Map<string, RuntimeSession>();
+  const sessionFor = async (key: string, value?: Float32Array): Promise<RuntimeSession> => {
+    const k = bake ? key : '*';
+    let s = sessions.get(k);
+    if (s) return s;
+    let model = dm.model;
+    if (bake) {
+      const g = model.graph!;
+      model = { ...model, graph: { ...g, input: g.input!.filter((i) => i.name !== dm.weightInput), initializer: [...g.initializer!, tensorToProto(dm.weightInput!, { type: DataType.FLOAT, dims: layer.weight!.dims, data: value ?? floatW! })] } };
+    }
+    const ts = performance.now();
+    s = await ctx.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: ctx.threads });
+    if (timings) timings.sessionMs += performance.now() - ts;
+    sessions.set(k, s);
+    return s;
+  };
   try {
-    const floatW = ctx.floatWeights.get(layer.name);
     for (const { c, wf, af } of plans) {
       throwIfAborted(ctx.signal);
       const r: LayerFormatResult = {};
       const qw = quantizedWeight(ctx, layer, wf);
+      const session = await sessionFor(wf.kind === 'float' ? 'float' : JSON.stringify(wf), qw?.fake);
       if (qw && floatW && layer.weight) {
         const e = weightErrors(floatW, qw.fake, layer.weight.dims, layer.weight.channelAxis);
         r.weightSqnrDb = round3(e.total);
@@ -134,14 +156,15 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
       }
       const settings = layer.activationInputs.map((x) => activationSetting(ctx, x, af));
       const metrics = new MetricsAccumulator(ctx.layout);
-      const local = new ErrorAccumulator();
+      const local = { signal: 0, noise: 0 };
       for (let b = 0; b < ctx.cache.batches; b++) {
         const feeds: Record<string, Tensor> = {};
-        if (dm.weightInput && floatW) feeds[dm.weightInput] = { type: DataType.FLOAT, dims: layer.weight!.dims, data: qw?.fake ?? floatW };
+        if (dm.weightInput && floatW && !bake) feeds[dm.weightInput] = { type: DataType.FLOAT, dims: layer.weight!.dims, data: qw?.fake ?? floatW };
         dm.activationInputs.forEach((a, j) => { feeds[a.input] = fakeQuantActivation(ctx.cache.get(b, a.tensor), settings[j], af); });
         for (const t of dm.boundary) feeds[t] = ctx.cache.get(b, t);
+        feeds[dm.localRefInput] = ctx.cache.get(b, dm.localOutput);
         const tr = performance.now();
-        const out = await session.run(feeds);
+        const out = await session.run(feeds, fetches);
         if (timings) timings.runMs += performance.now() - tr;
         const full: Record<string, Tensor> = {};
         const ref: Record<string, Tensor> = {};
@@ -150,14 +173,15 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
           full[o.name] = out[o.name] ?? ref[o.name];
         }
         metrics.add(ref, full, ctx.cache.labels(b));
-        local.add(toFloat32(ctx.cache.get(b, dm.localOutput)), toFloat32(out[dm.localOutput]));
+        local.signal += Number(out[dm.localSignalOutput].data[0]);
+        local.noise += Number(out[dm.localNoiseOutput].data[0]);
       }
-      r.localSqnrDb = round3(local.sqnrDb());
+      r.localSqnrDb = round3(sqnrFromEnergies(local.signal, local.noise));
       r.isolated = roundMetrics(metrics.result());
       results[c.id] = r;
     }
   } finally {
-    await session.release();
+    for (const s of sessions.values()) await s.release();
     if (timings) timings.totalMs += performance.now() - t0;
   }
   return results;

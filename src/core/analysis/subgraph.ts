@@ -23,8 +23,13 @@ export interface DownstreamModel {
   boundary: string[];
   /** Model outputs the subgraph computes (the others equal the float model's). */
   outputs: string[];
-  /** The layer's own (first) output, fetched for the local error. */
+  /** The layer's own (first) output. */
   localOutput: string;
+  /** Input fed with the float model's value of `localOutput`; the model computes the local error energies itself. */
+  localRefInput: string;
+  /** Scalar outputs: sum of squares of (layer output − reference) and of the reference (so no big output is copied out). */
+  localNoiseOutput: string;
+  localSignalOutput: string;
   /** Number of nodes run (the layer and everything downstream of it). */
   nodeCount: number;
 }
@@ -95,11 +100,22 @@ export function downstreamModel(graph: Graph, layer: QuantLayer, constants: Read
   const graphOutputs = new Set(graph.outputs.map((o) => o.name));
   const outputs = [...produced].filter((t) => graphOutputs.has(t));
   const localOutput = node.outputs[0];
-  const outNames = [...new Set([...outputs, localOutput])];
+  const localRefInput = `${localOutput}__ql_ref`;
+  const localNoiseOutput = 'ql_local_noise';
+  const localSignalOutput = 'ql_local_signal';
+  const diff = 'ql_local_diff';
+  const reduce = (name: string, input: string, output: string): NodeProto => ({ name, op_type: 'ReduceSumSquare', input: [input], output: [output], attribute: [{ name: 'keepdims', type: 2, i: 0 }], domain: '' });
+  protos.push(
+    { name: 'ql_local_sub', op_type: 'Sub', input: [localOutput, localRefInput], output: [diff], attribute: [], domain: '' },
+    reduce('ql_local_noise', diff, localNoiseOutput),
+    reduce('ql_local_signal', localRefInput, localSignalOutput),
+  );
+  const outNames = [...new Set([...outputs, localNoiseOutput, localSignalOutput])];
   const inputs = [
     ...(weightInput ? [makeValueInfo(weightInput, DataType.FLOAT)] : []),
     ...activationInputs.map((a) => makeValueInfo(a.input, typeOf(a.tensor))),
     ...boundary.map((b) => makeValueInfo(b, typeOf(b))),
+    makeValueInfo(localRefInput, typeOf(localOutput)),
   ];
   const model: ModelProto = {
     ir_version: graph.model.ir_version,
@@ -107,7 +123,7 @@ export function downstreamModel(graph: Graph, layer: QuantLayer, constants: Read
     functions: graph.model.functions,
     graph: { name: `downstream_${layer.name}`, node: protos, initializer: initializers, input: inputs, output: outNames.map((name) => ({ name })) },
   };
-  return { model, weightInput, activationInputs, boundary, outputs, localOutput, nodeCount: nodes.length };
+  return { model, weightInput, activationInputs, boundary, outputs, localOutput, localRefInput, localNoiseOutput, localSignalOutput, nodeCount: nodes.length };
 }
 
 /** Derived constants (not stored) read by the layer nodes or anything downstream of them. */
