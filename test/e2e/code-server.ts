@@ -43,7 +43,7 @@ export interface Session {
 }
 
 /** Starts code-server on a free port with temporary home/XDG folders and user settings, opens the workspace with the extension. */
-export async function startSession(entry: string, workspace: string, settings: Record<string, unknown>): Promise<Session> {
+export async function startSession(entry: string, workspace: string, settings: Record<string, unknown>, opts: { vsix?: string } = {}): Promise<Session> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-e2e-home-'));
   const userData = path.join(home, 'user-data');
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
@@ -61,8 +61,13 @@ export async function startSession(entry: string, workspace: string, settings: R
   const port = await freePort();
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data'), XDG_CACHE_HOME: path.join(home, 'cache'), NODE_OPTIONS: '' };
   const logs: string[] = [];
+  const extensionsDir = path.join(home, 'extensions');
+  if (opts.vsix) {
+    // Install the packaged extension the way a user would; no extensionDevelopmentPath then.
+    execFileSync(process.execPath, [entry, '--user-data-dir', userData, '--extensions-dir', extensionsDir, '--install-extension', opts.vsix], { env, stdio: 'pipe' });
+  }
   const server = spawn(process.execPath, [entry, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    '--disable-workspace-trust', '--user-data-dir', userData, '--extensions-dir', path.join(home, 'extensions'), workspace], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--disable-workspace-trust', '--user-data-dir', userData, '--extensions-dir', extensionsDir, workspace], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
   server.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   const deadline = Date.now() + 60_000;
@@ -76,7 +81,7 @@ export async function startSession(entry: string, workspace: string, settings: R
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
   const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${ROOT}`]]);
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}${opts.vsix ? '' : `&payload=${encodeURIComponent(payload)}`}`);
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   return {
     page, browser, server, port, home, workspace, logs,
