@@ -163,3 +163,32 @@ test('buildPlan rejects unknown layer names (listing them with the nearest names
   assert.throws(() => buildPlan(layers, { defaults: { activations: 'int8/per-channel' }, layers: {} }), /per tensor/);
   assert.throws(() => buildPlan(layers, { defaults: { calibration: 'magic' }, layers: {} }), /calibration/);
 });
+
+test('blocked conv weights are stored as the 2-D view and reshaped back after DequantizeLinear', () => {
+  const g = new GraphBuilder('c');
+  g.input('x', DataType.FLOAT, [1, 4, 5, 5]);
+  const w = g.initializer('w', { type: DataType.FLOAT, dims: [4, 1, 3, 3], data: Float32Array.from({ length: 36 }, (_, i) => Math.cos(i)) });
+  g.node('Conv', ['x', w], { group: 4, kernel_shape: [3, 3] }, { name: 'dw', output: 'y' });
+  g.output('y', DataType.FLOAT);
+  const q = exportQdq(g.model(13), [{ node: 'dw', weight: { tensor: 'w', format: mustParseFormat('int4/block:32'), channelAxis: 0, reductionAxis: 1 }, activations: [] }], new Map());
+  assert.deepEqual(q.graph!.initializer!.find((t) => t.name === 'w_quantized')!.dims, [4, 9]);
+  assert.deepEqual(q.graph!.initializer!.find((t) => t.name === 'w_scale')!.dims, [4, 1]);
+  assert.deepEqual(q.graph!.node!.map((n) => n.op_type), ['DequantizeLinear', 'Reshape', 'Conv']);
+});
+
+test('derived weights: an error without their value; with it, the now-dead constant subgraph is pruned', () => {
+  const g = new GraphBuilder('d');
+  g.input('x', DataType.FLOAT, [2, 4]);
+  const wt = g.node('Constant', [], { value: { type: DataType.FLOAT, dims: [3, 4], data: Float32Array.from({ length: 12 }, (_, i) => i / 7 - 0.8) } }, { output: 'wt', name: 'wt_const' });
+  const w = g.node('Transpose', [wt], { perm: [1, 0] }, { output: 'w', name: 'transpose' });
+  g.node('MatMul', ['x', w], {}, { name: 'mm', output: 'y' });
+  g.output('y', DataType.FLOAT);
+  const m = g.model(13);
+  const p = plan('int8/per-channel', 'float');
+  assert.throws(() => exportQdq(m, p, ranges), (e: unknown) => isQuantLensError(e) && (e as { code: string }).code === 'weight-derived');
+  const value = Float32Array.from({ length: 12 }, (_, i) => ((i % 3) * 4 + Math.floor(i / 3)) / 7 - 0.8);
+  const q = exportQdq(m, p, ranges, { weightValues: new Map([['w', { type: DataType.FLOAT, dims: [4, 3], data: value }]]) });
+  assert.deepEqual(q.graph!.node!.map((n) => n.op_type), ['DequantizeLinear', 'MatMul']);
+  const fake = buildFakeQuantModel(m, p, ranges, { weightValues: new Map([['w', { type: DataType.FLOAT, dims: [4, 3], data: value }]]) });
+  assert.deepEqual(fake.graph!.node!.map((n) => n.op_type), ['MatMul']);
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mustParseFormat, INT_BITS } from '../../src/shared/formats';
-import { activationParams, fitRange, intRange, QuantParams, scaleDims, weightParams } from '../../src/core/quant/qparams';
+import { activationParams, fitRange, intRange, QuantParams, scaleDims, weightLayout, weightParams } from '../../src/core/quant/qparams';
 import { dequantize, fakeQuantize, fakeQuantizeFloat, float8ToFloat, floatToFloat8, quantize, quantizeWeight, roundHalfEven } from '../../src/core/quant/quantize';
 
 const int = (bits: number, signed: boolean, symmetric = signed) => ({ kind: 'int' as const, bits, signed, symmetric, granularity: { kind: 'tensor' as const } });
@@ -156,4 +156,15 @@ test('quantizeWeight handles every kind of format', () => {
   assert.ok(q.params);
   assert.deepEqual(q.fake, fakeQuantize(w, [2, 2], q.params!));
   assert.notDeepEqual(q.fake, w);
+});
+
+test('blocked convolution weights are quantized as the [O, I * k * k] view (depthwise: one block per channel)', () => {
+  const f = mustParseFormat('int4/block:16');
+  assert.deepEqual(weightLayout([8, 1, 3, 3], f, 0, 1), { dims: [8, 9], channelAxis: 0, reductionAxis: 1, reshaped: true });
+  assert.deepEqual(weightLayout([8, 4, 3, 3], mustParseFormat('int4/per-channel'), 0, 1).reshaped, false);
+  assert.deepEqual(weightLayout([8, 4, 3, 3], mustParseFormat('int4/block:16/asym'), 1, 0).reshaped, false, 'ConvTranspose keeps its layout');
+  const w = Float32Array.from({ length: 72 }, (_, i) => Math.sin(i) * (1 + (i % 9)));
+  const q = quantizeWeight(w, [8, 1, 3, 3], f, 0, 1);
+  assert.equal(q.params!.scale.length, 8, 'one scale per depthwise channel, not one per weight');
+  assert.deepEqual(q.fake, fakeQuantize(w, [8, 9], q.params!));
 });

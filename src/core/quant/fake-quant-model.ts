@@ -37,9 +37,11 @@ export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: 
       let out = weightOut.get(key);
       if (!out) {
         const { data, dims } = ed.weightValue(w.tensor, options.weightValues);
-        const fake = w.format.kind === 'int'
-          ? fakeQuantize(data, dims, planWeightParams(w, data, dims))
-          : quantizeWeight(data, dims, w.format, w.channelAxis, w.reductionAxis).fake;
+        let fake: Float32Array;
+        if (w.format.kind === 'int') {
+          const p = planWeightParams(w, data, dims);
+          fake = fakeQuantize(data, p.dims, p.params);
+        } else fake = quantizeWeight(data, dims, w.format, w.channelAxis, w.reductionAxis).fake;
         out = ed.addInitializer(`${w.tensor}_fakequant`, { type: DataType.FLOAT, dims, data: fake });
         weightOut.set(key, out);
       }

@@ -90,10 +90,25 @@ export class ModelEditor {
       const inputs = this.rewired.get(n.index);
       nodes.push(inputs ? { ...n.proto, input: inputs } : n.proto);
     }
-    for (const n of nodes) for (const i of n.input ?? []) used.add(i);
-    for (const o of src.output ?? []) used.add(o.name ?? '');
+    const graphOutputs = new Set((src.output ?? []).map((o) => o.name ?? ''));
+    // Prune nodes that computed a replaced weight from constants and are now unused (repeat: chains).
+    let keptNodes = nodes;
+    const pruned = new Set<string>();
+    for (;;) {
+      used.clear();
+      for (const n of keptNodes) for (const i of n.input ?? []) used.add(i);
+      const dead = (n: NodeProto) => {
+        const outs = (n.output ?? []).filter(Boolean);
+        return outs.length > 0 && outs.every((o) => !used.has(o) && !graphOutputs.has(o) && this.graph.isConstant(o))
+          && outs.some((o) => this.dropCandidates.has(o) || pruned.has(o));
+      };
+      const next = keptNodes.filter((n) => !dead(n));
+      if (next.length === keptNodes.length) break;
+      for (const n of keptNodes) if (dead(n)) for (const i of n.input ?? []) { pruned.add(i); this.dropCandidates.add(i); }
+      keptNodes = next;
+    }
+    for (const o of graphOutputs) used.add(o);
     const drop = new Set([...this.dropCandidates].filter((t) => !used.has(t)));
-    const keptNodes = nodes.filter((n) => !(n.op_type === 'Constant' && (n.domain ?? '') === '' && (n.output ?? []).length === 1 && drop.has(n.output![0])));
     const graph = {
       ...src,
       node: keptNodes,

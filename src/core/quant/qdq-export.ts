@@ -7,7 +7,7 @@ import { upgradeOpset } from '../onnx/opset-upgrade';
 import { DataType, ModelProto, TensorProto } from '../onnx/proto';
 import { floatToBfloat16, floatToHalf, packInt4, Tensor } from '../onnx/tensor-data';
 import { ModelEditor } from './graph-edit';
-import { activationParams, QuantParams, scaleDims, weightParams } from './qparams';
+import { activationParams, QuantParams, scaleDims, weightLayout, weightParams } from './qparams';
 import { floatToFloat8, quantize } from './quantize';
 
 /** What to do with one layer: its weight's format (and fixed parameters) and its activation inputs' formats. */
@@ -109,9 +109,14 @@ export function activationQuantParams(tensor: string, format: NumberFormat, rang
   return activationParams(r.min, r.max, format);
 }
 
-/** The parameters of a plan's weight: fixed ones, or computed from the values. */
-export function planWeightParams(w: NonNullable<QuantPlanLayer['weight']>, data: Float32Array, dims: number[]): QuantParams {
-  return w.params ?? weightParams(data, dims, w.format, w.channelAxis, w.reductionAxis);
+/**
+ * The parameters of a plan's weight and the shape they apply to (see weightLayout: blocked convolution
+ * weights use the [O, I * prod(k)] view): fixed ones from the plan, or computed from the values.
+ */
+export function planWeightParams(w: NonNullable<QuantPlanLayer['weight']>, data: Float32Array, dims: number[]): { params: QuantParams; dims: number[]; reshaped: boolean } {
+  const layout = weightLayout(dims, w.format, w.channelAxis, w.reductionAxis);
+  const params = w.params ?? weightParams(data, layout.dims, w.format, layout.channelAxis, layout.reductionAxis);
+  return { params, dims: layout.dims, reshaped: layout.reshaped };
 }
 
 /** Float values encoded in a narrow float type as raw bytes (float16, bfloat16 or float8). */
@@ -174,15 +179,19 @@ export function exportQdq(model: ModelProto, plan: QuantPlan, ranges: RangeMap, 
         const { data, dims } = ed.weightValue(w.tensor, options.weightValues);
         const at = actAt.get(`w|${w.tensor}`) ?? node.index;
         if (w.format.kind === 'int') {
-          const params = planWeightParams(w, data, dims);
+          const { params, dims: qdims, reshaped } = planWeightParams(w, data, dims);
           const type = containerType(w.format);
-          const q = quantize(data, dims, params);
-          const qName = ed.addInitializer(`${w.tensor}_quantized`, integerTensor('', q, dims, type));
-          const sName = ed.addInitializer(`${w.tensor}_scale`, scaleTensor(params, dims));
-          const zName = ed.addInitializer(`${w.tensor}_zero_point`, integerTensor('', params.zeroPoint, scaleDims(dims, params), type));
+          const q = quantize(data, qdims, params);
+          const qName = ed.addInitializer(`${w.tensor}_quantized`, integerTensor('', q, qdims, type));
+          const sName = ed.addInitializer(`${w.tensor}_scale`, scaleTensor(params, qdims));
+          const zName = ed.addInitializer(`${w.tensor}_zero_point`, integerTensor('', params.zeroPoint, scaleDims(qdims, params), type));
           out = ed.addNode(at, 'DequantizeLinear', [qName, sName, zName], `${w.tensor}_DequantizeLinear_Output`, {
             axis: params.axis, block_size: params.blockSize,
           });
+          if (reshaped) {
+            const shape = ed.addInitializer(`${w.tensor}_shape`, { type: DataType.INT64, dims: [dims.length], data: BigInt64Array.from(dims.map(BigInt)) });
+            out = ed.addNode(at, 'Reshape', [out, shape], `${w.tensor}_Reshape_Output`);
+          }
         } else {
           const stored = ed.addInitializer(`${w.tensor}_${formatToString(w.format)}`, narrowFloatTensor('', data, dims, w.format));
           out = ed.addNode(at, 'Cast', [stored], `${w.tensor}_Cast_Output`, { to: DataType.FLOAT });

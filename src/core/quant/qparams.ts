@@ -221,3 +221,19 @@ export function paramsFromScales(scales: number | readonly number[], format: Num
   const zeroPoint = new Int32Array(list.length).fill(zp);
   return { format: f, scale, zeroPoint, axis: typeof scales === 'number' ? undefined : channelAxis, qmin, qmax };
 }
+
+/**
+ * The shape a weight is quantized in. Blocked formats on convolution weights [O, I, k...] (channel axis 0,
+ * reduction axis 1, no explicit axis in the format) are quantized as the 2-D view [O, I * prod(k)] with
+ * blocks along axis 1, so blocks run over the whole reduction (input channels and kernel positions) and a
+ * depthwise kernel [C, 1, 3, 3] gets one block per channel instead of one scale per weight. The exporter
+ * stores that view and Reshapes it back after DequantizeLinear. Every other case keeps `dims`.
+ */
+export function weightLayout(dims: readonly number[], format: NumberFormat, channelAxis: number, reductionAxis: number): { dims: number[]; channelAxis: number; reductionAxis: number; reshaped: boolean } {
+  const g = format.kind === 'int' ? format.granularity : undefined;
+  if (g?.kind === 'block' && g.axis === undefined && dims.length > 2 && channelAxis === 0 && reductionAxis === 1) {
+    const rest = dims.slice(1).reduce((a, b) => a * b, 1);
+    return { dims: [dims[0], rest], channelAxis: 0, reductionAxis: 1, reshaped: true };
+  }
+  return { dims: dims.slice(), channelAxis, reductionAxis, reshaped: false };
+}

@@ -1,7 +1,7 @@
 /** Quantize / dequantize / fake-quantize exactly as ONNX QuantizeLinear and DequantizeLinear compute them. */
 import { NumberFormat } from '../../shared/formats';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../onnx/tensor-data';
-import { QuantParams, splitDims, weightParams } from './qparams';
+import { QuantParams, splitDims, weightLayout, weightParams } from './qparams';
 
 /**
  * Round half to even of a float (ONNX QuantizeLinear's and Round's rounding).
@@ -200,8 +200,8 @@ export function float8ToFloat(bits: number, format: 'float8e4m3fn' | 'float8e5m2
 }
 
 /**
- * Quantizes a weight tensor in the given format: integer formats return their parameters and the
- * fake-quantized values; float16/bfloat16/float8 return the rounded values; `float` returns `w` unchanged.
+ * Quantizes a weight tensor in the given format: integer formats return their parameters (in the layout of
+ * weightLayout(dims, ...): blocked convolution weights use the [O, I * prod(k)] view) and the fake-quantized values; float16/bfloat16/float8 return the rounded values; `float` returns `w` unchanged.
  */
 export function quantizeWeight(w: Float32Array, dims: readonly number[], format: NumberFormat, channelAxis: number, reductionAxis: number): { params?: QuantParams; fake: Float32Array } {
   switch (format.kind) {
@@ -210,8 +210,9 @@ export function quantizeWeight(w: Float32Array, dims: readonly number[], format:
     case 'bfloat16': return { fake: fakeQuantizeFloat(w, 'bfloat16') };
     case 'float8': return { fake: fakeQuantizeFloat(w, format.variant === 'e4m3fn' ? 'float8e4m3fn' : 'float8e5m2') };
     case 'int': {
-      const params = weightParams(w, dims, format, channelAxis, reductionAxis);
-      return { params, fake: fakeQuantize(w, dims, params) };
+      const layout = weightLayout(dims, format, channelAxis, reductionAxis);
+      const params = weightParams(w, layout.dims, format, layout.channelAxis, layout.reductionAxis);
+      return { params, fake: fakeQuantize(w, layout.dims, params) };
     }
   }
 }
