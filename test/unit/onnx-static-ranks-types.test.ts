@@ -56,3 +56,15 @@ test('a shape vector sliced to INT64_MAX stored as int64_data keeps its length (
   assert.equal(graph.constantValue('ends')!.data[0], 9223372036854775807n);
   assert.equal(staticRanks(graph).get(r), 3);
 });
+
+test('reductions over axes only known at run time have no static rank', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, [2, 3, 4]);
+  const axes = b.input('axes', DataType.INT64, [1]);
+  const dyn = b.node('ReduceSum', [x, axes], { keepdims: 0 });
+  const all = b.node('ReduceSum', [x], { keepdims: 0 });
+  const kept = b.node('ReduceSum', [x, axes], { keepdims: 1 });
+  b.output(dyn); b.output(all); b.output(kept);
+  const ranks = staticRanks(new Graph(b.model(13)));
+  assert.deepEqual([ranks.get(dyn), ranks.get(all), ranks.get(kept)], [undefined, 0, 3]);
+});

@@ -258,7 +258,8 @@ export function staticRanks(graph: Graph): Map<string, number> {
     else if (/^Reduce/.test(op) && r0 !== undefined) {
       const keep = attrInt(n.proto, 'keepdims', 1);
       const a = axesOf(n);
-      out = keep ? r0 : a && a.length ? r0 - a.length : attrInt(n.proto, 'noop_with_empty_axes', 0) ? r0 : 0;
+      const dynamicAxes = !a && !!n.inputs[1];
+      out = keep ? r0 : dynamicAxes ? undefined : a && a.length ? r0 - new Set(a.map((x) => (x < 0 ? x + r0 : x))).size : attrInt(n.proto, 'noop_with_empty_axes', 0) ? r0 : 0;
     } else if ((op === 'ArgMax' || op === 'ArgMin') && r0 !== undefined) out = attrInt(n.proto, 'keepdims', 1) ? r0 : r0 - 1;
     if (out === undefined) continue;
     const outs = op === 'Split' || op === 'TopK' ? n.outputs : n.outputs.slice(0, 1);
