@@ -41,8 +41,11 @@ describe('engine process: analysis', () => {
       if (v.kind !== 'end' && v.percentage !== undefined) percents.push(v.percentage);
     });
     const reportPath = path.join(dir, 'mlp.report.json');
+    const htmlPath = path.join(dir, 'mlp.report.html');
+    const recipeOut = path.join(dir, 'mlp.qrecipe.json');
     const report = await engine.connection.sendRequest(AnalyzeRequest, {
-      model, data: { samples: 16 }, formats: ['w8a8', 'w4a8'], reportPath, workDoneToken: 'work-1', partialResultToken: 'partial-1',
+      model, data: { samples: 16 }, formats: ['w8a8', 'w4a8'], target: { kind: 'min-sqnr-db', value: 20 },
+      reportPath, htmlPath, recipeOut, workDoneToken: 'work-1', partialResultToken: 'partial-1',
     });
     p1.dispose(); p2.dispose();
     assert.equal(report.layers.length, 7, '6 hidden MatMuls and the head');
@@ -55,6 +58,34 @@ describe('engine process: analysis', () => {
     for (const l of report.layers) for (const f of Object.values(l.formats)) if (f.isolated) assert.ok(Number.isFinite(f.isolated.sqnrDb));
     const written = JSON.parse(fs.readFileSync(reportPath, 'utf8'));
     assert.equal(written.layers.length, 7);
+    assert.ok(report.recommendation, 'a target gives a recommendation');
+    assert.deepEqual(JSON.parse(fs.readFileSync(recipeOut, 'utf8')), report.recommendation!.recipe);
+    const html = fs.readFileSync(htmlPath, 'utf8');
+    assert.match(html, /<html/i);
+    assert.ok(html.includes('/fc3/MatMul'), 'the HTML report lists the layers');
+  });
+
+  it('answers other requests while an analysis runs (the JSON-RPC loop is not blocked)', async () => {
+    let inspected = false;
+    let inspectedWhileRunning = false;
+    let analysisDone = false;
+    let asked = false;
+    const cts = new CancellationTokenSource();
+    const sub = engine.connection.onProgress(AnalyzePartialResult, 'partial-4', () => {
+      if (asked) return;
+      asked = true;
+      void engine.connection.sendRequest(InspectRequest, { model: CLS_MODEL }).then((info) => {
+        inspected = info.layers.length === 54;
+        inspectedWhileRunning = !analysisDone;
+        cts.cancel(); // the point is made; stop the analysis
+      });
+    });
+    await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 2 }, formats: ['w8a8'], partialResultToken: 'partial-4' }, cts.token)
+      .catch((e: ResponseError<unknown>) => { if (e.code !== LSPErrorCodes.RequestCancelled) throw e; });
+    analysisDone = true;
+    sub.dispose();
+    assert.ok(inspected, 'the inspect request was answered');
+    assert.ok(inspectedWhileRunning, 'the inspect answer came before the analysis ended');
   });
 
   it('recommends layers to keep in higher precision, verified by running', async () => {

@@ -2,6 +2,7 @@
 import * as path from 'path';
 import type { Connection } from 'vscode-languageserver';
 import { analyzeModel } from '../../core/analysis/analyze';
+import { renderHtmlReport } from '../../core/analysis/html-report';
 import { writeFileAtomic } from '../../core/onnx/model-file';
 import { AnalyzePartialResult } from '../../shared/protocol';
 import type { AnalyzeParams } from '../../shared/protocol';
@@ -53,12 +54,12 @@ export async function analyze(engine: Engine, connection: Connection, job: Job, 
   return report;
 }
 
-/** Writes the report JSON and the recommended recipe when asked. */
+/** Writes the recommended recipe, the report JSON and the standalone HTML report when asked. */
 function writeOutputs(report: AnalysisReport, params: AnalyzeParams): void {
-  if (params.htmlPath) report.warnings.push(`the HTML report (${params.htmlPath}) is not available in this engine build; use the report JSON`);
   if (params.recipeOut) {
     if (report.recommendation) writeFileAtomic(path.resolve(params.recipeOut), `${JSON.stringify(report.recommendation.recipe, null, 2)}\n`);
     else report.warnings.push(`no recipe was written to ${params.recipeOut}: the analysis made no recommendation (give a target)`);
   }
   if (params.reportPath) writeFileAtomic(path.resolve(params.reportPath), `${JSON.stringify(report, null, 2)}\n`);
+  if (params.htmlPath) writeFileAtomic(path.resolve(params.htmlPath), renderHtmlReport(report));
 }
