@@ -1,0 +1,88 @@
+// The QAT job: bad input (unsupported op, labels not matching the output, diverging LR), cancel and resume, reproducibility.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { GraphBuilder } from '../../src/core/onnx/builder';
+import { DataType, ModelProto } from '../../src/core/onnx/proto';
+import { tensorFromProto, toFloat32 } from '../../src/core/onnx/tensor-data';
+import { isQuantLensError } from '../../src/core/errors';
+import { digitTensor, loadMnistSplit, mnistMlp, DigitSet } from '../../src/core/train/examples';
+import { runQat, QatOptions } from '../../src/core/train/qat';
+import { loadCheckpoint } from '../../src/core/train/checkpoint';
+
+let train: DigitSet;
+before(() => { train = loadMnistSplit(640, 0).train; });
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qat-'));
+const weights = (m: ModelProto) => new Map((m.graph!.initializer ?? []).map((t) => [t.name!, toFloat32(tensorFromProto(t))]));
+const base = (): QatOptions => ({
+  model: mnistMlp(3, 32), recipe: { defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} },
+  data: { input: digitTensor(train), labels: train.labels }, batchSize: 32, steps: 30, lr: 1e-3, seed: 11, progressEvery: 5,
+});
+
+async function rejects(p: Promise<unknown>, code: string, ...words: string[]) {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isQuantLensError(e), `expected a QuantLensError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    for (const w of words) assert.ok(e.message.includes(w), `message '${e.message}' mentions '${w}'`);
+    return true;
+  });
+}
+
+test('an op without a gradient rule between the weights and the loss is named in a clear error', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('input', DataType.FLOAT, ['N', 1, 28, 28]);
+  const f = b.node('Flatten', [x], { axis: 1 });
+  const w = b.initializer('w', { type: DataType.FLOAT, dims: [784, 10], data: new Float32Array(7840).fill(0.01) });
+  const h = b.node('MatMul', [f, w], {}, { name: 'mm' });
+  const y = b.node('Cos', [h], {}, { name: 'the_cosine', output: 'logits' });
+  b.output(y, DataType.FLOAT, ['N', 10]);
+  await rejects(runQat({ ...base(), model: b.model(17), recipe: null }), 'train-unsupported-op', "'Cos'", "'the_cosine'");
+});
+
+test('labels that do not match the model output are refused', async () => {
+  const bad = train.labels.slice();
+  bad[3] = 12;
+  await rejects(runQat({ ...base(), data: { input: digitTensor(train), labels: bad } }), 'train-labels', '12', '10 classes');
+  await rejects(runQat({ ...base(), data: { input: digitTensor(train), labels: train.labels.slice(1) } }), 'train-labels', 'labels for');
+});
+
+test('a diverging learning rate stops with a clear error and keeps the last good checkpoint', async () => {
+  const dir = tmp();
+  const ck = path.join(dir, 'run.qlck');
+  const first = await runQat({ ...base(), recipe: null, steps: 10, optimizer: { kind: 'sgd', momentum: 0.9 }, checkpointPath: ck });
+  assert.equal(first.steps, 10);
+  const before = fs.readFileSync(ck);
+  await rejects(runQat({ ...base(), recipe: null, steps: 40, lr: 1e8, optimizer: { kind: 'sgd', momentum: 0.9 }, checkpointPath: ck }), 'train-diverged', 'learning rate', 'checkpoint');
+  const after = loadCheckpoint(ck)!;
+  assert.ok(after.tensors.size > 0 && [...after.tensors.values()].every((t) => t.every(Number.isFinite)), 'the kept checkpoint holds finite weights');
+  assert.equal(after.step, 10, 'the checkpoint is the one before the divergence');
+  assert.deepEqual(fs.readFileSync(ck), before);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f !== 'run.qlck'), [], 'no temporary files left behind');
+});
+
+test('cancel mid-epoch keeps a checkpoint; resuming finishes with the same weights as an uninterrupted run', async () => {
+  const full = await runQat(base());
+  const dir = tmp();
+  const ck = path.join(dir, 'job.qlck');
+  const ac = new AbortController();
+  await rejects(runQat({ ...base(), checkpointPath: ck, signal: ac.signal, onProgress: (p) => { if (p.step === 10) ac.abort(); } }), 'cancelled');
+  assert.equal(loadCheckpoint(ck)!.step, 10, 'cancelled after step 10 of an epoch of 20');
+  const resumed = await runQat({ ...base(), checkpointPath: ck });
+  assert.equal(resumed.steps, 30);
+  const a = weights(full.model), b = weights(resumed.model);
+  for (const [k, v] of a) assert.deepEqual(b.get(k), v, `weight ${k} after resume`);
+  assert.deepEqual(resumed.specs.map((s) => Array.from(s.scale)), full.specs.map((s) => Array.from(s.scale)));
+});
+
+test('same seed and data give the same weights; another seed gives others', async () => {
+  const r1 = await runQat({ ...base(), steps: 15 });
+  const r2 = await runQat({ ...base(), steps: 15 });
+  const r3 = await runQat({ ...base(), steps: 15, seed: 12 });
+  const w1 = weights(r1.model), w2 = weights(r2.model), w3 = weights(r3.model);
+  for (const [k, v] of w1) assert.deepEqual(w2.get(k), v, `weight ${k}`);
+  assert.notDeepEqual(w3.get('fc1.weight'), w1.get('fc1.weight'));
+  assert.deepEqual(r1.log.map((e) => e.loss), r2.log.map((e) => e.loss));
+});
