@@ -6,7 +6,7 @@ import { DataType, encodeModelProto, TensorProto } from '../../src/core/onnx/pro
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { mustParseFormat } from '../../src/shared/formats';
 import { activationParams, QuantParams, scaleDims, weightParams } from '../../src/core/quant/qparams';
-import { dequantize, quantize } from '../../src/core/quant/quantize';
+import { dequantize, fakeQuantizeFloat, quantize } from '../../src/core/quant/quantize';
 import { containerType, integerTensor } from '../../src/core/quant/qdq-export';
 
 function rng(seed: number): () => number {
@@ -127,3 +127,33 @@ test('the sampler exercises exact ties', () => {
   for (let i = 0; i < x.length; i++) { const v = Math.fround(x[i] / p.scale[0]); if (Math.abs(v - Math.trunc(v)) === 0.5) ties++; }
   assert.ok(ties > 50, `ties: ${ties}`);
 });
+
+for (const [name, type, opset] of [['float16', DataType.FLOAT16, 13], ['bfloat16', DataType.BFLOAT16, 13], ['float8e4m3fn', DataType.FLOAT8E4M3FN, 19], ['float8e5m2', DataType.FLOAT8E5M2, 19]] as const) {
+  test(`fakeQuantizeFloat matches ONNX Runtime's Cast round trip: ${name}`, async () => {
+    const r = rng(type);
+    const n = 20000;
+    const x = new Float32Array(n);
+    const u32 = new Uint32Array(x.buffer);
+    for (let i = 0; i < n; i++) {
+      if (i % 3 === 0) u32[i] = (r() * 4294967296) >>> 0; // any bit pattern (ties, subnormals, huge)
+      else x[i] = (r() - 0.5) * 2 ** Math.floor(r() * 40 - 20);
+      if (!Number.isFinite(x[i])) x[i] = 0;
+    }
+    x[0] = 1 + 2 ** -11; x[1] = 1 + 2 ** -8; x[2] = 448 + 16; x[3] = -1e9; x[4] = 57344 + 4096;
+    const g = new GraphBuilder('cast');
+    g.input('x', DataType.FLOAT, [n]);
+    const narrow = g.node('Cast', ['x'], { to: type });
+    g.node('Cast', [narrow], { to: DataType.FLOAT }, { output: 'y' });
+    g.output('y', DataType.FLOAT, [n]);
+    const s = await ortBackend().createSession(encodeModelProto(g.model(opset)), { optimization: 'disabled', threads: 1 });
+    try {
+      const y = (await s.run({ x: { type: DataType.FLOAT, dims: [n], data: x } })).y.data as Float32Array;
+      const mine = fakeQuantizeFloat(x, name);
+      let bad = 0;
+      for (let i = 0; i < n; i++) if (!Object.is(y[i], mine[i]) && !(Number.isNaN(y[i]) && Number.isNaN(mine[i]))) { if (bad++ < 3) console.log(`${name}: x=${x[i]} ort=${y[i]} mine=${mine[i]}`); }
+      assert.equal(bad, 0, `${bad} of ${n} differ`);
+    } finally {
+      await s.release();
+    }
+  });
+}

@@ -192,3 +192,20 @@ test('derived weights: an error without their value; with it, the now-dead const
   const fake = buildFakeQuantModel(m, p, ranges, { weightValues: new Map([['w', { type: DataType.FLOAT, dims: [4, 3], data: value }]]) });
   assert.deepEqual(fake.graph!.node!.map((n) => n.op_type), ['MatMul']);
 });
+
+test('one Q/DQ pair per (tensor, format), shared by the planned consumers; unplanned consumers keep the float tensor', () => {
+  const g = new GraphBuilder('s');
+  g.input('x', DataType.FLOAT, [2, 4]);
+  for (const k of [1, 2, 3, 4]) {
+    const w = g.initializer(`w${k}`, { type: DataType.FLOAT, dims: [4, 3], data: Float32Array.from({ length: 12 }, (_, i) => (i - k) / 5) });
+    g.node('MatMul', ['x', w], {}, { name: `mm${k}`, output: `y${k}` });
+    g.output(`y${k}`, DataType.FLOAT);
+  }
+  const layer = (k: number, a: string) => ({ node: `mm${k}`, activations: [{ tensor: 'x', format: mustParseFormat(a) }] });
+  const q = exportQdq(g.model(21), [layer(1, 'uint8'), layer(2, 'uint8'), layer(3, 'int16')], ranges);
+  assert.equal(nodesOf(q, 'QuantizeLinear').length, 2);
+  const mm = nodesOf(q, 'MatMul').map((n) => n.input![0]);
+  assert.equal(mm[0], mm[1]);
+  assert.notEqual(mm[0], mm[2]);
+  assert.equal(mm[3], 'x');
+});
