@@ -96,3 +96,13 @@ test('Upsample-1 height/width scales and Clip without bounds', () => {
   assert.equal(attrString(r, 'nearest_mode', ''), 'floor');
   assert.equal(only(m, 'Clip').input!.length, 1);
 });
+
+test('model-local functions built from ONNX ops are refused rather than left at the old opset', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [2]);
+  b.output(b.node('MyRelu', [x], {}, { domain: 'local' }));
+  const model = b.model(11, [{ domain: 'local', version: 1 }]);
+  model.functions = [{ name: 'MyRelu', domain: 'local', input: ['a'], output: ['b'], node: [{ op_type: 'Relu', input: ['a'], output: ['b'] }], opset_import: [{ domain: '', version: 11 }] }];
+  assert.throws(() => upgradeOpset(model, 13), (e) => isQuantLensError(e) && /MyRelu/.test(e.message));
+  assert.equal(upgradeOpset(model, 11).opset_import![0].version, 11);
+});

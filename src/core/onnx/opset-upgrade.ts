@@ -86,6 +86,11 @@ export function upgradeOpset(model: ModelProto, target: number, opts: UpgradeOpt
     throw new QuantLensError('opset-target', `cannot upgrade to opset ${target}: QuantLens supports targets up to ${MAX_TARGET_OPSET}`, opts.file);
   }
   if (target < from) throw new QuantLensError('opset-downgrade', `the model uses opset ${from}; it cannot be downgraded to ${target}`, opts.file);
+  const functions = (model.functions ?? []) as { name?: string; opset_import?: { domain?: string; version?: number }[] }[];
+  const fnUsingDefault = functions.find((f) => (f.opset_import ?? []).some((o) => !o.domain || o.domain === 'ai.onnx'));
+  if (fnUsingDefault && target !== from) {
+    throw new QuantLensError('opset-upgrade', `the model-local function '${fnUsingDefault.name}' uses ONNX operators; QuantLens cannot upgrade functions yet`, opts.file);
+  }
   const ctx: Ctx = { from, to: target, file: opts.file, names: new Set(), shapes: opts.shapes, types: new Map() };
   collectNames(model.graph!, ctx);
   if (!opts.shapes) {
