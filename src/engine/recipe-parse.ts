@@ -22,7 +22,7 @@ export interface RecipeDoc {
   text: string;
   /** The root node (undefined for empty text). */
   root?: Node;
-  /** JSON syntax errors (comments and trailing commas are errors: recipes are plain JSON). */
+  /** JSON syntax errors; comments are allowed (the recipe readers accept them), trailing commas are reported. */
   syntaxErrors: ParseError[];
   /** The root object's properties in text order (duplicates included). */
   fields: PropertyEntry[];
@@ -35,7 +35,7 @@ export interface RecipeDoc {
 /** Parses recipe text, keeping every node's offset. */
 export function parseRecipeText(text: string): RecipeDoc {
   const syntaxErrors: ParseError[] = [];
-  const root = parseTree(text, syntaxErrors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: true });
+  const root = parseTree(text, syntaxErrors, { disallowComments: false, allowTrailingComma: false, allowEmptyContent: true });
   const fields = root?.type === 'object' ? objectEntries(root) : [];
   const field = new Map<string, PropertyEntry>();
   for (const f of fields) field.set(f.key, f);

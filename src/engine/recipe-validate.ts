@@ -11,7 +11,7 @@ import { lenientRecipe, objectEntries, PropertyEntry, RecipeDoc } from './recipe
 
 /** Every kind of issue the checker reports (the diagnostic `code`). */
 export type RecipeIssueCode =
-  | 'json-syntax' | 'not-object' | 'unknown-field' | 'missing-field' | 'wrong-type' | 'duplicate-key'
+  | 'json-syntax' | 'trailing-comma' | 'not-object' | 'unknown-field' | 'missing-field' | 'wrong-type' | 'duplicate-key'
   | 'unsupported-version' | 'model-not-found' | 'model-unreadable' | 'data-not-found'
   | 'invalid-format' | 'invalid-calibration' | 'activation-granularity'
   | 'unknown-layer' | 'not-quantizable' | 'layer-short-form'
@@ -72,7 +72,7 @@ const SYNTAX: Partial<Record<ParseErrorCode, string>> = {
   [ParseErrorCode.CloseBraceExpected]: 'closing brace expected',
   [ParseErrorCode.CloseBracketExpected]: 'closing bracket expected',
   [ParseErrorCode.EndOfFileExpected]: 'end of file expected',
-  [ParseErrorCode.InvalidCommentToken]: 'comments are not allowed: recipes are plain JSON read by other tools',
+  [ParseErrorCode.InvalidCommentToken]: 'invalid comment',
   [ParseErrorCode.UnexpectedEndOfString]: 'unterminated string',
 };
 
@@ -88,9 +88,15 @@ export function checkRecipe(input: RecipeCheckInput): RecipeIssue[] {
   const add = (code: RecipeIssueCode, severity: RecipeIssue['severity'], message: string, node: { offset: number; length: number }, extra: Partial<RecipeIssue> = {}) =>
     issues.push({ code, severity, message, offset: node.offset, length: Math.max(1, node.length), ...extra });
 
+  const commas = new Set<number>();
   for (const e of doc.syntaxErrors) {
     const trailing = (e.error === ParseErrorCode.PropertyNameExpected || e.error === ParseErrorCode.ValueExpected) && /,\s*$/.test(doc.text.slice(0, e.offset)) && /^[}\]]/.test(doc.text.slice(e.offset));
-    add('json-syntax', 'error', `JSON: ${trailing ? 'trailing comma' : SYNTAX[e.error] ?? 'syntax error'}`, e);
+    if (trailing) {
+      const comma = doc.text.lastIndexOf(',', e.offset);
+      if (commas.has(comma)) continue;
+      commas.add(comma);
+      add('trailing-comma', 'warning', 'Trailing comma: QuantLens accepts it, strict JSON tools do not', { offset: comma, length: 1 });
+    } else add('json-syntax', 'error', `JSON: ${SYNTAX[e.error] ?? 'syntax error'}`, e);
   }
   const root = doc.root;
   if (!root) {
@@ -239,7 +245,7 @@ function checkLayer(e: PropertyEntry, recipe: ReturnType<typeof lenientRecipe>, 
   if (!layer) {
     const node = m.graph.byName.get(e.key);
     if (node) {
-      add('not-quantizable', 'warning', `'${e.key}' is a ${node.opType} node, not a quantizable layer: this entry has no effect`, e.keyNode, { unnecessary: true, data: { layer: e.key } });
+      add('not-quantizable', 'error', `'${e.key}' is a ${node.opType} node, not a quantizable layer (Conv, ConvTranspose, Gemm, MatMul, Gather): export rejects recipes that name it`, e.keyNode, { data: { layer: e.key } });
       return;
     }
     const suggestions = suggest.left-- > 0 ? m.closest(e.key, 3) : [];

@@ -38,11 +38,14 @@ test('the fixture recipe for the cls model is clean', () => {
   assert.deepEqual(ds.filter((d) => d.severity! <= DiagnosticSeverity.Warning), []);
 });
 
-test('JSON syntax errors, trailing commas and comments are errors', () => {
+test('JSON syntax errors are errors; trailing commas are warnings; comments are allowed', () => {
   const ds = diagnose('{ "version": 1, "model": "x.onnx" "layers": {} }');
   assert.match(one(ds, 'json-syntax').message, /comma expected/);
-  assert.match(diagnose('{ "version": 1, }').find((d) => d.code === 'json-syntax')!.message, /trailing comma/);
-  assert.match(diagnose('{ // note\n "version": 1 }').find((d) => d.code === 'json-syntax')!.message, /comments are not allowed/);
+  const trailing = one(diagnose('{ "version": 1, }'), 'trailing-comma');
+  assert.equal(trailing.severity, DiagnosticSeverity.Warning);
+  assert.equal(textAt('{ "version": 1, }', trailing), ',');
+  const commented = `{\n  // why this model\n  "version": 1, /* v1 */ "model": "${CLS_REL}", "layers": { "p2o.Conv.0": "float" }\n}`;
+  assert.deepEqual(diagnose(commented), []);
   assert.equal(one(diagnose('[1, 2]'), 'not-object').severity, DiagnosticSeverity.Error);
 });
 
@@ -57,7 +60,7 @@ test('unknown fields at every level are reported with the closest field name', (
 });
 
 test('missing fields, wrong types and an unsupported version', () => {
-  assert.deepEqual(diagnose('{ "version": 1 }').filter((d) => d.code === 'missing-field').map((d) => (d.data as { suggestions: string[] }).suggestions[0]), ['model', 'defaults', 'layers']);
+  assert.deepEqual(diagnose('{ "layers": {} }').filter((d) => d.code === 'missing-field').map((d) => (d.data as { suggestions: string[] }).suggestions[0]), ['version', 'model']);
   const text = JSON.stringify({ version: '1', model: CLS_REL, samples: -3, defaults: [], layers: { 'p2o.Conv.0': 8 }, notes: 5 });
   const wrong = diagnose(text).filter((d) => d.code === 'wrong-type').map((d) => d.message);
   assert.equal(wrong.length, 5);
@@ -76,11 +79,10 @@ test('a layer not in the model is an error that suggests the closest names', () 
   assert.match(d.message, /did you mean 'p2o\.Conv\.3'/);
 });
 
-test('a node that is not quantizable is a warning marked unnecessary', () => {
+test('a node that is not quantizable is an error (export rejects it)', () => {
   const bn = cls.graph.nodes.find((n) => n.opType === 'BatchNormalization')!.name;
   const d = one(diagnose(clsRecipe({ [bn]: 'float' })), 'not-quantizable');
-  assert.equal(d.severity, DiagnosticSeverity.Warning);
-  assert.deepEqual(d.tags, [DiagnosticTag.Unnecessary]);
+  assert.equal(d.severity, DiagnosticSeverity.Error);
   assert.match(d.message, /BatchNormalization/);
 });
 
