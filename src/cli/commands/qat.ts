@@ -1,0 +1,142 @@
+/** `quantlens qat <model> --recipe r.qrecipe.json --data ... [--labels ...] --epochs N -o out.onnx`: quantization-aware fine-tuning and QDQ export. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { openDataSource } from '../../core/data/open';
+import { QuantLensError } from '../../core/errors';
+import { writeFileAtomic } from '../../core/onnx/model-file';
+import { DataType, encodeModelProto } from '../../core/onnx/proto';
+import { sizeOf, Tensor, toFloat32 } from '../../core/onnx/tensor-data';
+import { ortBackend } from '../../core/runtime/ort-backend';
+import { exportQatModel, prepareForTraining, recipeWithScales } from '../../core/train/export';
+import { runQat } from '../../core/train/qat';
+import { Recipe } from '../../shared/recipe';
+import { TrainingLog } from '../../shared/training';
+import { CliIO, EXIT_CODES_HELP } from '../context';
+import { addDataOptions, DataFlags, dataFromFlags, positiveInt } from '../data-options';
+import { loadModelForCli, readRecipeFile, recipeDataPath } from '../model-input';
+import { createProgress } from '../progress';
+
+/** Options of the qat command. */
+export interface QatCliOptions extends DataFlags {
+  output: string;
+  recipe?: string;
+  epochs?: number;
+  steps?: number;
+  lr?: number;
+  optimizer?: 'adam' | 'adamw' | 'sgd';
+  batchSize?: number;
+  distill?: 'kl' | 'mse';
+  temperature?: number;
+  checkpoint?: string;
+  threads?: number;
+}
+
+/** What a qat run wrote. */
+export interface QatCliResult {
+  output: string;
+  log: string;
+  recipe: string;
+  steps: number;
+  firstLoss: number;
+  lastLoss: number;
+  samples: number;
+}
+
+const positiveNumber = (v: string) => { const n = Number(v); if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a positive number'); return n; };
+
+/** Fine-tunes `file` with the recipe's formats and writes the QDQ model, the recipe with learned scales and the training log. */
+export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signal?: AbortSignal): Promise<QatCliResult> {
+  const { model, graph } = loadModelForCli(file);
+  const recipe: Recipe = o.recipe ? readRecipeFile(o.recipe) : { version: 1, model: path.basename(file), defaults: {}, layers: {} };
+  const flags = dataFromFlags(o);
+  const spec = flags.spec ?? (o.recipe ? recipeDataPath(o.recipe, recipe) : undefined);
+  if (!spec) throw new QuantLensError('usage-no-data', 'QAT needs data: give --data <folder>, --data mnist or --synthetic (or a recipe with "data")');
+  if (graph.inputs.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; this one has ${graph.inputs.length}`, file);
+  const source = openDataSource(spec, graph.inputs, { ...flags.options, samples: o.samples ?? recipe.samples });
+  // Read every sample into one tensor (QAT shuffles and revisits samples).
+  const parts: Tensor[] = [];
+  const labels: number[] = [];
+  let hasLabels = true;
+  for await (const b of source.batches(64)) {
+    parts.push(b.feeds[graph.inputs[0].name]);
+    if (b.labels) labels.push(...b.labels); else hasLabels = false;
+  }
+  const count = parts.reduce((s, t) => s + t.dims[0], 0);
+  const row = sizeOf(parts[0].dims.slice(1));
+  const data = new Float32Array(count * row);
+  let off = 0;
+  for (const t of parts) { data.set(toFloat32(t), off); off += t.dims[0] * row; }
+  const input: Tensor = { type: DataType.FLOAT, dims: [count, ...parts[0].dims.slice(1)], data };
+  const distill = o.distill !== undefined || !hasLabels;
+  const prepared = prepareForTraining(model, file);
+  const total = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * Math.floor(count / Math.min(o.batchSize ?? 32, count))));
+  const progress = io ? createProgress('QAT', total, io.progressStream) : undefined;
+  if (io) io.err(`Data: ${count} samples${hasLabels ? ' with labels' : ''}; loss: ${hasLabels && !o.distill ? 'cross-entropy' : hasLabels ? 'cross-entropy + distillation' : 'distillation against the float model'}`);
+  const r = await runQat({
+    model: prepared, file, recipe, data: { input, labels: hasLabels ? Int32Array.from(labels) : undefined },
+    batchSize: o.batchSize ?? 32, steps: total, lr: o.lr ?? 1e-4, schedule: { kind: 'cosine', minFactor: 0.05 },
+    optimizer: { kind: o.optimizer ?? 'adam' },
+    loss: distill ? { distill: 1, distillKind: o.distill ?? 'kl', temperature: o.temperature ?? 1, crossEntropy: hasLabels ? 1 : 0 } : undefined,
+    seed: o.seed ?? 0, checkpointPath: o.checkpoint, signal, threads: o.threads ?? 1, progressEvery: Math.max(1, Math.min(20, Math.floor(total / 50))),
+    onProgress: (p) => progress?.update(p.step, `loss ${p.loss.toFixed(4)}${p.accuracy !== undefined ? ` acc ${(100 * p.accuracy).toFixed(1)}%` : ''}${p.agreement !== undefined ? ` agree ${(100 * p.agreement).toFixed(1)}%` : ''}`),
+  });
+  progress?.finish();
+  const qdq = exportQatModel(r.model, r.layers, r.specs, file);
+  const bytes = encodeModelProto(qdq);
+  // Check that ONNX Runtime loads the result before writing it.
+  const s = await ortBackend().createSession(bytes, { threads: 1 });
+  await s.release();
+  const base = o.output.replace(/\.onnx$/i, '');
+  const logFile = `${base}.training-log.json`;
+  const recipeFile = `${base}.qrecipe.json`;
+  writeFileAtomic(o.output, bytes);
+  const log: TrainingLog = { version: 1, model: path.resolve(file), seed: o.seed ?? 0, optimizer: o.optimizer ?? 'adam', entries: r.log, end: 'done' };
+  writeFileAtomic(logFile, JSON.stringify(log, null, 1));
+  const out = recipeWithScales({ ...recipe, model: path.relative(path.dirname(path.resolve(recipeFile)), path.resolve(file)) }, r.layers, r.specs);
+  writeFileAtomic(recipeFile, JSON.stringify(out, null, 2));
+  if (o.checkpoint && fs.existsSync(o.checkpoint)) fs.unlinkSync(o.checkpoint);
+  return { output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+}
+
+/** Registers `qat`. */
+export function registerQat(program: Command, io: CliIO): void {
+  const cmd = program
+    .command('qat')
+    .description('quantization-aware fine-tuning with the recipe\'s formats (fake quantization, learned scales), then QDQ export')
+    .argument('<model>', 'the float .onnx model')
+    .requiredOption('-o, --output <file>', 'where to write the QDQ model (also writes <name>.qrecipe.json with learned scales and <name>.training-log.json)')
+    .option('--recipe <file>', 'a *.qrecipe.json with default and per-layer formats (default: int8 per-channel weights, uint8 activations)')
+    .option('--epochs <n>', 'passes over the data (default 1)', positiveNumber)
+    .option('--steps <n>', 'optimizer steps (overrides --epochs)', positiveInt)
+    .option('--lr <x>', 'learning rate (default 1e-4, cosine schedule)', positiveNumber)
+    .addOption(new Option('--optimizer <name>', 'optimizer (default adam)').choices(['adam', 'adamw', 'sgd']))
+    .option('--batch-size <n>', 'samples per step (default 32)', positiveInt)
+    .addOption(new Option('--distill <kind>', 'distil against the float model (default when the data has no labels: kl)').choices(['kl', 'mse']))
+    .option('--temperature <t>', 'softmax temperature of KL distillation (default 1)', positiveNumber)
+    .option('--checkpoint <file>', 'checkpoint file: written during training, resumed from when it exists, removed at the end')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default 1)', positiveInt);
+  addDataOptions(cmd);
+  cmd.addHelpText('after', `
+With labels (MNIST, or labels.npy beside .npy data) the loss is cross-entropy; without, distillation against
+the float model's outputs. Ctrl-C stops after the current step (with --checkpoint, a later run resumes).
+
+Example:
+  quantlens qat model.onnx --recipe model.qrecipe.json --data mnist --samples 2000 --epochs 2 -o model.qat.onnx
+${EXIT_CODES_HELP}`);
+  cmd.action(async (file: string, opts: QatCliOptions) => {
+    if (opts.data && opts.synthetic) cmd.error('error: give either --data or --synthetic, not both', { exitCode: 2 });
+    const ac = new AbortController();
+    const onInt = () => ac.abort();
+    process.once('SIGINT', onInt);
+    try {
+      const r = await qatModel(file, opts, io, ac.signal);
+      io.out(`Wrote ${path.resolve(r.output)}`);
+      io.out(`Trained ${r.steps} steps on ${r.samples} samples: loss ${r.firstLoss.toFixed(4)} -> ${r.lastLoss.toFixed(4)}`);
+      io.out(`Learned scales: ${path.resolve(r.recipe)}`);
+      io.out(`Training log: ${path.resolve(r.log)}`);
+    } finally {
+      process.removeListener('SIGINT', onInt);
+    }
+  });
+}
