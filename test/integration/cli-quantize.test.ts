@@ -59,6 +59,7 @@ test('quantize with an npy folder and a recipe that keeps the classifier in floa
   const data = path.join(dir, 'calib');
   fs.mkdirSync(data);
   for (let k = 0; k < 3; k++) fs.writeFileSync(path.join(data, `batch_${k}.npy`), encodeNpy({ type: DataType.FLOAT, dims: [4, 3, 8, 8], data: randn(4 * 192, 10 + k) }));
+  fs.writeFileSync(path.join(data, 'labels.npy'), encodeNpy({ type: DataType.INT64, dims: [12], data: BigInt64Array.from({ length: 12 }, (_, i) => BigInt(i % 3)) }));
   const recipe = path.join(dir, 'tiny.qrecipe.json');
   fs.writeFileSync(recipe, JSON.stringify({ version: 1, model: 'tiny.onnx', defaults: { weights: 'int8/per-channel', activations: 'uint8', calibration: 'percentile:99.9' }, layers: { fc: 'float' } }));
   const out = path.join(dir, 'tiny.q.onnx');
@@ -67,6 +68,7 @@ test('quantize with an npy folder and a recipe that keeps the classifier in floa
   assert.equal(code, 0, io.stderr());
   assert.match(io.stdout(), /Quantized 2 layers, 2 activation tensors calibrated on 12 real samples/);
   assert.match(io.stderr(), /Data: real \(npy\): 12 samples/);
+  assert.match(io.stdout(), /accuracy \d+\.\d% float -> \d+\.\d% quantized \(quantized vs float, 4 samples\)/);
   const q = loadModelFile(out);
   const gemm = q.graph!.node!.find((n) => n.op_type === 'Gemm')!;
   const producers = new Map(q.graph!.node!.flatMap((n) => (n.output ?? []).map((o) => [o, n.op_type] as const)));
@@ -76,7 +78,7 @@ test('quantize with an npy folder and a recipe that keeps the classifier in floa
   assert.equal(await runCli(['quantize', model, '--recipe', recipe, '--data', data, '--samples', '5', '--check-samples', '0', '--json', '-o', out], j), 0, j.stderr());
   const r = JSON.parse(j.stdout());
   assert.equal(r.output, out);
-  assert.deepEqual(r.data, { kind: 'npy', synthetic: false, samples: 5, source: data, labeled: false });
+  assert.deepEqual(r.data, { kind: 'npy', synthetic: false, samples: 5, source: data, labeled: true });
   assert.equal(r.quantizedLayers, 2);
   assert.deepEqual(r.outputSqnrDb, {});
   assert.deepEqual(r.top1Agreement, {});

@@ -48,6 +48,8 @@ export interface QuantizeResult {
   outputSqnrDb: Record<string, number>;
   /** Top-1 agreement (0..1) of classification outputs ([N, classes]) on the check samples. */
   top1Agreement: Record<string, number>;
+  /** Top-1 accuracy of float and quantized model on the check samples, when the data has labels. */
+  accuracy?: Record<string, { float: number; quantized: number }>;
   checkSamples: number;
 }
 
@@ -80,7 +82,7 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
   writeFileAtomic(options.output, bytes);
   return {
     output: options.output, sizeBefore: fileSize, sizeAfter: bytes.byteLength, data: data.description,
-    quantizedLayers: plan.length, calibratedTensors: specs.size, outputSqnrDb: check.sqnr, top1Agreement: check.top1Agreement, checkSamples: check.samples,
+    quantizedLayers: plan.length, calibratedTensors: specs.size, outputSqnrDb: check.sqnr, top1Agreement: check.top1Agreement, accuracy: check.accuracy, checkSamples: check.samples,
   };
 }
 
@@ -90,6 +92,8 @@ export interface OutputCheck {
   sqnr: Record<string, number>;
   /** Share of samples (0..1) whose arg-max agrees, per output of shape [N, classes]. */
   top1Agreement: Record<string, number>;
+  /** With labelled data: top-1 accuracy (0..1) of the float and the quantized model, per output of shape [N, classes]. */
+  accuracy?: Record<string, { float: number; quantized: number }>;
   samples: number;
 }
 
@@ -106,6 +110,7 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
   }
   const acc = new Map<string, ErrorAccumulator>();
   const agree = new Map<string, number>();
+  const correct = new Map<string, { float: number; quantized: number }>();
   let seen = 0;
   try {
     for await (const batch of data.batches(Math.min(samples, 8))) {
@@ -120,8 +125,14 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
         if (t.dims.length === 2 && t.dims[1] > 1) {
           const c = t.dims[1];
           let same = 0;
-          for (let r = 0; r < t.dims[0]; r++) if (argmax(fa, r * c, c) === argmax(fb, r * c, c)) same++;
+          const hits = correct.get(name) ?? { float: 0, quantized: 0 };
+          for (let r = 0; r < t.dims[0]; r++) {
+            const [ka, kb] = [argmax(fa, r * c, c), argmax(fb, r * c, c)];
+            if (ka === kb) same++;
+            if (batch.labels) { hits.float += +(ka === batch.labels[r]); hits.quantized += +(kb === batch.labels[r]); }
+          }
           agree.set(name, (agree.get(name) ?? 0) + same);
+          if (batch.labels) correct.set(name, hits);
         }
       }
       seen += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
@@ -134,6 +145,7 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
   return {
     sqnr: Object.fromEntries([...acc].map(([k, e]) => [k, Math.round(e.sqnrDb() * 100) / 100])),
     top1Agreement: Object.fromEntries([...agree].map(([k, n]) => [k, n / seen])),
+    accuracy: correct.size ? Object.fromEntries([...correct].map(([k, h]) => [k, { float: h.float / seen, quantized: h.quantized / seen }])) : undefined,
     samples: seen,
   };
 }
@@ -180,10 +192,13 @@ ${EXIT_CODES_HELP}`);
     if (opts.json) { io.out(JSON.stringify({ ...r, output: path.resolve(r.output) }, null, 2)); return; }
     io.out(`Wrote ${path.resolve(r.output)}`);
     io.out(`Size: ${formatBytes(r.sizeBefore)} -> ${formatBytes(r.sizeAfter)} (${(r.sizeAfter / r.sizeBefore * 100).toFixed(1)}%)`);
-    io.out(`Quantized ${r.quantizedLayers} layers, ${r.calibratedTensors} activation tensors calibrated on ${r.data.samples} ${r.data.synthetic ? 'synthetic' : 'real'} samples`);
+    const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    io.out(`Quantized ${plural(r.quantizedLayers, 'layer')}, ${plural(r.calibratedTensors, 'activation tensor')} calibrated on ${plural(r.data.samples, `${r.data.synthetic ? 'synthetic' : 'real'} sample`)}`);
     for (const [name, db] of Object.entries(r.outputSqnrDb)) {
       const top1 = r.top1Agreement[name];
-      io.out(`Output SQNR ${name}: ${db.toFixed(2)} dB${top1 !== undefined ? `, top-1 agreement ${(top1 * 100).toFixed(1)}%` : ''} (quantized vs float, ${r.checkSamples} samples)`);
+      const acc = r.accuracy?.[name];
+      const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+      io.out(`Output SQNR ${name}: ${db.toFixed(2)} dB${top1 !== undefined ? `, top-1 agreement ${pct(top1)}` : ''}${acc ? `, accuracy ${pct(acc.float)} float -> ${pct(acc.quantized)} quantized` : ''} (quantized vs float, ${r.checkSamples} samples)`);
     }
   });
 }
