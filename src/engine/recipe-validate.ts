@@ -15,7 +15,7 @@ export type RecipeIssueCode =
   | 'unsupported-version' | 'model-not-found' | 'model-unreadable' | 'data-not-found'
   | 'invalid-format' | 'invalid-calibration' | 'activation-granularity'
   | 'unknown-layer' | 'not-quantizable' | 'layer-short-form'
-  | 'float-weights-int-activations' | 'no-weights' | 'block-size' | 'calibration-unused' | 'redundant-override'
+  | 'qat-integer-only' | 'float-weights-int-activations' | 'no-weights' | 'block-size' | 'calibration-unused' | 'redundant-override'
   | 'unknown-scale-tensor' | 'sensitive-layer' | 'sensitive-defaults';
 
 /** Data attached to an issue for quick fixes. */
@@ -206,6 +206,9 @@ function checkSpec(obj: Node, layer: string | undefined, input: RecipeCheckInput
       if (v.type !== 'string') { add('wrong-type', 'error', `'${e.key}' must be a format string such as int8/per-channel`, v); continue; }
       const f = parseFormat(v.value);
       if (!f.ok) { add('invalid-format', 'error', `Invalid ${e.key} format: ${f.error}`, v); continue; }
+      if (f.format.kind === 'float16' || f.format.kind === 'bfloat16' || f.format.kind === 'float8') {
+        add('qat-integer-only', 'info', `QAT simulates integer formats only: Run QAT rejects '${v.value}' ${e.key} (analysis and export support it)`, v);
+      }
       if (e.key === 'activations' && f.format.kind === 'int' && f.format.granularity.kind !== 'tensor') {
         add('activation-granularity', 'error', `Activations are quantized per tensor: '${v.value}' asks for ${f.format.granularity.kind === 'block' ? 'blocks' : 'per-channel'} (weights only)`, v);
       }

@@ -97,6 +97,9 @@ test('invalid formats carry the format parser message', () => {
   }
   const d = one(diagnose(clsRecipe({}, { weights: 'int8', activations: 'uint8/per-channel' })), 'activation-granularity');
   assert.match(d.message, /per tensor/);
+  const qat = one(diagnose(clsRecipe({ 'p2o.Conv.0': { weights: 'float16', activations: 'float16' } }, { weights: 'int8', activations: 'bfloat16' })).filter((d) => d.message.includes("'bfloat16'")), 'qat-integer-only');
+  assert.equal(qat.severity, DiagnosticSeverity.Information);
+  assert.equal(diagnose(clsRecipe({ 'p2o.Conv.0': { weights: 'float16', activations: 'float16' } })).filter((d) => d.code === 'qat-integer-only').length, 2);
   const short = one(diagnose(clsRecipe({ 'p2o.Conv.0': 'int8' })), 'layer-short-form');
   assert.match(short.message, /"weights": "int8"/);
 });
