@@ -9,7 +9,7 @@ import { QuantLensError } from '../../core/errors';
 import { foldConstants } from '../../core/onnx/constant-fold';
 import { buildInventoryAsync } from '../../core/onnx/inventory';
 import { writeFileAtomic } from '../../core/onnx/model-file';
-import { encodeModelProto, ModelProto } from '../../core/onnx/proto';
+import { DataType, encodeModelProto, ModelProto } from '../../core/onnx/proto';
 import { inferShapes } from '../../core/onnx/shapes';
 import { Tensor, toFloat32 } from '../../core/onnx/tensor-data';
 import { buildPlan } from '../../core/quant/plan';
@@ -157,7 +157,7 @@ function argmax(v: Float32Array, start: number, n: number): number {
 }
 
 function isFloat(t: Tensor): boolean {
-  return t.data instanceof Float32Array || t.data instanceof Float64Array || t.type === 10;
+  return t.data instanceof Float32Array || t.data instanceof Float64Array || t.type === DataType.FLOAT16;
 }
 
 /** Registers `quantize`. */
