@@ -63,9 +63,13 @@ test('synthetic normal data has mean ~0 and std ~1; symbolic dims use the defaul
   assert.ok((u.feeds.x.data as Float32Array).every((x) => x >= 0 && x < 1));
 });
 
-test('a fixed batch dim of 1 forces batches of one sample', async () => {
+test('a fixed batch dim forces the batch size; a partial last batch is dropped; too few samples is an error', async () => {
   const src = syntheticDataSource([{ name: 'x', elemType: DataType.FLOAT, shape: [1, 3] }], { samples: 3 });
   assert.deepEqual((await collect(src, 8)).map((b) => b.feeds.x.dims), [[1, 3], [1, 3], [1, 3]]);
+  const four = syntheticDataSource([{ name: 'x', elemType: DataType.FLOAT, shape: [4, 3] }], { samples: 10 });
+  assert.equal(four.samples, 8);
+  assert.deepEqual((await collect(four, 2)).map((b) => b.feeds.x.dims), [[4, 3], [4, 3]]);
+  assert.throws(() => syntheticDataSource([{ name: 'x', elemType: DataType.FLOAT, shape: [4, 3] }], { samples: 3 }), qlError(/fixed batch size of 4 but the data gives only 3 samples/));
 });
 
 test('npy folder: single and stacked files in natural order, labels, sample limit', async () => {

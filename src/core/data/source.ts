@@ -156,6 +156,11 @@ export class ChunkedDataSource implements DataSource {
       throw new QuantLensError('data-labels', `there are ${labels.length} labels for ${total} samples`, description.source);
     }
     this.samples = limit !== undefined && limit > 0 ? Math.min(limit, total) : total;
+    const fixed = inputs.find((i) => typeof i.shape?.[0] === 'number' && (i.shape[0] as number) > 1);
+    if (fixed && this.samples < (fixed.shape![0] as number)) {
+      throw new QuantLensError('data-count', `model input '${fixed.name}' has a fixed batch size of ${fixed.shape![0]} but the data gives only ${this.samples} sample${this.samples === 1 ? '' : 's'}`, description.source);
+    }
+    if (fixed) this.samples -= this.samples % (fixed.shape![0] as number); // whole batches only
     this.description = { ...description, samples: this.samples, labeled: !!labels };
   }
 
