@@ -17,7 +17,7 @@ import { mustParseFormat, NumberFormat } from '../../shared/formats';
 import { EndToEndMetrics, FormatCandidate, LayerFormatResult } from '../../shared/report';
 import { ActivationCache, throwIfAborted } from './activation-cache';
 import { ErrorAccumulator, MetricsAccumulator, OutputLayout, sqnrFromEnergies } from './metrics';
-import { downstreamModel } from './subgraph';
+import { DownstreamModel, downstreamModel, localModel } from './subgraph';
 import { ActivationSetting, buildConfigurableModel, ConfigurableModel, Configuration, configurationFeeds } from './config-model';
 
 /** Everything the sensitivity runs share: the graph, its layers, the cache and the calibrated ranges. */
@@ -36,6 +36,8 @@ export interface SensitivityContext {
   signal?: AbortSignal;
   /** How the isolated runs feed the layer's weight: as a graph input (one session per layer), baked in (one per weight format), or auto. */
   weightMode?: 'input' | 'baked' | 'auto';
+  /** Measure the local (layer output) error too (default true). */
+  localError?: boolean;
 }
 
 /** Time spent in the isolated runs, for the benchmark (ms). */
@@ -109,8 +111,9 @@ export function quantizedWeight(ctx: SensitivityContext, layer: QuantLayer, form
 
 /**
  * Weight, local and isolated end-to-end errors of one layer for every candidate that applies to it
- * (a weight-only candidate does not apply to a layer without weights). One session runs the layer
- * and everything downstream of it.
+ * (a weight-only candidate does not apply to a layer without weights). The end-to-end error comes from a
+ * session running only the layer and what is downstream of it; the local error from a session running the
+ * layer alone (kept apart so the downstream session stays fully fused).
  */
 export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: QuantLayer, candidates: readonly FormatCandidate[], timings?: SensitivityTimings): Promise<Record<string, LayerFormatResult>> {
   const t0 = performance.now();
@@ -119,23 +122,24 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
     .filter((p) => (p.wf.kind !== 'float' && layer.weight) || (p.af.kind !== 'float' && layer.activationInputs.length));
   if (!plans.length) return results;
   const typeOf = (t: string) => ctx.cache.get(0, t).type;
-  const dm = downstreamModel(ctx.graph, layer, ctx.constants, typeOf);
+  const shapeOf = (t: string) => { const d = ctx.cache.get(0, t).dims; return d.length ? ['N', ...d.slice(1)] : d; };
+  const dm = downstreamModel(ctx.graph, layer, ctx.constants, typeOf, { shapeOf });
+  const lm = ctx.localError === false ? undefined : localModel(ctx.graph, layer, ctx.constants, typeOf, { shapeOf });
   const floatW = ctx.floatWeights.get(layer.name);
-  const fetches = [...dm.outputs, dm.localNoiseOutput, dm.localSignalOutput];
   // Weight as a graph input: one session serves every format, but ORT cannot fuse or re-layout (NCHWc) the
   // layer. Weight baked in as an initializer: full optimization, one session per weight format. 'auto' bakes
   // when at most two weight values are needed.
   const weightKeys = new Set(plans.map((p) => (p.wf.kind === 'float' ? 'float' : JSON.stringify(p.wf))));
   const bake = !!dm.weightInput && !!floatW && (ctx.weightMode === 'baked' || ((ctx.weightMode ?? 'auto') === 'auto' && weightKeys.size <= 2));
   const sessions = new Map<string, RuntimeSession>();
-  const sessionFor = async (key: string, value?: Float32Array): Promise<RuntimeSession> => {
-    const k = bake ? key : '*';
+  const sessionFor = async (m: DownstreamModel, key: string, value?: Float32Array): Promise<RuntimeSession> => {
+    const k = `${m.model.graph!.name}|${bake ? key : '*'}`;
     let s = sessions.get(k);
     if (s) return s;
-    let model = dm.model;
+    let model = m.model;
     if (bake) {
       const g = model.graph!;
-      model = { ...model, graph: { ...g, input: g.input!.filter((i) => i.name !== dm.weightInput), initializer: [...g.initializer!, tensorToProto(dm.weightInput!, { type: DataType.FLOAT, dims: layer.weight!.dims, data: value ?? floatW! })] } };
+      model = { ...model, graph: { ...g, input: g.input!.filter((i) => i.name !== m.weightInput), initializer: [...g.initializer!, tensorToProto(m.weightInput!, { type: DataType.FLOAT, dims: layer.weight!.dims, data: value ?? floatW! })] } };
     }
     const ts = performance.now();
     s = await ctx.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: ctx.threads });
@@ -148,7 +152,9 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
       throwIfAborted(ctx.signal);
       const r: LayerFormatResult = {};
       const qw = quantizedWeight(ctx, layer, wf);
-      const session = await sessionFor(wf.kind === 'float' ? 'float' : JSON.stringify(wf), qw?.fake);
+      const key = wf.kind === 'float' ? 'float' : JSON.stringify(wf);
+      const down = await sessionFor(dm, key, qw?.fake);
+      const loc = lm ? await sessionFor(lm, key, qw?.fake) : undefined;
       if (qw && floatW && layer.weight) {
         const e = weightErrors(floatW, qw.fake, layer.weight.dims, layer.weight.channelAxis);
         r.weightSqnrDb = round3(e.total);
@@ -162,9 +168,16 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
         if (dm.weightInput && floatW && !bake) feeds[dm.weightInput] = { type: DataType.FLOAT, dims: layer.weight!.dims, data: qw?.fake ?? floatW };
         dm.activationInputs.forEach((a, j) => { feeds[a.input] = fakeQuantActivation(ctx.cache.get(b, a.tensor), settings[j], af); });
         for (const t of dm.boundary) feeds[t] = ctx.cache.get(b, t);
-        feeds[dm.localRefInput] = ctx.cache.get(b, dm.localOutput);
         const tr = performance.now();
-        const out = await session.run(feeds, fetches);
+        const out = dm.outputs.length ? await down.run(feeds, dm.outputs) : {};
+        if (loc && lm) {
+          const lf: Record<string, Tensor> = { [lm.localRefInput]: ctx.cache.get(b, lm.localOutput) };
+          for (const k of Object.keys(feeds)) if (k === lm.weightInput || lm.activationInputs.some((a) => a.input === k) || lm.boundary.includes(k)) lf[k] = feeds[k];
+          for (const t of lm.boundary) lf[t] ??= ctx.cache.get(b, t);
+          const lo = await loc.run(lf, [lm.localNoiseOutput, lm.localSignalOutput]);
+          local.signal += Number(lo[lm.localSignalOutput].data[0]);
+          local.noise += Number(lo[lm.localNoiseOutput].data[0]);
+        }
         if (timings) timings.runMs += performance.now() - tr;
         const full: Record<string, Tensor> = {};
         const ref: Record<string, Tensor> = {};
@@ -173,10 +186,8 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
           full[o.name] = out[o.name] ?? ref[o.name];
         }
         metrics.add(ref, full, ctx.cache.labels(b));
-        local.signal += Number(out[dm.localSignalOutput].data[0]);
-        local.noise += Number(out[dm.localNoiseOutput].data[0]);
       }
-      r.localSqnrDb = round3(sqnrFromEnergies(local.signal, local.noise));
+      if (lm) r.localSqnrDb = round3(sqnrFromEnergies(local.signal, local.noise));
       r.isolated = roundMetrics(metrics.result());
       results[c.id] = r;
     }

@@ -59,14 +59,34 @@ function boundaryOf(graph: Graph, node: GraphNode): string[] {
   return [...out];
 }
 
+/** Options of downstreamModel / localModel. */
+export interface SubModelOptions {
+  /** Declared shapes of the fed tensors (ORT optimizes better with them). */
+  shapeOf?: (tensor: string) => (number | string)[] | undefined;
+}
+
 /**
- * Builds the downstream model of `layer`. `constants` holds the values of derived constants (from
- * foldConstants) the subgraph reads; stored constants come from the graph itself.
+ * Builds the downstream model of `layer`: the layer and every node after it, outputs = the model outputs it
+ * reaches. `constants` holds the values of derived constants (from foldConstants) the subgraph reads;
+ * stored constants come from the graph itself.
  */
-export function downstreamModel(graph: Graph, layer: QuantLayer, constants: ReadonlyMap<string, Tensor>, typeOf: (tensor: string) => DataType): DownstreamModel {
+export function downstreamModel(graph: Graph, layer: QuantLayer, constants: ReadonlyMap<string, Tensor>, typeOf: (tensor: string) => DataType, opts: SubModelOptions = {}): DownstreamModel {
+  return subModel(graph, layer, constants, typeOf, opts, false);
+}
+
+/**
+ * The layer alone, computing its local error energies against the float output fed as `localRefInput`
+ * (outputs `localNoiseOutput` and `localSignalOutput`, scalars). Kept apart from the downstream model so
+ * that the extra consumer of the layer's output does not stop ORT fusing it there.
+ */
+export function localModel(graph: Graph, layer: QuantLayer, constants: ReadonlyMap<string, Tensor>, typeOf: (tensor: string) => DataType, opts: SubModelOptions = {}): DownstreamModel {
+  return subModel(graph, layer, constants, typeOf, opts, true);
+}
+
+function subModel(graph: Graph, layer: QuantLayer, constants: ReadonlyMap<string, Tensor>, typeOf: (tensor: string) => DataType, opts: SubModelOptions, local: boolean): DownstreamModel {
   const node = graph.byName.get(layer.name);
   if (!node) throw new Error(`layer '${layer.name}' is not a node of the graph`);
-  const nodes = subgraphNodes(graph, node);
+  const nodes = local ? [node] : subgraphNodes(graph, node);
   const produced = new Set<string>();
   for (const n of nodes) for (const o of n.outputs) if (o) produced.add(o);
 
@@ -98,30 +118,31 @@ export function downstreamModel(graph: Graph, layer: QuantLayer, constants: Read
     }
   }
   const graphOutputs = new Set(graph.outputs.map((o) => o.name));
-  const outputs = [...produced].filter((t) => graphOutputs.has(t));
+  const outputs = local ? [] : [...produced].filter((t) => graphOutputs.has(t));
   const localOutput = node.outputs[0];
   const localRefInput = `${localOutput}__ql_ref`;
   const localNoiseOutput = 'ql_local_noise';
   const localSignalOutput = 'ql_local_signal';
   const diff = 'ql_local_diff';
   const reduce = (name: string, input: string, output: string): NodeProto => ({ name, op_type: 'ReduceSumSquare', input: [input], output: [output], attribute: [{ name: 'keepdims', type: 2, i: 0 }], domain: '' });
-  protos.push(
+  if (local) protos.push(
     { name: 'ql_local_sub', op_type: 'Sub', input: [localOutput, localRefInput], output: [diff], attribute: [], domain: '' },
     reduce('ql_local_noise', diff, localNoiseOutput),
     reduce('ql_local_signal', localRefInput, localSignalOutput),
   );
-  const outNames = [...new Set([...outputs, localNoiseOutput, localSignalOutput])];
+  const outNames = [...new Set([...outputs, ...(local ? [localNoiseOutput, localSignalOutput] : [])])];
+  const shape = (t: string) => opts.shapeOf?.(t);
   const inputs = [
-    ...(weightInput ? [makeValueInfo(weightInput, DataType.FLOAT)] : []),
-    ...activationInputs.map((a) => makeValueInfo(a.input, typeOf(a.tensor))),
-    ...boundary.map((b) => makeValueInfo(b, typeOf(b))),
-    makeValueInfo(localRefInput, typeOf(localOutput)),
+    ...(weightInput ? [makeValueInfo(weightInput, DataType.FLOAT, layer.weight!.dims)] : []),
+    ...activationInputs.map((a) => makeValueInfo(a.input, typeOf(a.tensor), shape(a.tensor))),
+    ...boundary.map((b) => makeValueInfo(b, typeOf(b), shape(b))),
+    ...(local ? [makeValueInfo(localRefInput, typeOf(localOutput), shape(localOutput))] : []),
   ];
   const model: ModelProto = {
     ir_version: graph.model.ir_version,
     opset_import: graph.model.opset_import,
     functions: graph.model.functions,
-    graph: { name: `downstream_${layer.name}`, node: protos, initializer: initializers, input: inputs, output: outNames.map((name) => ({ name })) },
+    graph: { name: `${local ? 'local' : 'downstream'}_${layer.name}`, node: protos, initializer: initializers, input: inputs, output: outNames.map((name) => ({ name })) },
   };
   return { model, weightInput, activationInputs, boundary, outputs, localOutput, localRefInput, localNoiseOutput, localSignalOutput, nodeCount: nodes.length };
 }
