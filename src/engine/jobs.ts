@@ -56,6 +56,12 @@ export class Job {
     this.onProgress?.(step, this.info.percentage);
   }
 
+  /** Records a fine-grained step (e.g. the layer being analysed) in the step file only, not on stderr. */
+  at(step: string): void {
+    this.step = step;
+    this.registry.logStep(this, false);
+  }
+
   /** Runs `fn` when the job ends (releases pins, temporary sessions...). */
   onFinish(fn: () => void): void {
     this.finishers.push(fn);
@@ -150,7 +156,8 @@ export class JobRegistry {
   }
 
   /** Writes the job's step synchronously to stderr and the step file, so a crash report can name it. */
-  logStep(job: Job): void {
+  logStep(job: Job, stderr = true): void {
+    if (!stderr) { this.writeStepFile(); return; }
     const line = `${ENGINE_STEP_PREFIX}${JSON.stringify({ job: job.info.id, kind: job.info.kind, model: job.info.model, step: job.step, time: new Date().toISOString() })}\n`;
     if (this.stepLog.stderr) {
       try { fs.writeSync(2, line); } catch { /* stderr closed */ }

@@ -1,5 +1,5 @@
 /** The engine's custom LSP requests and notifications, declared once for the engine and the extension. */
-import { NotificationType, ProgressType, RequestType } from 'vscode-languageserver-protocol';
+import { NotificationType, ProgressType, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
 import type { PartialResultParams, WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 import type { ModelSummary } from './model-summary';
 import type { AnalysisReport, EndToEndMetrics, LayerReport, Recommendation, Target } from './report';
@@ -153,6 +153,11 @@ export const CompareRequest = new RequestType<CompareParams, { tensors: TensorCo
 
 /** What a job does. */
 export type JobKind = 'inspect' | 'analyze' | 'qat' | 'export' | 'evaluate' | 'recommend' | 'compare';
+/** What the engine holds: cached models, estimated cache memory, the budget and the running jobs. */
+export interface EngineStatus { models: string[]; cacheBytes: number; budgetBytes: number; threads: number; jobs: JobInfo[] }
+/** `quant/status`: the engine's caches and jobs (for a status view, and to check memory-budget behaviour). */
+export const EngineStatusRequest = new RequestType0<EngineStatus, void>('quant/status');
+
 /** A running job, for the status bar and sidebar. */
 export interface JobInfo { id: string; kind: JobKind; model: string; startedAt: string; message?: string; percentage?: number }
 /** `quant/jobs`: the engine's job list changed. */

@@ -39,11 +39,12 @@ export async function analyze(engine: Engine, connection: Connection, job: Job, 
     signal: job.signal,
     onProgress: (p) => {
       const pct = 2 + (96 * p.done) / Math.max(1, p.total);
-      if (/^layer |^all /.test(p.message)) job.progress(p.message, pct);
-      else job.enter(p.message, pct); // a new phase: logged for crash reports
+      if (/^layer |^all /.test(p.message)) {
+        job.progress(p.message, pct);
+        job.at(`analysing ${p.message} (${p.done}/${p.total})`); // step file only: names the layer after a crash
+      } else job.enter(p.message, pct); // a new phase: logged on stderr too
     },
     onLayer: (layer: LayerReport) => {
-      job.step = `analysing layer ${layer.name}`;
       if (token !== undefined) void connection.sendProgress(AnalyzePartialResult, token, [layer]);
     },
   });

@@ -2,7 +2,7 @@
 import type { Connection } from 'vscode-languageserver';
 import {
   AnalyzeRequest, CancelJobNotification, CloseModelNotification, CompareRequest, EvaluateRequest, ExportRequest,
-  InspectRequest, QatRequest, RecommendRequest,
+  EngineStatusRequest, InspectRequest, QatRequest, RecommendRequest,
 } from '../../shared/protocol';
 import type { Engine } from '../engine';
 import { analyze } from './analyze';
@@ -30,6 +30,9 @@ export function registerQuantRequests(connection: Connection, engine: Engine): v
   connection.onRequest(CompareRequest, (p, token) =>
     engine.runJob('compare', p.float, token, p.workDoneToken, 'Comparing float and quantized models', (job) => compareModels(engine, job, p)));
 
+  connection.onRequest(EngineStatusRequest, () => ({
+    models: engine.cache.models(), cacheBytes: Math.round(engine.cache.usedBytes()), budgetBytes: engine.cache.budget, threads: engine.threads, jobs: engine.jobs.list(),
+  }));
   connection.onNotification(CloseModelNotification, (p) => { void engine.closeModel(p.model); });
   connection.onNotification(CancelJobNotification, (p) => { engine.jobs.cancel(p.id); });
 }
