@@ -209,3 +209,12 @@ test('one Q/DQ pair per (tensor, format), shared by the planned consumers; unpla
   assert.notEqual(mm[0], mm[2]);
   assert.equal(mm[3], 'x');
 });
+
+test('a weight read inside a subgraph (If branch) is kept', () => {
+  const m = model();
+  const branch = { name: 'then', node: [{ op_type: 'Identity', input: ['w'], output: ['t_out'], name: 'id' }], output: [{ name: 't_out', type: { tensor_type: { elem_type: DataType.FLOAT } } }] };
+  m.graph!.input!.push({ name: 'cond', type: { tensor_type: { elem_type: DataType.BOOL, shape: { dim: [] } } } });
+  m.graph!.node!.push({ op_type: 'If', input: ['cond'], output: ['z'], name: 'if', attribute: [{ name: 'then_branch', type: 5, g: branch }, { name: 'else_branch', type: 5, g: branch }] });
+  const q = exportQdq(m, plan('int8', 'float'), ranges);
+  assert.ok(q.graph!.initializer!.some((t) => t.name === 'w'));
+});

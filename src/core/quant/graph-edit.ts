@@ -96,7 +96,7 @@ export class ModelEditor {
     const pruned = new Set<string>();
     for (;;) {
       used.clear();
-      for (const n of keptNodes) for (const i of n.input ?? []) used.add(i);
+      for (const n of keptNodes) { for (const i of n.input ?? []) used.add(i); subgraphInputs(n, used); }
       const dead = (n: NodeProto) => {
         const outs = (n.output ?? []).filter(Boolean);
         return outs.length > 0 && outs.every((o) => !used.has(o) && !graphOutputs.has(o) && this.graph.isConstant(o))
@@ -124,5 +124,15 @@ export class ModelEditor {
       ir = Math.max(ir, irVersionForOpset(opset));
     }
     return { ...this.model, ir_version: ir, opset_import: opsetImport, graph };
+  }
+}
+
+/** Adds every tensor name read inside `node`'s subgraphs (If/Loop/Scan bodies may read outer-scope weights). */
+function subgraphInputs(node: NodeProto, used: Set<string>): void {
+  for (const a of node.attribute ?? []) {
+    for (const g of [a.g, ...(a.graphs ?? [])]) {
+      if (!g) continue;
+      for (const n of g.node ?? []) { for (const i of n.input ?? []) used.add(i); subgraphInputs(n, used); }
+    }
   }
 }
