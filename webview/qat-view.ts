@@ -12,14 +12,17 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
   const style = h('style', { nonce });
   style.textContent = uplotCss;
   document.head.append(style);
-  vscode().setState({ kind: 'qat', model: b.model });
-  let points: CurvePoint[] = [];
+  // The curves and result survive a reload through the webview state (a run in flight does not: the engine job ends with the window).
+  const saved = (vscode().getState()?.ui ?? {}) as { points?: CurvePoint[]; result?: QatResult; last?: QatProgress; error?: string };
+  let points: CurvePoint[] = saved.points ?? [];
   let running = false;
   let totalSteps: number | undefined;
-  let last: QatProgress | undefined;
-  let result: QatResult | undefined;
-  let error: string | undefined;
+  let last: QatProgress | undefined = saved.last;
+  let result: QatResult | undefined = saved.result;
+  let error: string | undefined = saved.error;
   let output: string | undefined;
+  const persist = () => vscode().setState({ kind: 'qat', model: b.model, ui: { points, result, last, error } });
+  persist();
 
   const stepEl = h('div', { class: 'qat-step', role: 'status', 'aria-live': 'polite' });
   const lossHost = h('div', { class: 'curve', id: 'loss-curve' });
@@ -46,6 +49,8 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
   function render(): void {
     const d = curveData(points);
     lossPlot.setData([d.steps, d.loss]);
+    lossHost.dataset.points = String(d.steps.length);
+    lossHost.dataset.lastStep = String(d.steps[d.steps.length - 1] ?? '');
     accPlot.setData([d.steps, d.accuracy, d.agreement]);
     const total = last?.totalSteps ?? totalSteps;
     replace(stepEl,
@@ -72,6 +77,7 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
     else if (m.type === 'qatDone') { running = false; result = m.result; }
     else if (m.type === 'qatError') { running = false; error = m.message; }
     else return;
+    if (m.type !== 'qatPoint' || points.length % 10 === 0) persist();
     render();
   });
   render();

