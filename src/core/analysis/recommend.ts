@@ -137,6 +137,7 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
       chosen = await point(lo);
     }
   } else {
+    for (const k of counts) await point(k); // the whole trade-off, measured
     let prevFail = -1;
     for (const k of counts) {
       const p = await point(k);

@@ -1,0 +1,45 @@
+// The activation cache spills beyond its memory budget with identical results, is removed on dispose, and
+// an analysis stops between runs when its AbortSignal fires.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import { analyzeModel } from '../../src/core/analysis/analyze';
+import { ActivationCache } from '../../src/core/analysis/activation-cache';
+import { Graph } from '../../src/core/onnx/graph';
+import { ortBackend } from '../../src/core/runtime/ort-backend';
+import { arraySource, normalData, wideChannelNet } from './analysis-models';
+
+test('a tiny memory budget spills to disk and gives the same report numbers; dispose removes the files', async () => {
+  const model = wideChannelNet();
+  const data = () => arraySource('x', [4, 8, 8], normalData(24, 256, 31));
+  const opts = { modelPath: 'wide.onnx', model, formats: ['w8-pt', 'a8'], allButOne: false, batchSize: 8 };
+  const inMemory = await analyzeModel({ ...opts, data: data() });
+  const spilled = await analyzeModel({ ...opts, data: data(), memoryBudgetBytes: 1024 });
+  assert.deepEqual(spilled.layers.map((l) => l.formats), inMemory.layers.map((l) => l.formats));
+  assert.deepEqual(spilled.allQuantized, inMemory.allQuantized);
+
+  const graph = new Graph(model);
+  const cache = await ActivationCache.capture({ graph, backend: ortBackend(), data: data(), tensors: ['conv2', 'conv1'].map((n) => graph.byName.get(n)!.outputs[0]), batchSize: 8, memoryBudgetBytes: 4096 });
+  assert.equal(cache.batches, 3);
+  assert.equal(cache.samples, 24);
+  assert.ok(cache.usage.disk > 0 && cache.usage.memory <= 4096);
+  const t = cache.get(2, graph.byName.get('conv2')!.outputs[0]);
+  assert.deepEqual(t.dims, [8, 8, 8, 8]);
+  const dir = (cache as unknown as { dir?: string }).dir!;
+  assert.ok(fs.existsSync(dir));
+  cache.dispose();
+  assert.ok(!fs.existsSync(dir));
+});
+
+test('an aborted analysis stops between runs with an AbortError', async () => {
+  const ac = new AbortController();
+  let layers = 0;
+  await assert.rejects(
+    analyzeModel({
+      modelPath: 'wide.onnx', model: wideChannelNet(), data: arraySource('x', [4, 8, 8], normalData(8, 256, 32)), formats: ['w8-pc'],
+      signal: ac.signal, onLayer: () => { layers++; ac.abort(); },
+    }),
+    (e: Error) => e.name === 'AbortError',
+  );
+  assert.equal(layers, 1);
+});
