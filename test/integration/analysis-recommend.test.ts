@@ -105,3 +105,18 @@ test('bad input: wrong shape, zero samples, NaN data, non-float output', async (
   assert.ok(report.warnings.some((m) => /'cls' is not a float tensor/.test(m)), report.warnings.join('\n'));
   assert.ok(Number.isFinite(report.layers[0].formats['w8-pc'].isolated!.sqnrDb));
 });
+
+test('isolated results equal running the whole model with only that layer quantized (QDQ export in ORT)', async () => {
+  const model = wideChannelNet(5);
+  const data = arraySource('x', [4, 8, 8], normalData(32, 256, 24));
+  const report = await analyzeModel({ modelPath: 'wide.onnx', model, data, formats: ['w8-pt', 'a8', 'w4a8'], allButOne: false });
+  for (const [id, weights, activations] of [['w8-pt', 'int8/per-tensor', 'float'], ['a8', 'float', 'uint8'], ['w4a8', 'int4/per-channel', 'uint8']]) {
+    for (const layer of ['conv2', 'fc']) {
+      const recipe: Recipe = { version: 1, model: 'wide.onnx', defaults: { weights: 'float', activations: 'float' }, layers: { [layer]: { weights, activations } } };
+      const q = await exportRecipe(model, recipe, data);
+      const exported = await outputSqnr(model, q, data);
+      const isolated = report.layers.find((l) => l.name === layer)!.formats[id].isolated!.sqnrDb;
+      assert.ok(Math.abs(exported - isolated) < 0.5, `${layer} ${id}: exported ${exported} dB, isolated ${isolated} dB`);
+    }
+  }
+});
