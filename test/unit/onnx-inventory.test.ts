@@ -144,3 +144,18 @@ test('MACs are undefined without shapes; stats can be turned off; non-default do
   assert.equal(layers[0].weightStats, undefined);
   assert.equal(layers[0].params, 64);
 });
+
+test('MACs are per sample when the shapes were taken at a batch of several samples on a dynamic batch dim', () => {
+  const mk = (batchDim: number | string) => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, [batchDim, 8]);
+    const y = b.node('MatMul', [x, b.constFloat('w', ramp(8 * 4), [8, 4])]);
+    b.output(y);
+    return { graph: new Graph(b.model(13)), x, y };
+  };
+  const dyn = mk('N');
+  const shapes = new Map([[dyn.x, [5, 8]], [dyn.y, [5, 4]]]);
+  assert.equal(buildInventory(dyn.graph, { shapes })[0].macs, 8 * 4);
+  const fixed = mk(5); // a fixed first dim is not taken for a batch
+  assert.equal(buildInventory(fixed.graph, { shapes: new Map([[fixed.x, [5, 8]], [fixed.y, [5, 4]]]) })[0].macs, 5 * 8 * 4);
+});

@@ -9,7 +9,7 @@ import { weightStats } from './weight-stats';
 
 /** Options of buildInventory. */
 export interface InventoryOptions {
-  /** Tensor shapes (from inferShapes) for MACs and for the dims of derived weights. */
+  /** Tensor shapes (from inferShapes) for MACs (per sample: see shapeBatch) and for the dims of derived weights. */
   shapes?: Map<string, number[]>;
   /** Values of derived constants (from foldConstants), for the stats of weights reached through other ops. */
   constants?: Map<string, Tensor>;
@@ -27,12 +27,31 @@ export const QUANTIZABLE_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTransp
  */
 export function buildInventory(graph: Graph, opts: InventoryOptions = {}): QuantLayer[] {
   const layers: QuantLayer[] = [];
+  const batch = opts.shapes ? shapeBatch(graph, opts.shapes) : 1;
   for (const node of graph.nodes) {
     if (node.domain !== '' || !QUANTIZABLE_OPS.has(node.opType)) continue;
     const layer = describe(graph, node, opts);
-    if (layer) layers.push(layer);
+    if (!layer) continue;
+    if (layer.macs !== undefined && batch > 1) layer.macs = Math.round(layer.macs / batch);
+    layers.push(layer);
   }
   return layers;
+}
+
+/**
+ * The batch size the shapes were taken at: the common first dim of the graph inputs when every input declares
+ * that dim as symbolic (a dynamic batch); 1 otherwise. MACs are divided by it so that they are per sample.
+ */
+export function shapeBatch(graph: Graph, shapes: Map<string, number[]>): number {
+  let batch: number | undefined;
+  for (const inp of graph.inputs) {
+    const declared = inp.shape?.[0];
+    const actual = shapes.get(inp.name)?.[0];
+    if (typeof declared === 'number' || actual === undefined) return 1;
+    if (batch !== undefined && batch !== actual) return 1;
+    batch = actual;
+  }
+  return batch && batch > 0 ? batch : 1;
 }
 
 /** buildInventory with shapes inferred by one ORT run (unless given) and derived weights folded in ORT. */
