@@ -121,10 +121,10 @@ export class Engine implements EngineContext {
   /** Loads a model for a job and keeps it cached (pinned) until the job ends. */
   async modelForJob(job: Job, path: string): Promise<LoadedModel> {
     job.enter(`loading ${path}`);
-    const m = await this.getModel(path);
-    job.onFinish(this.cache.pin(m.path));
+    const { model, release } = await this.cache.acquire(path);
+    job.onFinish(release);
     job.throwIfCancelled();
-    return m;
+    return model;
   }
 
   /**

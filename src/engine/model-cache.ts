@@ -57,15 +57,27 @@ export class ModelCache {
     void this.evict();
   }
 
+  /** Loads (or reuses) a model and pins it until `release` is called (a job's model is never evicted under it). */
+  async acquire(file: string): Promise<{ model: LoadedModel; release: () => void }> {
+    const model = await this.get(file, true);
+    return { model, release: this.pin(model.path, true) };
+  }
+
   /** Loads (or returns the cached) model; a file changed on disk since it was loaded is loaded again. */
-  async get(file: string): Promise<LoadedModel> {
+  async get(file: string, pinAfter = false): Promise<LoadedModel> {
     const key = resolveModelPath(file);
     let mtimeMs = -1;
     try { mtimeMs = fs.statSync(key).mtimeMs; } catch { /* loadModelFile reports the error */ }
     const hit = this.entries.get(key);
     if (hit && hit.mtimeMs === mtimeMs) {
       hit.lastUsed = ++this.clock;
-      return hit.loaded;
+      if (pinAfter) hit.pins++; // held until acquire() turns it into a release function
+      try {
+        return await hit.loaded;
+      } catch (e) {
+        if (pinAfter) hit.pins--;
+        throw e;
+      }
     }
     if (hit) await this.close(key);
     const loaded = (async (): Promise<LoadedModel> => {
@@ -75,7 +87,7 @@ export class ModelCache {
       const fileBytes = fs.statSync(key).size;
       return { path: key, model, graph, inventory, fileBytes };
     })();
-    const entry: Entry = { loaded, mtimeMs, modelBytes: 0, items: new Map(), lastUsed: ++this.clock, pins: 0 };
+    const entry: Entry = { loaded, mtimeMs, modelBytes: 0, items: new Map(), lastUsed: ++this.clock, pins: pinAfter ? 1 : 0 };
     this.entries.set(key, entry);
     try {
       const m = await loaded;
@@ -85,7 +97,7 @@ export class ModelCache {
       if (this.entries.get(key) === entry) this.entries.delete(key);
       throw e;
     }
-    await this.evict();
+    await this.evict(key); // the model just asked for stays, even when it alone exceeds the budget
     return loaded;
   }
 
@@ -102,21 +114,25 @@ export class ModelCache {
     return it?.value as T | undefined;
   }
 
-  /** Caches an item beside a loaded model (replacing and disposing an older one under the same key). */
-  async setItem(file: string, key: string, item: CacheItem): Promise<void> {
+  /**
+   * Caches an item beside a loaded model (replacing and disposing an older one under the same key); false when
+   * the model is not cached (then the caller still owns the item and must dispose it).
+   */
+  async setItem(file: string, key: string, item: CacheItem): Promise<boolean> {
     const e = this.entries.get(resolveModelPath(file));
-    if (!e) { await item.dispose?.(); return; }
+    if (!e) return false;
     const old = e.items.get(key);
     e.items.set(key, item);
     if (old && old !== item) await old.dispose?.();
     await this.evict();
+    return true;
   }
 
-  /** Marks a model in use by a job (not evicted until unpinned). */
-  pin(file: string): () => void {
+  /** Marks a model in use by a job (not evicted until unpinned); `held` takes over a pin taken by get(). */
+  pin(file: string, held = false): () => void {
     const e = this.entries.get(resolveModelPath(file));
     if (!e) return () => {};
-    e.pins++;
+    if (!held) e.pins++;
     let done = false;
     return () => { if (!done) { done = true; e.pins--; void this.evict(); } };
   }
@@ -156,9 +172,9 @@ export class ModelCache {
   }
 
   /** Drops items, then whole models, least recently used first, until the caches fit the budget. */
-  private async evict(): Promise<void> {
+  private async evict(protect?: string): Promise<void> {
     if (this.usedBytes() <= this.budgetBytes) return;
-    const lru = [...this.entries.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    const lru = [...this.entries.entries()].filter(([k]) => k !== protect).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     // First the derived items of idle models, then the idle models themselves.
     for (const [key, e] of lru) {
       if (this.usedBytes() <= this.budgetBytes) return;

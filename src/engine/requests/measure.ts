@@ -10,19 +10,22 @@ import type { Job } from '../jobs';
 /** Samples per run when a job measures or calibrates. */
 export const JOB_BATCH_SIZE = 8;
 
-/** The float model's session, cached beside the model (counted in the memory budget). */
-export async function floatSession(engine: Engine, m: LoadedModel): Promise<RuntimeSession> {
+/** The float model's session, cached beside the model (counted in the memory budget; released with the job if not cached). */
+export async function floatSession(engine: Engine, job: Job, m: LoadedModel): Promise<RuntimeSession> {
   const key = `session:float:${engine.threads}`;
   const hit = engine.cache.getItem<RuntimeSession>(m.path, key);
   if (hit) return hit;
   const s = await engine.backend.createSession(m.path, { threads: engine.threads });
-  await engine.cache.setItem(m.path, key, { value: s, bytes: m.fileBytes * 2, dispose: () => s.release() });
+  const raced = engine.cache.getItem<RuntimeSession>(m.path, key);
+  if (raced) { await s.release(); return raced; }
+  const cached = await engine.cache.setItem(m.path, key, { value: s, bytes: m.fileBytes * 2, dispose: () => s.release() });
+  if (!cached) job.onFinish(() => { void s.release(); });
   return s;
 }
 
 /** End-to-end metrics of `test` against the float model over `data` (cancellable between batches). */
 export async function measureAgainstFloat(engine: Engine, job: Job, m: LoadedModel, test: RuntimeSession, data: DataSource, from = 0, to = 100): Promise<EndToEndMetrics> {
-  const ref = await floatSession(engine, m);
+  const ref = await floatSession(engine, job, m);
   const outputs = m.graph.outputs.map((o) => o.name);
   let acc: MetricsAccumulator | undefined;
   let done = 0;
