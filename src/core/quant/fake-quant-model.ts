@@ -13,17 +13,26 @@ import { formatToString } from '../../shared/formats';
 import { float } from '../onnx/builder';
 import { DataType, ModelProto } from '../onnx/proto';
 import { ModelEditor } from './graph-edit';
-import { activationQuantParams, ExportOptions, firstConsumers, floatFormatType, planWeightParams, QuantPlan, RangeMap } from './qdq-export';
-import { QuantLensError } from '../errors';
+import { activationQuantParams, ExportOptions, firstConsumers, floatFormatType, opsetFor, planWeightParams, QuantPlan, RangeMap } from './qdq-export';
+import { Graph } from '../onnx/graph';
+import { upgradeOpset } from '../onnx/opset-upgrade';
 import { fakeQuantize, quantizeWeight } from './quantize';
 
 /** The float magic number whose addition rounds a float32 of magnitude <= 2^22 to an integer, half to even. */
 const ROUND_MAGIC = 12582912; // 1.5 * 2^23
 
-/** A new model simulating `plan` in float (see the module comment); the input model is not modified. */
+/**
+ * A new model simulating `plan` in float (see the module comment); the input model is not modified. It keeps
+ * the model's opset unless a bfloat16 (13) or float8 (19) activation Cast needs a higher one.
+ */
 export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: RangeMap, options: ExportOptions = {}): ModelProto {
   const file = options.file;
-  const ed = new ModelEditor(model, file);
+  // Casts to bfloat16 / float8 need opset 13 / 19: raise the opset only for those (integer formats work at any opset).
+  let need = 0;
+  for (const l of plan) for (const a of l.activations) if (a.format.kind === 'bfloat16' || a.format.kind === 'float8') need = Math.max(need, opsetFor(a.format));
+  const current = new Graph(model, file).opset;
+  const base = need > current ? upgradeOpset(model, need) : model;
+  const ed = new ModelEditor(base, file);
   const opset = ed.graph.opset;
   const weightOut = new Map<string, string>();
   const actOut = new Map<string, string>();
@@ -74,10 +83,6 @@ export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: 
           }
           out = ed.addNode(at, 'Mul', [rounded, sName], `${a.tensor}_fakequant`);
         } else {
-          const need = a.format.kind === 'float16' ? 6 : a.format.kind === 'bfloat16' ? 13 : 19;
-          if (opset < need) {
-            throw new QuantLensError('plan-opset', `activation '${a.tensor}': ${formatToString(a.format)} simulation needs opset ${need}, the model has ${opset}`, file);
-          }
           const narrow = ed.addNode(at, 'Cast', [a.tensor], `${a.tensor}_fq_cast`, { to: floatFormatType(a.format) });
           out = ed.addNode(at, 'Cast', [narrow], `${a.tensor}_fakequant`, { to: DataType.FLOAT });
         }
@@ -86,5 +91,5 @@ export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: 
       ed.rewire(node, a.tensor, out);
     }
   }
-  return ed.build();
+  return ed.build(base === model ? undefined : need);
 }
