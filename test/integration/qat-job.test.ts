@@ -86,3 +86,12 @@ test('same seed and data give the same weights; another seed gives others', asyn
   assert.notDeepEqual(w3.get('fc1.weight'), w1.get('fc1.weight'));
   assert.deepEqual(r1.log.map((e) => e.loss), r2.log.map((e) => e.loss));
 });
+
+test('several steps per run (ONNX Loop) train exactly like one step per run', async () => {
+  const a = await runQat({ ...base(), steps: 12, stepsPerRun: 1 });
+  const b = await runQat({ ...base(), steps: 12, stepsPerRun: 8 });
+  const wa = weights(a.model), wb = weights(b.model);
+  for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `weight ${k}`);
+  assert.deepEqual(a.log.map((e) => e.loss), b.log.map((e) => e.loss));
+  assert.deepEqual(b.specs.map((s) => Array.from(s.scale)), a.specs.map((s) => Array.from(s.scale)));
+});

@@ -14,7 +14,8 @@ import { LrSchedule, learningRate, OPT_INPUTS, OptimizerSpec } from './optimizer
 import { constFloat, initActivationScale, initWeightScales, PlanLayer, planFromRecipe, trainableTensors } from './quant-plan';
 import { Rng } from './random';
 import { probeModel } from './shape-probe';
-import { buildTrainStep, STEP_INPUTS, withParams } from './train-step';
+import { buildTrainStep, withParams } from './train-step';
+import { loopTrainStep } from './loop';
 
 /** Training data: one input tensor with the sample axis first, and optional class labels. */
 export interface QatData {
@@ -53,6 +54,8 @@ export interface QatOptions {
   /** Checkpoint every this many steps (default: each report). */
   checkpointEvery?: number;
   threads?: number;
+  /** Training steps per session run, inside an ONNX Loop (default 8; 1 runs the plain step graph). */
+  stepsPerRun?: number;
   backend?: InferenceBackend;
 }
 
@@ -161,7 +164,8 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const { specs, layers } = o.recipe ? planFromRecipe(graph, o.recipe, o.learnScales ?? true, file) : { specs: [], layers: [] };
   if (specs.length) await calibrate(o, graph, specs, inputName, backend, threads);
   const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, file });
-  const session = await backend.createSession(encodeModelProto(step.model), { threads });
+  const loop = (o.stepsPerRun ?? 8) > 1 ? loopTrainStep(step) : undefined;
+  const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads });
   // State.
   const values = new Map<string, Float32Array>();
   for (const p of params) values.set(p, constFloat(graph, p).slice());
@@ -188,7 +192,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const optKind = o.optimizer?.kind ?? 'adam';
   const b1 = o.optimizer?.beta1 ?? 0.9, b2 = o.optimizer?.beta2 ?? 0.999;
   const every = o.progressEvery ?? 20;
-  const onehot = new Float32Array(B * classes);
+  const K = Math.max(1, o.stepsPerRun ?? 8);
   let perm = new Rng(seed).permutation(N);
   let permEpoch = -1;
   let acc = { loss: 0, n: 0, correct: 0, agree: 0, samples: 0 };
@@ -198,51 +202,89 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   try {
     while (done < total) {
       if (o.signal?.aborted) { save(); throw new QuantLensError('cancelled', `QAT cancelled at step ${done}`, file); }
-      const epoch = Math.floor(done / stepsPerEpoch);
-      if (epoch !== permEpoch) { perm = new Rng(seed * 1000003 + epoch + 1).permutation(N); permEpoch = epoch; }
-      const off = (done % stepsPerEpoch) * B;
-      const idx = perm.subarray(off, off + B);
-      const feeds: Record<string, Tensor> = { [inputName]: gatherRows(o.data.input, idx) };
-      if (step.labels) {
-        onehot.fill(0);
-        for (let i = 0; i < B; i++) onehot[i * classes + o.data.labels![idx[i]]] = 1;
-        feeds[step.labels] = { type: DataType.FLOAT, dims: [B, classes], data: onehot };
+      const m = Math.min(K, total - done, (Math.floor(done / every) + 1) * every - done);
+      // Per-step inputs of the next m steps.
+      const stepFeeds: Record<string, Tensor>[] = [];
+      const idxs: Int32Array[] = [];
+      const lrs: number[] = [];
+      for (let j = 0; j < m; j++) {
+        const t = done + j;
+        const epoch = Math.floor(t / stepsPerEpoch);
+        if (epoch !== permEpoch) { perm = new Rng(seed * 1000003 + epoch + 1).permutation(N); permEpoch = epoch; }
+        const off = (t % stepsPerEpoch) * B;
+        const idx = perm.slice(off, off + B);
+        const feeds: Record<string, Tensor> = { [inputName]: gatherRows(o.data.input, idx) };
+        if (step.labels) {
+          const onehot = new Float32Array(B * classes);
+          for (let i = 0; i < B; i++) onehot[i * classes + o.data.labels![idx[i]]] = 1;
+          feeds[step.labels] = { type: DataType.FLOAT, dims: [B, classes], data: onehot };
+        }
+        if (step.teacher) {
+          const td = new Float32Array(B * classes);
+          for (let i = 0; i < B; i++) td.set(teacher!.subarray(idx[i] * classes, (idx[i] + 1) * classes), i * classes);
+          feeds[step.teacher] = { type: DataType.FLOAT, dims: [B, classes], data: td };
+        }
+        const lr = learningRate(o.lr, schedule, t, total);
+        feeds[OPT_INPUTS.lr] = scalar(lr);
+        if (optKind !== 'sgd') { feeds[OPT_INPUTS.bc1] = scalar(1 - b1 ** (t + 1)); feeds[OPT_INPUTS.bc2] = scalar(1 - b2 ** (t + 1)); }
+        stepFeeds.push(feeds);
+        idxs.push(idx);
+        lrs.push(lr);
       }
-      if (step.teacher) {
-        const td = new Float32Array(B * classes);
-        for (let i = 0; i < B; i++) td.set(teacher!.subarray(idx[i] * classes, (idx[i] + 1) * classes), i * classes);
-        feeds[step.teacher] = { type: DataType.FLOAT, dims: [B, classes], data: td };
+      const tensorOf = (name: string): Tensor => ({ type: DataType.FLOAT, dims: step.shapes.get(name)!, data: values.get(name)! });
+      let losses: Float32Array, logitsAll: Float32Array, gradNorm: number;
+      const updated = new Map<string, Float32Array>();
+      if (!loop) {
+        const feeds = { ...stepFeeds[0] };
+        for (const name of [...step.params, ...step.state, ...step.scales]) feeds[name] = tensorOf(name);
+        const r = await session.run(feeds);
+        losses = r[step.loss].data as Float32Array;
+        logitsAll = r[step.logits].data as Float32Array;
+        gradNorm = (r[step.gradNorm].data as Float32Array)[0];
+        step.params.forEach((p, i) => updated.set(p, r[step.newParams[i]].data as Float32Array));
+        step.state.forEach((p, i) => updated.set(p, r[step.newState[i]].data as Float32Array));
+        step.scales.forEach((sc, i) => { const n = step.newScales[i]; if (n) updated.set(sc, r[n].data as Float32Array); });
+      } else {
+        const feeds: Record<string, Tensor> = { [loop.trips]: { type: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(m)) } };
+        for (const p of loop.perStep) {
+          const first = stepFeeds[0][p.name];
+          const size = first.data.length;
+          const data = new Float32Array(m * size);
+          for (let j = 0; j < m; j++) data.set(stepFeeds[j][p.name].data as Float32Array, j * size);
+          feeds[p.seq] = { type: DataType.FLOAT, dims: [m, ...first.dims], data };
+        }
+        for (const c of loop.carried) feeds[c.init] = tensorOf(c.name);
+        for (const sc of step.scales) if (!loop.carried.some((c) => c.name === sc)) feeds[sc] = tensorOf(sc);
+        const r = await session.run(feeds);
+        losses = r[loop.losses].data as Float32Array;
+        logitsAll = r[loop.logits].data as Float32Array;
+        const norms = r[loop.gradNorms].data as Float32Array;
+        gradNorm = norms[norms.length - 1];
+        for (const c of loop.carried) updated.set(c.name, r[c.final].data as Float32Array);
       }
-      const lr = learningRate(o.lr, schedule, done, total);
-      feeds[OPT_INPUTS.lr] = scalar(lr);
-      if (optKind !== 'sgd') { feeds[OPT_INPUTS.bc1] = scalar(1 - b1 ** (done + 1)); feeds[OPT_INPUTS.bc2] = scalar(1 - b2 ** (done + 1)); }
-      for (const name of [...step.params, ...step.state, ...step.scales]) feeds[name] = { type: DataType.FLOAT, dims: step.shapes.get(name)!, data: values.get(name)! };
-      const r = await session.run(feeds);
-      const loss = (r[step.loss].data as Float32Array)[0];
-      if (!Number.isFinite(loss)) {
-        throw new QuantLensError('train-diverged', `the training loss became ${loss} at step ${done + 1} (learning rate ${lr}); lower the learning rate${o.checkpointPath ? '; the last good checkpoint is kept' : ''}`, file);
+      const bad = Array.from(losses).findIndex((l) => !Number.isFinite(l));
+      if (bad >= 0) {
+        throw new QuantLensError('train-diverged', `the training loss became ${losses[bad]} at step ${done + bad + 1} (learning rate ${lrs[bad]}); lower the learning rate${o.checkpointPath ? '; the last good checkpoint is kept' : ''}`, file);
       }
-      step.params.forEach((p, i) => values.set(p, r[step.newParams[i]].data as Float32Array));
-      step.state.forEach((p, i) => values.set(p, r[step.newState[i]].data as Float32Array));
-      step.scales.forEach((s, i) => { const n = step.newScales[i]; if (n) values.set(s, r[n].data as Float32Array); });
-      done++;
-      const lg = r[step.logits].data as Float32Array;
-      const pred = argmaxRows(lg, classes);
-      acc.loss += loss; acc.n++; acc.samples += B;
-      for (let i = 0; i < B; i++) {
-        if (o.data.labels && pred[i] === o.data.labels[idx[i]]) acc.correct++;
-        if (teacher && pred[i] === argmaxRows(teacher.subarray(idx[i] * classes, (idx[i] + 1) * classes), classes)[0]) acc.agree++;
+      for (const [k, v] of updated) values.set(k, v);
+      for (let j = 0; j < m; j++) {
+        const pred = argmaxRows(logitsAll.subarray(j * B * classes, (j + 1) * B * classes), classes);
+        acc.loss += losses[j]; acc.n++; acc.samples += B;
+        for (let i = 0; i < B; i++) {
+          if (o.data.labels && pred[i] === o.data.labels[idxs[j][i]]) acc.correct++;
+          if (teacher && pred[i] === argmaxRows(teacher.subarray(idxs[j][i] * classes, (idxs[j][i] + 1) * classes), classes)[0]) acc.agree++;
+        }
       }
+      done += m;
       if (done % every === 0 || done === total) {
         const now = Date.now();
         const sps = (acc.samples * 1000) / Math.max(1, now - t0);
         const elapsed = (now - started) / 1000;
         const entry: TrainingLogEntry = {
-          step: done, totalSteps: total, epoch: done / stepsPerEpoch, loss: acc.loss / acc.n, lr,
+          step: done, totalSteps: total, epoch: done / stepsPerEpoch, loss: acc.loss / acc.n, lr: lrs[m - 1],
           accuracy: o.data.labels ? acc.correct / acc.samples : undefined,
           agreement: teacher ? acc.agree / acc.samples : undefined,
-          gradNorm: (r[step.gradNorm].data as Float32Array)[0],
-          samplesPerSec: sps, etaSeconds: ((total - done) * elapsed) / Math.max(1, done - startStep),
+          gradNorm, samplesPerSec: sps, etaSeconds: ((total - done) * elapsed) / Math.max(1, done - startStep),
         };
         log.push(entry);
         o.onProgress?.(entry);
