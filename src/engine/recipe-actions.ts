@@ -7,7 +7,7 @@ import type { LayerSpec } from '../shared/recipe';
 import { RECIPE_VERSION } from '../shared/recipe';
 import { RECIPE_DIAGNOSTIC_SOURCE } from './recipe-diagnostics';
 import { canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './recipe-index';
-import { lenientRecipe, parseRecipeText, PropertyEntry, RecipeDoc } from './recipe-parse';
+import { lenientRecipe, nodeAt, parseRecipeText, PropertyEntry, RecipeDoc } from './recipe-parse';
 import type { RecipeIssueCode, RecipeIssueData } from './recipe-validate';
 import { resolveRecipePath } from './recipe-validate';
 
@@ -193,6 +193,22 @@ export function recipeCodeActions(document: TextDocument, range: Range, diagnost
         const edits = addLayersEdits(document, doc, Object.fromEntries(names.map((n) => [n, { weights: h.weights, activations: h.activations }])));
         if (edits.length && names.length) out.push(action(`Keep the ${names.length} sensitive layer${names.length > 1 ? 's' : ''} at higher precision (${h.weights} / ${h.activations})`, uri, edits, d, true));
         if (input.report && !recommended) { const a = applyRecommendationAction(document, doc, input.report, d); if (a) { out.push(a); recommended = true; } }
+        break;
+      }
+      case 'per-tensor-spread': {
+        const at = document.offsetAt(d.range.start);
+        const node = nodeAt(doc, at + 1);
+        const rep = data.replacement;
+        if (!rep || node?.type !== 'string' || node.offset !== at) break;
+        if (data.layer) {
+          out.push(action(`Use ${rep} weights for '${data.layer}'`, uri, [setValueEdit(document, node, rep)], d, true));
+          break;
+        }
+        out.push(action(`Use ${rep} weights by default`, uri, [setValueEdit(document, node, rep)], d, true));
+        const listed = new Set(doc.layers.map((x) => x.key));
+        const names = (data.layers ?? []).filter((n) => !listed.has(n));
+        const edits = addLayersEdits(document, doc, Object.fromEntries(names.map((n) => [n, { weights: rep }])));
+        if (edits.length && names.length) out.push(action(`Use ${rep} weights for the ${names.length} layer${names.length > 1 ? 's' : ''} listed`, uri, edits, d));
         break;
       }
       case 'missing-field': {

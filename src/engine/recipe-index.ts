@@ -96,6 +96,21 @@ export function bitsOf(text: string): number {
   return p.ok ? formatBits(p.format) : NaN;
 }
 
+/** Scale sharing, coarsest first: one scale per tensor < per block or per channel. */
+function granularityRank(text: string): number {
+  const p = parseFormat(text);
+  return p.ok && p.format.kind === 'int' ? (p.format.granularity.kind === 'tensor' ? 0 : 1) : 2;
+}
+
+/** Whether weight format `a` is at least as precise as `b`: as many bits and scales no coarser (float beats all). */
+export function atLeastAsPrecise(a: string, b: string): boolean {
+  const ba = bitsOf(a);
+  const bb = bitsOf(b);
+  if (!Number.isFinite(ba) || !Number.isFinite(bb)) return false;
+  if (ba !== bb) return ba > bb;
+  return granularityRank(a) >= granularityRank(b);
+}
+
 /** The isolated SQNR a ranking uses: end-to-end when measured, else the local layer-output SQNR. */
 export function isolatedSqnr(r: LayerFormatResult | undefined): number | undefined {
   return r?.isolated?.sqnrDb ?? r?.localSqnrDb;
@@ -166,16 +181,15 @@ export interface SensitivityVerdict {
 }
 
 /**
- * A layer at `weights`/`activations` is highly sensitive when its weights have fewer bits than the recommendation's
- * higher format (8 without a recommendation), the last analysis has numbers for it at a matching candidate, and either (a) the recommendation keeps it at higher precision and `weights` has no more bits than the
+ * A layer at `weights`/`activations` is highly sensitive when its weights are less precise than the recommendation's
+ * higher format (int8/per-channel without a recommendation; see atLeastAsPrecise), the last analysis has numbers
+ * for it at a matching candidate, and either (a) the recommendation keeps it at higher precision and `weights` has no more bits than the
  * recommendation's base, or (b) its isolated SQNR ranks among the lowest 10% of layers (at least the lowest one).
  */
 export function sensitivityVerdict(rep: ReportIndex, layer: string, weights: string, activations: string): SensitivityVerdict | undefined {
   const bits = bitsOf(weights);
   const rec = rep.report.recommendation;
-  // "Low precision": fewer weight bits than the recommendation's higher format (8 without a recommendation).
-  const high = rec ? bitsOf(rec.higher.weights) : 8;
-  if (!(bits < (Number.isFinite(high) ? high : 8))) return undefined;
+  if (!(bits < 32) || atLeastAsPrecise(weights, rec?.higher.weights ?? 'int8/per-channel')) return undefined;
   const match = rep.candidateFor(weights, activations);
   const recommendedKeep = !!rec && rep.keep.has(layer) && bits <= bitsOf(rec.base.weights);
   const candidateId = match?.candidate.id ?? (recommendedKeep ? rec!.base.id : undefined);

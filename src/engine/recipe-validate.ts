@@ -3,7 +3,8 @@ import { existsSync } from 'fs';
 import * as path from 'path';
 import { distance } from 'fastest-levenshtein';
 import { Node, ParseErrorCode } from 'jsonc-parser';
-import { parseFormat } from '../shared/formats';
+import { formatToString, parseFormat } from '../shared/formats';
+import type { QuantLayer } from '../core/onnx/layer';
 import { effectiveLayerSpec, parseCalibration, RECIPE_VERSION } from '../shared/recipe';
 import { REQUIRED_FIELDS, ROOT_FIELDS, SPEC_FIELDS } from './recipe-fields';
 import { bitsOf, canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex, sensitivityVerdict, SensitivityVerdict } from './recipe-index';
@@ -15,7 +16,7 @@ export type RecipeIssueCode =
   | 'unsupported-version' | 'model-not-found' | 'model-unreadable' | 'data-not-found'
   | 'invalid-format' | 'invalid-calibration' | 'activation-granularity'
   | 'unknown-layer' | 'not-quantizable' | 'layer-short-form'
-  | 'qat-integer-only' | 'float-weights-int-activations' | 'no-weights' | 'block-size' | 'calibration-unused' | 'redundant-override'
+  | 'qat-integer-only' | 'per-tensor-spread' | 'float-weights-int-activations' | 'no-weights' | 'block-size' | 'calibration-unused' | 'redundant-override'
   | 'unknown-scale-tensor' | 'sensitive-layer' | 'sensitive-defaults';
 
 /** Data attached to an issue for quick fixes. */
@@ -28,6 +29,8 @@ export interface RecipeIssueData {
   higher?: { weights: string; activations: string };
   /** Layers a defaults-level warning is about. */
   layers?: string[];
+  /** A format to use instead (e.g. the per-channel variant of a per-tensor format). */
+  replacement?: string;
 }
 
 /** One problem in a recipe, located by offsets into its text. */
@@ -77,6 +80,19 @@ const SYNTAX: Partial<Record<ParseErrorCode, string>> = {
 };
 
 const FLOATISH = new Set(['float', 'float16', 'bfloat16']);
+
+/** Channel range spread (widest output channel's abs max over the median channel's) from which per-tensor weights are flagged. */
+export const SPREAD_WARN = 10;
+
+/** The problem with per-tensor integer weights on a layer whose channel ranges differ a lot, or undefined. */
+export function perTensorSpread(layer: QuantLayer, weights: string): { spread: number; lossDb: number; replacement: string } | undefined {
+  const f = parseFormat(weights);
+  const spread = layer.weightStats?.channelRangeSpread;
+  if (!f.ok || f.format.kind !== 'int' || f.format.granularity.kind !== 'tensor' || !layer.weight || !spread || spread < SPREAD_WARN) return undefined;
+  return { spread, lossDb: 20 * Math.log10(spread), replacement: formatToString({ ...f.format, granularity: { kind: 'channel' } }) };
+}
+
+const spreadText = (name: string, p: { spread: number; lossDb: number }) => `${name} (spread ${p.spread.toFixed(1)}×, ~${p.lossDb.toFixed(0)} dB less SQNR on the median channel)`;
 
 /** Unknown layers that get closest-name suggestions (each costs one edit distance per model layer). */
 export const MAX_SUGGESTED_LAYERS = 200;
@@ -173,6 +189,7 @@ export function checkRecipe(input: RecipeCheckInput): RecipeIssue[] {
     else add('wrong-type', 'error', `Layer '${e.key}' must be "float" or an object with weights, activations, calibration`, v);
     if (input.model) checkLayer(e, recipe, input, add, suggest);
   }
+  if (input.model) checkDefaultsSpread(doc, recipe, input.model, add);
   if (input.model && input.report) checkDefaultsSensitivity(doc, recipe, input, add);
   return issues;
 }
@@ -270,6 +287,11 @@ function checkLayer(e: PropertyEntry, recipe: ReturnType<typeof lenientRecipe>, 
   if (!layer.weight && wNode && kindOf(eff.weights) !== 'float') {
     add('no-weights', 'warning', `Layer '${e.key}' (${layer.opType}, ${layer.kind}) has no constant weight tensor: 'weights' has no effect (its inputs use 'activations')`, wNode, { unnecessary: true, data: { layer: e.key } });
   }
+  const spread = wNode ? perTensorSpread(layer, eff.weights) : undefined;
+  if (spread && wNode) {
+    add('per-tensor-spread', 'warning', `Per-tensor ${eff.weights} weights on ${spreadText(`'${e.key}'`, spread)}: one scale for channels whose ranges differ that much; use ${spread.replacement}`,
+      wNode, { data: { layer: e.key, replacement: spread.replacement } });
+  }
   const wf = parseFormat(eff.weights);
   if (wNode && layer.weight && wf.ok && wf.format.kind === 'int' && wf.format.granularity.kind === 'block') {
     const dim = layer.weight.dims[layer.weight.reductionAxis];
@@ -336,4 +358,22 @@ function checkDefaultsSensitivity(doc: RecipeDoc, recipe: ReturnType<typeof leni
   add('sensitive-defaults', 'warning',
     `${hits.length} highly sensitive layer${hits.length > 1 ? 's' : ''} use${hits.length > 1 ? '' : 's'} these defaults (${eff.weights}) per the last analysis: ${list}${hits.length > 5 ? ', ...' : ''}`,
     target, { data: { layers: hits.map((h) => h.name), higher: higherFor(input.report!) } });
+}
+
+/** One warning on `defaults.weights` listing the layers it leaves per-tensor although their channel ranges differ a lot. */
+function checkDefaultsSpread(doc: RecipeDoc, recipe: ReturnType<typeof lenientRecipe>, model: RecipeModelIndex, add: Add): void {
+  const target = specValue(doc.field.get('defaults')?.valueNode, 'weights');
+  if (!target) return;
+  const hits: { name: string; p: NonNullable<ReturnType<typeof perTensorSpread>> }[] = [];
+  for (const l of model.layers) {
+    const o = recipe.layers[l.name];
+    if (o === 'float' || (o && o.weights !== undefined)) continue;
+    const p = perTensorSpread(l, effectiveLayerSpec(recipe, l.name).weights);
+    if (p) hits.push({ name: l.name, p });
+  }
+  if (!hits.length) return;
+  hits.sort((a, b) => b.p.spread - a.p.spread);
+  const list = hits.slice(0, 5).map((h) => spreadText(h.name, h.p)).join(', ');
+  add('per-tensor-spread', 'warning', `${hits.length} layer${hits.length > 1 ? 's have' : ' has'} output channels whose ranges differ too much for per-tensor weights: ${list}${hits.length > 5 ? ', ...' : ''}`,
+    target, { data: { layers: hits.map((h) => h.name), replacement: hits[0].p.replacement } });
 }

@@ -7,7 +7,9 @@ import { recipeCodeActions, recipeCodeLenses, recipeDocumentLinks, RECIPE_COMMAN
 import { recipeDiagnostics } from '../../src/engine/recipe-diagnostics';
 import { modelIndex, reportIndex } from '../../src/engine/recipe-index';
 import { parseRecipeText } from '../../src/engine/recipe-parse';
-import { CLS_MODEL, CLS_REL, clsRecipe, loadFixtureModel, recipeDocument, syntheticReport } from '../fixtures/recipes/fixture-model';
+import * as path from 'path';
+import { SPREAD_WARN } from '../../src/engine/recipe-validate';
+import { CLS_MODEL, CLS_REL, clsRecipe, loadFixtureModel, RECIPES_DIR, recipeDocument, REC_MODEL, syntheticReport } from '../fixtures/recipes/fixture-model';
 
 const cls = loadFixtureModel(CLS_MODEL);
 const model = modelIndex(cls);
@@ -125,4 +127,28 @@ test('document links point the model path at the model file', () => {
   assert.equal(links.length, 1);
   assert.equal(s.document.getText(links[0].range), CLS_REL);
   assert.equal(links[0].target, pathToFileURL(CLS_MODEL).toString());
+});
+
+test('per-tensor spread: switch the layer or the defaults to per-channel, or override the listed layers', () => {
+  const rec = loadFixtureModel(REC_MODEL);
+  const recModel = modelIndex(rec);
+  const recRel = path.relative(RECIPES_DIR, REC_MODEL);
+  const wide = rec.inventory.filter((l) => (l.weightStats?.channelRangeSpread ?? 0) >= SPREAD_WARN).map((l) => l.name);
+  const mk = (obj: unknown): Setup => {
+    const { document, recipePath } = recipeDocument(JSON.stringify(obj, null, 2));
+    return { document, recipePath, diagnostics: recipeDiagnostics(document, { recipePath, model: recModel }) };
+  };
+  const act = (s: Setup) => {
+    const d = s.diagnostics.find((x) => x.code === 'per-tensor-spread')!;
+    return recipeCodeActions(s.document, d.range, [d], { recipePath: s.recipePath, model: recModel });
+  };
+  let s = mk({ version: 1, model: recRel, defaults: {}, layers: { [wide[0]]: { weights: 'int8/per-tensor', calibration: 'mse' } } });
+  assert.deepEqual(valid(apply(s, act(s)[0])).layers[wide[0]], { weights: 'int8/per-channel', calibration: 'mse' });
+  s = mk({ version: 1, model: recRel, defaults: { weights: 'int8/per-tensor' }, layers: {} });
+  const [byDefault, perLayer] = act(s);
+  assert.equal(valid(apply(s, byDefault)).defaults.weights, 'int8/per-channel');
+  const out = valid(apply(s, perLayer));
+  assert.deepEqual(Object.keys(out.layers).sort(), [...wide].sort());
+  const after = mk(out);
+  assert.deepEqual(after.diagnostics.filter((x) => x.code === 'per-tensor-spread'), []);
 });

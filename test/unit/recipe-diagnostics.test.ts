@@ -6,7 +6,8 @@ import { Diagnostic, DiagnosticSeverity, DiagnosticTag } from 'vscode-languagese
 import { parseFormat } from '../../src/shared/formats';
 import { parseCalibration } from '../../src/shared/recipe';
 import { recipeDiagnostics } from '../../src/engine/recipe-diagnostics';
-import { modelIndex, reportIndex } from '../../src/engine/recipe-index';
+import { atLeastAsPrecise, modelIndex, reportIndex } from '../../src/engine/recipe-index';
+import { SPREAD_WARN } from '../../src/engine/recipe-validate';
 import { CLS_MODEL, CLS_REL, clsRecipe, loadFixtureModel, RECIPES_DIR, recipeDocument, REC_MODEL, syntheticReport } from '../fixtures/recipes/fixture-model';
 
 const cls = loadFixtureModel(CLS_MODEL);
@@ -169,4 +170,45 @@ test('defaults that put highly sensitive layers at low precision get one warning
   // Keeping them in the recipe silences the warning.
   const kept = Object.fromEntries(listed.map((n) => [n, { weights: 'int8/per-channel' }]));
   assert.deepEqual(codes(diagnose(clsRecipe(kept), { report: true })).filter((c) => String(c).startsWith('sensitive')), []);
+});
+
+test('per-tensor weights on a layer with very uneven channel ranges get a warning with the spread and the loss', () => {
+  const rec = loadFixtureModel(REC_MODEL);
+  const recRel = path.relative(RECIPES_DIR, REC_MODEL);
+  const wide = [...rec.inventory].filter((l) => l.weightStats).sort((a, b) => b.weightStats!.channelRangeSpread - a.weightStats!.channelRangeSpread);
+  const worst = wide[0];
+  const spread = worst.weightStats!.channelRangeSpread;
+  assert.ok(spread >= SPREAD_WARN, 'the rec model has a 1x1 conv with one very wide channel');
+  const text = JSON.stringify({ version: 1, model: recRel, defaults: {}, layers: { [worst.name]: { weights: 'int8/per-tensor' } } });
+  const d = one(diagnose(text, { model: rec }), 'per-tensor-spread');
+  assert.ok(d.message.includes(`spread ${spread.toFixed(1)}×`), d.message);
+  assert.ok(d.message.includes(`~${(20 * Math.log10(spread)).toFixed(0)} dB`), d.message);
+  assert.equal((d.data as { replacement: string }).replacement, 'int8/per-channel');
+  // Per-channel is fine; a narrow layer at per-tensor is fine.
+  const narrow = wide[wide.length - 1];
+  const ok = JSON.stringify({ version: 1, model: recRel, defaults: {}, layers: { [worst.name]: { weights: 'int8/per-channel' }, [narrow.name]: { weights: 'int8/per-tensor' } } });
+  assert.deepEqual(diagnose(ok, { model: rec }).filter((x) => x.code === 'per-tensor-spread'), []);
+  // Per-tensor defaults: one warning listing every wide layer not overridden.
+  const defaults = JSON.stringify({ version: 1, model: recRel, defaults: { weights: 'int8/per-tensor' }, layers: { [worst.name]: 'float' } });
+  const dd = one(diagnose(defaults, { model: rec }), 'per-tensor-spread');
+  const expected = rec.inventory.filter((l) => l.name !== worst.name && (l.weightStats?.channelRangeSpread ?? 0) >= SPREAD_WARN).map((l) => l.name);
+  assert.deepEqual([...(dd.data as { layers: string[] }).layers].sort(), expected.sort());
+});
+
+test('no sensitivity warning for a layer at least as precise as the recommended higher format', () => {
+  assert.equal(atLeastAsPrecise('int8/per-channel', 'int8/per-channel'), true);
+  assert.equal(atLeastAsPrecise('int8/per-tensor', 'int8/per-channel'), false);
+  assert.equal(atLeastAsPrecise('int16', 'int8/per-channel'), true);
+  assert.equal(atLeastAsPrecise('int4/block:32', 'int8/per-channel'), false);
+  assert.equal(atLeastAsPrecise('float', 'int8/per-channel'), true);
+  // A report that also analysed int8 per-tensor (numbers copied from w4-pc): per-tensor is below int8/per-channel.
+  const withPt = syntheticReport(cls);
+  withPt.formats.push({ id: 'w8-pt', weights: 'int8/per-tensor', activations: 'uint8' }, { id: 'w16', weights: 'int16', activations: 'uint8' });
+  for (const l of withPt.layers) l.formats['w8-pt'] = l.formats['w16'] = l.formats['w4-pc'];
+  const worst = withPt.layers.find((l) => l.rank === 1)!;
+  const { document, recipePath } = recipeDocument(clsRecipe({ [worst.name]: { weights: 'int8/per-tensor' } }, { weights: 'int8/per-channel', activations: 'uint8' }));
+  const pt = recipeDiagnostics(document, { recipePath, model: modelIndex(cls), report: reportIndex(withPt) });
+  assert.equal(pt.filter((d) => d.code === 'sensitive-layer').length, 1, 'per-tensor int8 is below the recommended int8/per-channel');
+  const { document: d2 } = recipeDocument(clsRecipe({ [worst.name]: { weights: 'int16' } }, { weights: 'int8/per-channel', activations: 'uint8' }));
+  assert.deepEqual(recipeDiagnostics(d2, { recipePath, model: modelIndex(cls), report: reportIndex(withPt) }).filter((d) => d.code === 'sensitive-layer'), []);
 });
