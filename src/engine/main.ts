@@ -19,7 +19,12 @@ const recipeCapabilities = registerRecipeFeatures(connection, documents, engine)
 
 connection.onInitialize((params): InitializeResult => {
   const options = (params.initializationOptions ?? {}) as EngineInitOptions;
-  engine.configure({ ...options, stepFile: options.stepFile ?? process.env.QUANTLENS_STEP_FILE });
+  const env = process.env;
+  engine.configure({
+    memoryBudgetMB: options.memoryBudgetMB ?? numberOrUndefined(env.QUANTLENS_MEMORY_BUDGET_MB),
+    threads: options.threads ?? numberOrUndefined(env.QUANTLENS_THREADS),
+    stepFile: options.stepFile ?? env.QUANTLENS_STEP_FILE,
+  });
   return {
     capabilities: { textDocumentSync: TextDocumentSyncKind.Incremental, ...recipeCapabilities },
     serverInfo: { name: 'quantlens-engine', version: '0.1.0' },
@@ -51,3 +56,8 @@ process.on('unhandledRejection', (e) => {
 
 documents.listen(connection);
 connection.listen();
+
+function numberOrUndefined(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v && Number.isFinite(n) && n > 0 ? n : undefined;
+}

@@ -6,7 +6,10 @@ import type { AnalysisReport, EndToEndMetrics, LayerReport, Recommendation, Targ
 import type { Recipe } from './recipe';
 import type { TrainingProgress } from './training';
 
-/** `initializationOptions` the engine accepts (the same keys are read from the `quantlens` settings section). */
+/**
+ * `initializationOptions` the engine accepts (the environment variables QUANTLENS_MEMORY_BUDGET_MB, QUANTLENS_THREADS
+ * and QUANTLENS_STEP_FILE are the fallbacks; memoryBudgetMB and threads are also read from the `quantlens` settings).
+ */
 export interface EngineInitOptions {
   /** Memory budget for cached models, sessions and activations, in MB (default 1024). */
   memoryBudgetMB?: number;
