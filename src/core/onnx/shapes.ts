@@ -160,15 +160,19 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
   try {
     const available = new Set(session.outputNames);
     const names = fetch.filter((f) => available.has(f));
-    // Fetch in chunks so that the copies of a big model's activations are not all alive at once.
-    const chunk = 200;
+    // Fetch in chunks so that the copies of a big model's activations are not all alive at once: the first chunk
+    // is small, later ones are sized from the bytes it took (about FETCH_BUDGET_BYTES per run).
+    let chunk = 64;
     const candidates = feeds ? [feeds] : candidateFeeds(graph, opts);
     let feed: Record<string, Tensor> | undefined;
     let firstError: unknown;
     for (const f of candidates) {
       try {
         const result = await session.run(f, names.slice(0, chunk));
-        for (const [k, v] of Object.entries(result)) shapes.set(k, v.dims.slice());
+        let bytes = 0;
+        for (const [k, v] of Object.entries(result)) { shapes.set(k, v.dims.slice()); bytes += v.data.byteLength; }
+        const perTensor = Math.max(1, bytes / Math.max(1, Object.keys(result).length));
+        chunk = Math.max(16, Math.min(1000, Math.floor(FETCH_BUDGET_BYTES / perTensor)));
         feed = f;
         break;
       } catch (e) {
@@ -177,7 +181,7 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
     }
     if (!feed) throw firstError;
     for (const [name, t] of Object.entries(feed)) shapes.set(name, t.dims.slice());
-    for (let i = chunk; i < names.length; i += chunk) {
+    for (let i = 64; i < names.length; i += chunk) {
       const result = await session.run(feed, names.slice(i, i + chunk));
       for (const [k, v] of Object.entries(result)) shapes.set(k, v.dims.slice());
     }
@@ -186,6 +190,9 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
   }
   return shapes;
 }
+
+/** About how many bytes of activations one shape-inference run copies out (the fetch list is chunked to it). */
+export const FETCH_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /** Spatial sizes tried, in order, when a made-up image feed is rejected (a classifier head may fix the size). */
 export const SPATIAL_CANDIDATES = [64, 224, 32, 28, 96, 128, 256, 299, 320, 512, 640] as const;
