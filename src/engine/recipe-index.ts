@@ -183,16 +183,16 @@ export interface SensitivityVerdict {
 /**
  * A layer at `weights`/`activations` is highly sensitive when its weights are less precise than the recommendation's
  * higher format (int8/per-channel without a recommendation; see atLeastAsPrecise), the last analysis has numbers
- * for it at a matching candidate, and either (a) the recommendation keeps it at higher precision and `weights` has no more bits than the
- * recommendation's base, or (b) its isolated SQNR ranks among the lowest 10% of layers (at least the lowest one).
+ * for it at a matching candidate, and either (a) the recommendation keeps it at higher precision, or (b) its isolated SQNR ranks among the lowest 10% of layers (at least the lowest one).
  */
 export function sensitivityVerdict(rep: ReportIndex, layer: string, weights: string, activations: string): SensitivityVerdict | undefined {
   const bits = bitsOf(weights);
   const rec = rep.report.recommendation;
   if (!(bits < 32) || atLeastAsPrecise(weights, rec?.higher.weights ?? 'int8/per-channel')) return undefined;
   const match = rep.candidateFor(weights, activations);
-  const recommendedKeep = !!rec && rep.keep.has(layer) && bits <= bitsOf(rec.base.weights);
-  const candidateId = match?.candidate.id ?? (recommendedKeep ? rec!.base.id : undefined);
+  const recommendedKeep = !!rec && rep.keep.has(layer);
+  // Without numbers at this exact format, a kept layer forced to the base precision or lower shows the base's numbers.
+  const candidateId = match?.candidate.id ?? (recommendedKeep && bits <= bitsOf(rec!.base.weights) ? rec!.base.id : undefined);
   if (!candidateId) return undefined;
   const sens = rep.sensitivity(layer, candidateId, match?.exact ?? false);
   if (!sens) return undefined;
