@@ -218,3 +218,14 @@ test('a weight read inside a subgraph (If branch) is kept', () => {
   const q = exportQdq(m, plan('int8', 'float'), ranges);
   assert.ok(q.graph!.initializer!.some((t) => t.name === 'w'));
 });
+
+test('float16 weights or activations of the model itself are refused with a clear error', () => {
+  const g = new GraphBuilder('h');
+  g.input('x', DataType.FLOAT16, [2, 4]);
+  const w = g.initializer('w', { type: DataType.FLOAT16, dims: [4, 3], data: new Uint16Array(12).fill(0x3c00) });
+  g.node('MatMul', ['x', w], {}, { name: 'mm', output: 'y1' });
+  g.output('y1', DataType.FLOAT16);
+  const code = (c: string) => (e: unknown) => isQuantLensError(e) && (e as { code: string }).code === c;
+  assert.throws(() => exportQdq(g.model(13), plan('int8', 'float'), ranges), code('unsupported-weight-type'));
+  assert.throws(() => buildFakeQuantModel(g.model(13), [{ node: 'mm', activations: [{ tensor: 'x', format: mustParseFormat('uint8') }] }], ranges), code('unsupported-activation-type'));
+});

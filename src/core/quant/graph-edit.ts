@@ -2,8 +2,8 @@
 import { QuantLensError } from '../errors';
 import { makeAttribute, AttrValue, irVersionForOpset } from '../onnx/builder';
 import { Graph, GraphNode } from '../onnx/graph';
-import { ModelProto, NodeProto, TensorProto } from '../onnx/proto';
-import { Tensor, tensorToProto, toFloat32 } from '../onnx/tensor-data';
+import { DataType, ModelProto, NodeProto, TensorProto } from '../onnx/proto';
+import { dataTypeName, Tensor, tensorToProto, toFloat32 } from '../onnx/tensor-data';
 
 /** Edits a model without mutating it: the original's nodes, initializers and bytes are shared where unchanged. */
 export class ModelEditor {
@@ -77,7 +77,18 @@ export class ModelEditor {
     if (!t) {
       throw new QuantLensError('weight-derived', `weight '${tensor}' is computed from constants by other nodes; fold it first (pass its value in options.weightValues)`, this.file);
     }
+    if (t.type !== DataType.FLOAT) {
+      throw new QuantLensError('unsupported-weight-type', `weight '${tensor}' is ${dataTypeName(t.type)}; QuantLens quantizes float32 models (convert the model to float32 first)`, this.file);
+    }
     return { data: toFloat32(t), dims: t.dims.slice() };
+  }
+
+  /** Throws unless `tensor` is float32 (or of unknown type): Q/DQ and the simulation compute in float32. */
+  assertFloatActivation(tensor: string): void {
+    const v = this.graph.valueInfo.get(tensor);
+    if (v && v.elemType !== DataType.FLOAT && v.elemType !== DataType.UNDEFINED) {
+      throw new QuantLensError('unsupported-activation-type', `activation '${tensor}' is ${dataTypeName(v.elemType)}; only float32 activations can be quantized`, this.file);
+    }
   }
 
   /** The edited model (a new object; the input model is untouched). */

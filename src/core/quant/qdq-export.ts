@@ -203,6 +203,7 @@ export function exportQdq(model: ModelProto, plan: QuantPlan, ranges: RangeMap, 
     }
     for (const a of layer.activations) {
       if (a.format.kind === 'float') continue;
+      ed.assertFloatActivation(a.tensor);
       const key = `${a.tensor}|${formatToString(a.format)}|${a.params ? layer.node : ''}`;
       let out = actOut.get(key);
       if (!out) {
