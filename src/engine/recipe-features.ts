@@ -90,15 +90,15 @@ export function registerRecipeFeatures(connection: Connection, documents: TextDo
     const document = documents.get(uri);
     if (!document) return;
     const t0 = performance.now();
+    // First with the model as cached (instant), then again if loading it (or reloading a changed file) gives another one.
     const quick = await recipeState(ctx, document, false);
-    const needsLoad = !!quick.modelPath && !quick.model && !quick.modelError && existsSync(quick.modelPath);
     publish(document, quick);
     const ms = performance.now() - t0;
     if (ms > 250) ctx.log(`recipe diagnostics of ${uri} took ${ms.toFixed(0)} ms`);
-    if (!needsLoad) return;
+    if (!quick.modelPath || !existsSync(quick.modelPath)) return;
     const full = await recipeState(ctx, document, true);
     const now = documents.get(uri);
-    if (now && now.version === document.version) publish(now, full);
+    if (now && now.version === document.version && (full.model !== quick.model || full.modelError !== quick.modelError)) publish(now, full);
   };
 
   const schedule = (uri: string, delayMs = 40) => {
