@@ -81,17 +81,20 @@ export function scaleZeroPoint(min: number, max: number, format: IntFormat): { s
   const degenerate = !(scale >= FLOAT32_TINY);
   if (degenerate) scale = 1;
   let zeroPoint: number;
-  if (degenerate) zeroPoint = format.symmetric ? roundHalfEvenNumber((qmin + qmax) / 2) : 0;
-  else if (format.symmetric) zeroPoint = roundHalfEvenNumber((qmin + qmax) / 2);
-  else zeroPoint = roundHalfEvenNumber(Math.fround(qmin - Math.fround(rmin / scale)));
+  if (format.symmetric) zeroPoint = roundHalfEven((qmin + qmax) / 2);
+  else if (degenerate) zeroPoint = 0;
+  else zeroPoint = roundHalfEven(Math.fround(qmin - Math.fround(rmin / scale)));
   const full = intRange(format.bits, format.signed);
   zeroPoint = Math.min(full.qmax, Math.max(full.qmin, zeroPoint));
   return { scale, zeroPoint };
 }
 
-/** Round half to even on a plain number (the rounding of ONNX QuantizeLinear and numpy.round). */
-export function roundHalfEvenNumber(v: number): number {
-  const r = Math.round(v); // half rounds up (toward +inf)
+/**
+ * Round half to even (ONNX QuantizeLinear's and Round's rounding, numpy.round's too).
+ * Math.round rounds halves up; ties that landed on an odd integer are moved down by one.
+ */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
@@ -215,7 +218,7 @@ export function paramsFromScales(scales: number | readonly number[], format: Num
   const f = asIntFormat(format);
   const { qmin, qmax } = intRange(f.bits, f.signed);
   const fit = fitRange(f);
-  const zp = f.signed ? 0 : roundHalfEvenNumber((fit.qmin + fit.qmax) / 2);
+  const zp = f.signed ? 0 : roundHalfEven((fit.qmin + fit.qmax) / 2);
   const list = typeof scales === 'number' ? [scales] : scales;
   const scale = Float32Array.from(list);
   const zeroPoint = new Int32Array(list.length).fill(zp);

@@ -1,16 +1,10 @@
 /** Quantize / dequantize / fake-quantize exactly as ONNX QuantizeLinear and DequantizeLinear compute them. */
 import { NumberFormat } from '../../shared/formats';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../onnx/tensor-data';
-import { QuantParams, splitDims, weightLayout, weightParams } from './qparams';
+import { QuantParams, roundHalfEven, splitDims, weightLayout, weightParams } from './qparams';
 
-/**
- * Round half to even of a float (ONNX QuantizeLinear's and Round's rounding).
- * Math.round rounds halves up; ties that landed on an odd integer are moved down by one.
- */
-export function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-}
+/** Round half to even (see qparams.ts), re-exported for the quantizer's users. */
+export { roundHalfEven } from './qparams';
 
 /** Adding and subtracting 1.5 * 2^52 rounds a double to an integer, half to even (exact for |v| < 2^51). */
 const RNE = 6755399441055744;
