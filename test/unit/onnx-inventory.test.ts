@@ -159,3 +159,20 @@ test('MACs are per sample when the shapes were taken at a batch of several sampl
   const fixed = mk(5); // a fixed first dim is not taken for a batch
   assert.equal(buildInventory(fixed.graph, { shapes: new Map([[fixed.x, [5, 8]], [fixed.y, [5, 4]]]) })[0].macs, 5 * 8 * 4);
 });
+
+test('Einsum that is a matrix product with a constant operand is a matmul layer; other Einsums are not layers', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [2, 3, 4]);
+  const e1 = b.node('Einsum', [x, b.constFloat('w1', ramp(4 * 5), [4, 5])], { equation: 'bti,io->bto' }, { name: 'right' });
+  const e2 = b.node('Einsum', [b.constFloat('w2', ramp(6 * 5), [6, 5]), e1], { equation: 'oi, bti -> bto' }, { name: 'left' });
+  const e3 = b.node('Einsum', [e2, b.constFloat('w3', ramp(2 * 6 * 6), [2, 6, 6])], { equation: 'bij,bjk->bik' }, { name: 'batched_weight' });
+  const e4 = b.node('Einsum', [e3, e3], { equation: 'bij,bkj->bik' }, { name: 'two_activations' });
+  b.output(e4);
+  const shapes = new Map([[x, [2, 3, 4]], [e1, [2, 3, 5]], [e2, [2, 3, 6]], [e3, [2, 3, 6]]]);
+  const layers = buildInventory(new Graph(b.model(13)), { shapes });
+  assert.deepEqual(layers.map((l) => [l.name, l.kind, l.weight?.channelAxis, l.weight?.reductionAxis]), [['right', 'matmul', 1, 0], ['left', 'matmul', 0, 1]]);
+  assert.equal(layers[0].macs, 2 * 3 * 4 * 5);
+  assert.equal(layers[1].macs, 2 * 3 * 5 * 6);
+  assert.deepEqual(layers[1].activationInputs, [e1]);
+  assert.equal(layers[1].weightStats?.channelAbsMax.length, 6);
+});

@@ -1,7 +1,7 @@
 /** The layer inventory: every quantizable op of a graph with its weight, channel axes, size, MACs and weight statistics. */
 import { InferenceBackend } from '../runtime/backend';
 import { foldConstants } from './constant-fold';
-import { Graph, GraphNode, attrInt } from './graph';
+import { Graph, GraphNode, attrInt, attrString } from './graph';
 import { LayerKind, LayerWeight, QuantLayer } from './layer';
 import { inferShapes, isFloatType, ShapeOptions } from './shapes';
 import { Tensor, sizeOf, toFloat32 } from './tensor-data';
@@ -18,12 +18,14 @@ export interface InventoryOptions {
 }
 
 /** Op types the inventory treats as quantizable (in the default domain). */
-export const QUANTIZABLE_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'Gather']);
+export const QUANTIZABLE_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'Gather', 'Einsum']);
 
 /**
  * Every quantizable op of the main graph, in topological order: Conv (depthwise when group > 1 and each group has
- * one input channel), ConvTranspose, Gemm, MatMul with a constant operand, MatMul between two activations, and
- * Gather on a constant float table (embedding). Einsum and Attention are not listed (left in float).
+ * one input channel), ConvTranspose, Gemm, MatMul with a constant operand, MatMul between two activations, Gather
+ * on a constant float table (embedding), and a two-operand Einsum that is a matrix product with a constant operand
+ * (one output-channel letter and one summed letter in the weight: kind 'matmul'). Attention (no weights) and other
+ * Einsums are left in float.
  */
 export function buildInventory(graph: Graph, opts: InventoryOptions = {}): QuantLayer[] {
   const layers: QuantLayer[] = [];
@@ -129,6 +131,20 @@ function describe(graph: Graph, node: GraphNode, opts: InventoryOptions): QuantL
       if (isConst(a) && isConst(b)) return undefined;
       return { ...base, kind: 'matmul-activations', activationInputs: [a, b], params: 0, macs };
     }
+    case 'Einsum': {
+      if (node.inputs.length !== 2 || isConst(a) === isConst(b)) return undefined;
+      const eq = einsumMatmul(attrString(node.proto, 'equation', ''), isConst(a) ? 0 : 1);
+      if (!eq) return undefined;
+      const wt = isConst(a) ? a : b, act = isConst(a) ? b : a;
+      const dims = weightDims(graph, wt, opts);
+      if (dims && dims.length !== eq.rank) return undefined;
+      let macs: number | undefined;
+      const sizes = new Map<string, number>();
+      eq.inputs.forEach((letters, k) => { const sh = node.inputs[k] === wt ? dims : shapes?.get(node.inputs[k]); if (sh && sh.length === letters.length) letters.split('').forEach((c, i) => sizes.set(c, sh[i])); });
+      if (eq.letters.every((c) => sizes.has(c))) macs = eq.letters.reduce((m, c) => m * sizes.get(c)!, 1);
+      const weight = makeWeight(graph, wt, dims, eq.channelAxis, eq.reductionAxis);
+      return finish(graph, { ...base, kind: 'matmul', activationInputs: [act], weight, params: 0, macs }, opts);
+    }
     case 'Gather': {
       if (!isConst(a) || isConst(b)) return undefined;
       const type = tensorType(graph, a, opts);
@@ -143,6 +159,25 @@ function describe(graph: Graph, node: GraphNode, opts: InventoryOptions): QuantL
     }
   }
   return undefined;
+}
+
+/**
+ * Reads an explicit two-operand Einsum equation (`bij,jk->bik`) as a matrix product with the weight at input
+ * `weightIndex`: the weight must have exactly one letter kept in the output (its channel axis) and one summed
+ * letter (its reduction axis), and no repeated letters or ellipsis anywhere. Undefined otherwise.
+ */
+export function einsumMatmul(equation: string, weightIndex: number): { inputs: string[]; letters: string[]; rank: number; channelAxis: number; reductionAxis: number } | undefined {
+  const m = /^([a-zA-Z]*),([a-zA-Z]*)->([a-zA-Z]*)$/.exec(equation.replace(/\s+/g, ''));
+  if (!m) return undefined;
+  const [, x, y, out] = m;
+  const inputs = [x, y];
+  for (const t of [x, y, out]) if (new Set(t).size !== t.length) return undefined;
+  const w = inputs[weightIndex], other = inputs[1 - weightIndex];
+  const kept = [...w].filter((c) => out.includes(c) && !other.includes(c));
+  const summed = [...w].filter((c) => !out.includes(c) && other.includes(c));
+  if (kept.length !== 1 || summed.length !== 1 || [...w].some((c) => !kept.includes(c) && !summed.includes(c))) return undefined;
+  if ([...out].some((c) => !x.includes(c) && !y.includes(c))) return undefined;
+  return { inputs, letters: [...new Set(x + y)], rank: w.length, channelAxis: w.indexOf(kept[0]), reductionAxis: w.indexOf(summed[0]) };
 }
 
 function tensorType(graph: Graph, t: string, opts: InventoryOptions): number | undefined {
