@@ -31,7 +31,7 @@ export interface ModelSummary {
   parameterCount: number;
   /** Bytes of all stored constants. */
   constantBytes: number;
-  /** Total multiply-accumulates of the quantizable layers at the inferred shapes (batch 1); undefined when shapes are unknown. */
+  /** Total multiply-accumulates of the quantizable layers per sample at the inferred shapes; undefined when shapes are unknown. */
   macs?: number;
   /** Number of quantizable layers by kind. */
   layersByKind: Record<string, number>;
