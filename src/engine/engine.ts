@@ -11,11 +11,13 @@ import type { EngineInitOptions, EngineSettings, JobKind } from '../shared/proto
 import type { AnalysisReport } from '../shared/report';
 import type { EngineContext, LoadedModel } from './context';
 import { isCancellation, toResponseError } from './errors';
-import { Job, JobRegistry } from './jobs';
+import { Job, JobRegistry, JobSlots } from './jobs';
 import { ModelCache, resolveModelPath } from './model-cache';
 
 /** Default memory budget for caches, in MB. */
 export const DEFAULT_MEMORY_BUDGET_MB = 1024;
+/** Default number of heavy jobs running at once. */
+export const DEFAULT_MAX_JOBS = 2;
 
 /** Extra data the engine keeps per loaded model beside the inventory. */
 export interface ModelExtras {
@@ -34,6 +36,8 @@ export class Engine implements EngineContext {
   private readonly reportListeners = new Set<(modelPath: string) => void>();
   /** ONNX Runtime intra-op threads per session. */
   threads = 1;
+  /** Heavy jobs (all but inspect) running at once; more wait in order. */
+  readonly slots = new JobSlots(DEFAULT_MAX_JOBS);
 
   constructor(private readonly connection: Connection, options: EngineInitOptions = {}, backend?: InferenceBackend) {
     this.backend = backend ?? ortBackend();
@@ -45,6 +49,7 @@ export class Engine implements EngineContext {
   /** Applies the initialization options (memory budget, threads, step file). */
   configure(options: EngineInitOptions): void {
     this.applySettings(options);
+    if (typeof options.maxJobs === 'number' && options.maxJobs >= 1) this.slots.limit = Math.floor(options.maxJobs);
     if (options.stepFile) this.jobs.setStepFile(options.stepFile);
   }
 
@@ -144,6 +149,10 @@ export class Engine implements EngineContext {
       };
     }
     try {
+      if (kind !== 'inspect') {
+        if (this.slots.full) job.enter('waiting for another job to finish');
+        job.onFinish(await this.slots.acquire(job.signal));
+      }
       job.enter('starting');
       const r = await fn(job);
       job.throwIfCancelled();
@@ -152,7 +161,7 @@ export class Engine implements EngineContext {
       const err = toResponseError(e, job.step, job.signal);
       if (!isCancellation(e, job.signal)) {
         this.log(`${kind} of ${model} failed while ${job.step}: ${err.message}`);
-        void this.connection.sendNotification(EngineErrorNotification, { model, step: job.step, message: err.message, job: job.info.id, kind, code: err.data?.code, file: err.data?.file });
+        void this.connection.sendNotification(EngineErrorNotification, { model: job.info.model, step: job.step, message: err.message, job: job.info.id, kind, code: err.data?.code, file: err.data?.file });
       }
       throw err;
     } finally {

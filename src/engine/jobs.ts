@@ -46,13 +46,13 @@ export class Job {
     if (this.cancelled) throw new JobCancelledError(this.info.id);
   }
 
-  /** Enters a new phase: logs it (synchronously, so it survives a native crash) and updates the job list. */
+  /** Enters a new phase: logs it (synchronously, so it survives a native crash) and sends the job list. */
   enter(step: string, percentage?: number): void {
     this.step = step;
     this.info.message = step;
     if (percentage !== undefined) this.info.percentage = Math.max(0, Math.min(100, Math.round(percentage)));
     this.registry.logStep(this);
-    this.registry.changed();
+    this.registry.flush(); // phase changes are rare: the job list shows them at once
     this.onProgress?.(step, this.info.percentage);
   }
 
@@ -170,5 +170,49 @@ export class JobRegistry {
     if (!this.stepLog.file) return;
     const state = { pid: process.pid, jobs: [...this.jobs.values()].map((j) => ({ job: j.info.id, kind: j.info.kind, model: j.info.model, step: j.step })) };
     try { fs.writeFileSync(this.stepLog.file, JSON.stringify(state)); } catch { /* best effort */ }
+  }
+}
+
+/** A limit on how many heavy jobs run at once (the machine's cores are shared); the rest wait in order. */
+export class JobSlots {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(public limit: number) {}
+
+  /** True when a job would have to wait. */
+  get full(): boolean {
+    return this.running >= this.limit;
+  }
+
+  /** Waits for a slot (rejects with the signal's reason when cancelled while waiting); returns its release function. */
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) throw signal.reason;
+    if (this.running < this.limit) {
+      this.running++;
+      return this.releaser();
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+      const onAbort = () => {
+        const i = this.queue.indexOf(go);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(signal.reason);
+      };
+      this.queue.push(go);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    return this.releaser(); // the slot was handed over by the job that released it
+  }
+
+  private releaser(): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running--;
+    };
   }
 }

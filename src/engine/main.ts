@@ -21,6 +21,7 @@ connection.onInitialize((params): InitializeResult => {
   const options = (params.initializationOptions ?? {}) as EngineInitOptions;
   const env = process.env;
   engine.configure({
+    ...options,
     memoryBudgetMB: options.memoryBudgetMB ?? numberOrUndefined(env.QUANTLENS_MEMORY_BUDGET_MB),
     threads: options.threads ?? numberOrUndefined(env.QUANTLENS_THREADS),
     stepFile: options.stepFile ?? env.QUANTLENS_STEP_FILE,

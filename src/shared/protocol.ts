@@ -17,6 +17,8 @@ export interface EngineInitOptions {
   threads?: number;
   /** A file the engine rewrites (synchronously) with its running jobs' current steps; read it after a crash. */
   stepFile?: string;
+  /** Heavy jobs (all but inspect) running at once (default 2); later ones wait, shown as 'waiting for another job'. */
+  maxJobs?: number;
 }
 
 /** Settings read with `workspace/didChangeConfiguration` under `quantlens` (`quantlens.memoryBudgetMB`...). */

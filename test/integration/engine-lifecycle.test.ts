@@ -4,9 +4,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DidChangeConfigurationNotification } from 'vscode-languageserver-protocol';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
+import { DidChangeConfigurationNotification, LSPErrorCodes } from 'vscode-languageserver-protocol';
 import { startEngine } from '../../src/engine/client-for-tests';
-import { AnalyzePartialResult, AnalyzeRequest, CloseModelNotification, ENGINE_STEP_PREFIX, EngineStatusRequest, InspectRequest } from '../../src/shared/protocol';
+import {
+  AnalyzePartialResult, AnalyzeRequest, CloseModelNotification, ENGINE_STEP_PREFIX, EngineStatusRequest, ExportRequest, InspectRequest,
+  JobsNotification,
+} from '../../src/shared/protocol';
 import { CLS_MODEL, tempDir, writeMlp } from './engine-helpers';
 
 describe('engine lifecycle', () => {
@@ -33,6 +37,32 @@ describe('engine lifecycle', () => {
       await engine.connection.sendNotification(CloseModelNotification, { model: CLS_MODEL });
       st = await engine.connection.sendRequest(EngineStatusRequest);
       assert.deepEqual(st.models, [mlp]);
+    } finally {
+      await engine.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with maxJobs 1 a second job waits for the first, and runs once the first is cancelled', async () => {
+    const dir = tempDir();
+    const engine = await startEngine({ initializationOptions: { maxJobs: 1 } });
+    try {
+      const mlp = writeMlp(path.join(dir, 'mlp.onnx'));
+      const messages: string[] = [];
+      engine.connection.onNotification(JobsNotification, ({ jobs }) => { for (const j of jobs) if (j.kind === 'export' && j.message) messages.push(j.message); });
+      const cts = new CancellationTokenSource();
+      let exportAsked: Promise<unknown> | undefined;
+      engine.connection.onProgress(AnalyzePartialResult, 'slots', () => {
+        if (exportAsked) return;
+        exportAsked = engine.connection.sendRequest(ExportRequest, { model: mlp, output: path.join(dir, 'mlp.q.onnx'), data: { samples: 8 } });
+        setTimeout(() => cts.cancel(), 500);
+      });
+      await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 2 }, formats: ['w8a8'], partialResultToken: 'slots' }, cts.token)
+        .catch((e: ResponseError<unknown>) => { if (e.code !== LSPErrorCodes.RequestCancelled) throw e; });
+      assert.ok(exportAsked, 'the export was sent while the analysis ran');
+      await exportAsked;
+      assert.ok(fs.existsSync(path.join(dir, 'mlp.q.onnx')));
+      assert.equal(messages[0], 'waiting for another job to finish');
     } finally {
       await engine.close();
       fs.rmSync(dir, { recursive: true, force: true });
