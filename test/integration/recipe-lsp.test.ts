@@ -139,6 +139,27 @@ describe('engine process: recipe language features', () => {
     assert.ok((hover!.contents as MarkupContent).value.includes(`rank ${worst.rank} of ${report.layers.length}`));
   });
 
+  it('the recipe the analysis writes is clean, and applying the recommendation to another recipe reproduces it', async () => {
+    const model = writeMlp(path.join(dir, 'mlp2.onnx'), 4, 24, 11);
+    const written = path.join(dir, 'mlp2.qrecipe.json');
+    const report = await engine.connection.sendRequest(AnalyzeRequest, { model, data: { samples: 8 }, formats: ['w8a8', 'w4a8'], target: { kind: 'min-sqnr-db', value: 30 }, recipeOut: written });
+    assert.ok(report.recommendation, 'a target gives a recommendation');
+    const uri = await open(written);
+    await engine.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 0 } }); // the model is loaded after this
+    const ds = await diagnosticsWhere(uri, () => true, await change(uri, fs.readFileSync(written, 'utf8')));
+    assert.deepEqual(ds.filter((d) => d.severity === 1 || d.severity === 2).map((d) => d.message), []);
+
+    const mine = path.join(dir, 'mine.qrecipe.json');
+    const text = JSON.stringify({ version: 1, model: 'mlp2.onnx', defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} }, null, 2);
+    const mineUri = await open(mine, text);
+    await diagnosticsWhere(mineUri, () => true);
+    const actions = await engine.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri: mineUri }, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, context: { diagnostics: [] } }) as CodeAction[];
+    const apply = actions.find((a) => a.title.startsWith('Apply the recommendation'))!;
+    assert.ok(apply, JSON.stringify(actions.map((a) => a.title)));
+    const applied = JSON.parse(TextDocument.applyEdits(TextDocument.create(mineUri, 'json', 1, text), apply.edit!.changes![mineUri] as TextEdit[]));
+    assert.deepEqual(applied.layers, report.recommendation!.recipe.layers);
+  });
+
   it('diagnoses a recipe listing every layer of the PaddleOCR recognition model (timed)', async (t) => {
     const file = path.join(dir, 'rec.qrecipe.json');
     const layersText = (names: string[]) => JSON.stringify({ version: 1, model: REC_MODEL, defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: Object.fromEntries(names.map((n) => [n, { weights: 'int4/per-channel' }])) }, null, 2);
