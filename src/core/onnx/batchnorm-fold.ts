@@ -78,13 +78,14 @@ export function foldBatchNormDetailed(model: ModelProto, file?: string): BatchNo
   const collectGraph = (g: GraphProto) => collect(g.node ?? []);
   collect(nodes);
   const dead = (t: string) => released.has(t) && !used.has(t);
+  const produced = new Set(nodes.flatMap((n) => n.output ?? []));
   const g = model.graph!;
   const newGraph: GraphProto = {
     ...g,
     node: nodes.filter((n) => !(n.op_type === 'Constant' && (n.domain ?? '') === '' && dead(n.output?.[0] ?? ''))),
     initializer: [...(g.initializer ?? []).filter((t) => !dead(t.name ?? '')), ...newInits],
     input: (g.input ?? []).filter((v) => !dead(v.name ?? '')),
-    value_info: (g.value_info ?? []).filter((v) => used.has(v.name ?? '') || nodes.some((n) => n.output?.includes(v.name ?? ''))),
+    value_info: (g.value_info ?? []).filter((v) => used.has(v.name ?? '') || produced.has(v.name ?? '')),
   };
   return { model: { ...model, graph: newGraph }, folded };
 }
