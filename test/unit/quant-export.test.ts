@@ -137,13 +137,13 @@ const layers: QuantLayer[] = [
 test('buildPlan applies defaults and overrides, skips float layers, fixes QAT scales', () => {
   const p = buildPlan(layers, {
     defaults: { weights: 'int4/per-channel', activations: 'uint8', calibration: 'percentile:99.9' },
-    layers: { '/fc/Gemm': { weights: 'int8/block:4', activations: 'int16', scales: { w2: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1] } }, '/attn/MatMul': 'float' },
+    layers: { '/fc/Gemm': { weights: 'int8/per-channel', activations: 'int16', scales: { w2: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1] } }, '/attn/MatMul': 'float' },
   });
   assert.equal(p.length, 2);
   assert.equal(p[0].node, '/conv1/Conv');
   assert.deepEqual(p[0].weight!.format, mustParseFormat('int4/per-channel'));
   assert.deepEqual(p[0].activations, [{ tensor: 'x', format: mustParseFormat('uint8'), calibration: { method: 'percentile', percentile: 99.9 }, params: undefined }]);
-  assert.deepEqual(p[1].weight!.format, mustParseFormat('int8/block:4'));
+  assert.deepEqual(p[1].weight!.format, mustParseFormat('int8/per-channel'));
   assert.equal(p[1].weight!.params!.scale.length, 10);
   assert.equal(p[1].weight!.params!.axis, 0);
   assert.deepEqual(p[1].activations[0].format, mustParseFormat('int16'));
@@ -228,4 +228,16 @@ test('float16 weights or activations of the model itself are refused with a clea
   const code = (c: string) => (e: unknown) => isQuantLensError(e) && (e as { code: string }).code === c;
   assert.throws(() => exportQdq(g.model(13), plan('int8', 'float'), ranges), code('unsupported-weight-type'));
   assert.throws(() => buildFakeQuantModel(g.model(13), [{ node: 'mm', activations: [{ tensor: 'x', format: mustParseFormat('uint8') }] }], ranges), code('unsupported-activation-type'));
+});
+
+test('buildPlan checks fixed scales: known tensors, one per channel, positive', () => {
+  const bad = (scales: Record<string, number | number[]>) => assert.throws(
+    () => buildPlan(layers, { defaults: {}, layers: { '/fc/Gemm': { weights: 'int8/per-channel', scales } } }),
+    (e: unknown) => isQuantLensError(e) && (e as { code: string }).code === 'recipe-bad-scales');
+  bad({ nope: 1 });
+  bad({ w2: [1, 2, 3] });
+  bad({ w2: -1 });
+  const ok = buildPlan(layers, { defaults: {}, layers: { '/fc/Gemm': { weights: 'int8', scales: { w2: 0.05, f: 0.1 } } } });
+  assert.equal(ok[1].weight!.params!.scale[0], Math.fround(0.05));
+  assert.equal(ok[1].activations[0].params!.scale[0], Math.fround(0.1));
 });

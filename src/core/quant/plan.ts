@@ -33,10 +33,22 @@ export function buildPlan(layers: readonly QuantLayer[], recipe: Pick<Recipe, 'd
     }
     const entry: QuantPlanLayer = { node: layer.name, activations: [] };
     const w = layer.weight;
+    const own = new Set([...(w ? [w.tensor] : []), ...layer.activationInputs]);
+    const stray = Object.keys(spec.scales ?? {}).filter((t) => !own.has(t));
+    if (stray.length) {
+      throw new QuantLensError('recipe-bad-scales', `layer '${layer.name}': scales for tensor${stray.length > 1 ? 's' : ''} ${stray.map((t) => `'${t}'`).join(', ')} that ${stray.length > 1 ? 'are' : 'is'} not its weight or input (expected ${[...own].map((t) => `'${t}'`).join(', ')})`, file);
+    }
     if (w && wf.kind !== 'float') {
       let params: QuantParams | undefined;
       const fixed = spec.scales?.[w.tensor];
-      if (fixed !== undefined && wf.kind === 'int') params = paramsFromScales(fixed, wf, w.channelAxis);
+      if (fixed !== undefined && wf.kind === 'int') {
+        const list = typeof fixed === 'number' ? [fixed] : fixed;
+        const want = typeof fixed === 'number' || w.dims.length === 0 ? list.length : w.dims[wf.granularity.kind === 'channel' ? wf.granularity.axis ?? w.channelAxis : w.channelAxis];
+        if (wf.granularity.kind === 'block' || list.length !== want || !list.every((v) => Number.isFinite(v) && v > 0)) {
+          throw new QuantLensError('recipe-bad-scales', `layer '${layer.name}': fixed scales for '${w.tensor}' must be one positive number (per-tensor) or one per output channel (${want}); blocked formats take no fixed scales`, file);
+        }
+        params = paramsFromScales(fixed, wf, wf.granularity.kind === 'channel' ? wf.granularity.axis ?? w.channelAxis : w.channelAxis);
+      }
       entry.weight = { tensor: w.tensor, format: wf, channelAxis: w.channelAxis, reductionAxis: w.reductionAxis, params };
     }
     if (af.kind !== 'float') {
