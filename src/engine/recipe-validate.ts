@@ -153,8 +153,10 @@ export function checkRecipe(input: RecipeCheckInput): RecipeIssue[] {
   }
   const samples = doc.field.get('samples')?.valueNode;
   if (samples && (samples.type !== 'number' || !Number.isInteger(samples.value) || samples.value < 1)) add('wrong-type', 'error', `'samples' must be a positive integer`, samples);
-  const notes = doc.field.get('notes')?.valueNode;
-  if (notes && notes.type !== 'string') add('wrong-type', 'error', `'notes' must be a string`, notes);
+  for (const f of ['notes', '$schema']) {
+    const v = doc.field.get(f)?.valueNode;
+    if (v && v.type !== 'string') add('wrong-type', 'error', `'${f}' must be a string`, v);
+  }
 
   const defaults = doc.field.get('defaults')?.valueNode;
   if (defaults) {

@@ -74,7 +74,7 @@ test('calibration methods, field names, layer values, version and model files co
   for (const m of CALIBRATION_METHODS) assert.ok(cal.some((c) => String(c).startsWith(m)), m);
   for (const c of cal) assert.ok(parseCalibration(String(c)).ok, String(c));
   assert.deepEqual(labels(complete(`${head}"defaults": { "weights": "int8", | }, "layers": {} }`).items), ['activations', 'calibration', 'scales']);
-  assert.deepEqual(labels(complete(`{ "version": 1, | }`).items), ['model', 'data', 'samples', 'defaults', 'layers', 'notes']);
+  assert.deepEqual(labels(complete(`{ "version": 1, | }`).items), ['model', 'data', 'samples', 'defaults', 'layers', 'notes', '$schema']);
   assert.deepEqual(labels(complete(`${head}"defaults": {}, "layers": { "p2o.Conv.0": { "weights": "int8", "| } } }`).items), ['activations', 'calibration', 'scales']);
   assert.ok(labels(complete(`${head}"defaults": {}, "layers": { "p2o.Conv.0": | } }`).items).includes('float'));
   assert.deepEqual(labels(complete(`{ "version": | }`).items), ['1']);

@@ -41,7 +41,7 @@ test('completion offers only canonical, parseable formats', () => {
 
 test('every field the schema names is accepted by the checker, and nothing else', () => {
   const spec = Object.fromEntries(Object.keys(schema.definitions.layerSpec.properties).map((k) => [k, k === 'scales' ? {} : k === 'calibration' ? 'minmax' : 'int8']));
-  const full = { version: 1, model: 'm.onnx', data: 'd', samples: 4, defaults: spec, layers: { a: spec, b: 'float' }, notes: '' };
+  const full = { version: 1, model: 'm.onnx', data: 'd', samples: 4, defaults: spec, layers: { a: spec, b: 'float' }, notes: '', $schema: schema.$id };
   assert.deepEqual(Object.keys(full).sort(), Object.keys(schema.properties).sort());
   assert.deepEqual(checkRecipe({ doc: parseRecipeText(JSON.stringify(full)) }), []);
   const extra = checkRecipe({ doc: parseRecipeText(JSON.stringify({ ...full, extra: 1, defaults: { ...spec, bits: 4 } })) });
