@@ -59,23 +59,28 @@ export class ModelCache {
 
   /** Loads (or reuses) a model and pins it until `release` is called (a job's model is never evicted under it). */
   async acquire(file: string): Promise<{ model: LoadedModel; release: () => void }> {
-    const model = await this.get(file, true);
-    return { model, release: this.pin(model.path, true) };
+    const { entry, model } = await this.load(file, true);
+    return { model, release: this.unpinner(entry) };
   }
 
   /** Loads (or returns the cached) model; a file changed on disk since it was loaded is loaded again. */
-  async get(file: string, pinAfter = false): Promise<LoadedModel> {
+  async get(file: string): Promise<LoadedModel> {
+    return (await this.load(file, false)).model;
+  }
+
+  /** The entry of a model, loading it when needed; with `pin` the entry is pinned before any await. */
+  private async load(file: string, pin: boolean): Promise<{ entry: Entry; model: LoadedModel }> {
     const key = resolveModelPath(file);
     let mtimeMs = -1;
     try { mtimeMs = fs.statSync(key).mtimeMs; } catch { /* loadModelFile reports the error */ }
     const hit = this.entries.get(key);
     if (hit && hit.mtimeMs === mtimeMs) {
       hit.lastUsed = ++this.clock;
-      if (pinAfter) hit.pins++; // held until acquire() turns it into a release function
+      if (pin) hit.pins++;
       try {
-        return await hit.loaded;
+        return { entry: hit, model: await hit.loaded };
       } catch (e) {
-        if (pinAfter) hit.pins--;
+        if (pin) hit.pins--;
         throw e;
       }
     }
@@ -87,18 +92,19 @@ export class ModelCache {
       const fileBytes = fs.statSync(key).size;
       return { path: key, model, graph, inventory, fileBytes };
     })();
-    const entry: Entry = { loaded, mtimeMs, modelBytes: 0, items: new Map(), lastUsed: ++this.clock, pins: pinAfter ? 1 : 0 };
+    const entry: Entry = { loaded, mtimeMs, modelBytes: 0, items: new Map(), lastUsed: ++this.clock, pins: pin ? 1 : 0 };
     this.entries.set(key, entry);
+    let model: LoadedModel;
     try {
-      const m = await loaded;
-      entry.value = m;
-      entry.modelBytes = m.fileBytes * 1.5; // decoded model + graph indexes over the file buffer
+      model = await loaded;
+      entry.value = model;
+      entry.modelBytes = model.fileBytes * 1.5; // decoded model + graph indexes over the file buffer
     } catch (e) {
       if (this.entries.get(key) === entry) this.entries.delete(key);
       throw e;
     }
     await this.evict(key); // the model just asked for stays, even when it alone exceeds the budget
-    return loaded;
+    return { entry, model };
   }
 
   /** The loaded model when it is cached and finished loading. */
@@ -128,11 +134,15 @@ export class ModelCache {
     return true;
   }
 
-  /** Marks a model in use by a job (not evicted until unpinned); `held` takes over a pin taken by get(). */
-  pin(file: string, held = false): () => void {
+  /** Marks a model in use (not evicted until the returned function is called). */
+  pin(file: string): () => void {
     const e = this.entries.get(resolveModelPath(file));
     if (!e) return () => {};
-    if (!held) e.pins++;
+    e.pins++;
+    return this.unpinner(e);
+  }
+
+  private unpinner(e: Entry): () => void {
     let done = false;
     return () => { if (!done) { done = true; e.pins--; void this.evict(); } };
   }
