@@ -241,3 +241,12 @@ test('buildPlan checks fixed scales: known tensors, one per channel, positive', 
   assert.equal(ok[1].weight!.params!.scale[0], Math.fround(0.05));
   assert.equal(ok[1].activations[0].params!.scale[0], Math.fround(0.1));
 });
+
+test('buildPlan takes fixed blocked scales in the exporter layout (conv: [O, ceil(I*k*k / block)])', () => {
+  const p = buildPlan(layers, { defaults: {}, layers: { '/conv1/Conv': { weights: 'int4/block:16', scales: { w1: Array.from({ length: 16 }, (_, i) => 0.01 * (i + 1)) } } } });
+  const params = p[0].weight!.params!;
+  assert.equal(params.blockSize, 16);
+  assert.equal(params.axis, 1);
+  assert.deepEqual([params.qmin, params.qmax], [-8, 7]);
+  assert.throws(() => buildPlan(layers, { defaults: {}, layers: { '/conv1/Conv': { weights: 'int4/block:16', scales: { w1: [1, 2] } } } }), /one per block \(16\)/);
+});

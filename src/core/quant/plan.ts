@@ -4,7 +4,7 @@ import { parseFormat, NumberFormat } from '../../shared/formats';
 import { effectiveLayerSpec, parseCalibration, Recipe } from '../../shared/recipe';
 import { QuantLensError } from '../errors';
 import { QuantLayer } from '../onnx/layer';
-import { paramsFromScales, QuantParams } from './qparams';
+import { IntFormat, intRange, paramsFromScales, QuantParams, scaleDims, weightLayout } from './qparams';
 import { QuantPlan, QuantPlanLayer } from './qdq-export';
 
 /**
@@ -41,14 +41,7 @@ export function buildPlan(layers: readonly QuantLayer[], recipe: Pick<Recipe, 'd
     if (w && wf.kind !== 'float') {
       let params: QuantParams | undefined;
       const fixed = spec.scales?.[w.tensor];
-      if (fixed !== undefined && wf.kind === 'int') {
-        const list = typeof fixed === 'number' ? [fixed] : fixed;
-        const want = typeof fixed === 'number' || w.dims.length === 0 ? list.length : w.dims[wf.granularity.kind === 'channel' ? wf.granularity.axis ?? w.channelAxis : w.channelAxis];
-        if (wf.granularity.kind === 'block' || list.length !== want || !list.every((v) => Number.isFinite(v) && v > 0)) {
-          throw new QuantLensError('recipe-bad-scales', `layer '${layer.name}': fixed scales for '${w.tensor}' must be one positive number (per-tensor) or one per output channel (${want}); blocked formats take no fixed scales`, file);
-        }
-        params = paramsFromScales(fixed, wf, wf.granularity.kind === 'channel' ? wf.granularity.axis ?? w.channelAxis : w.channelAxis);
-      }
+      if (fixed !== undefined && wf.kind === 'int') params = fixedWeightParams(layer, wf, fixed, file);
       entry.weight = { tensor: w.tensor, format: wf, channelAxis: w.channelAxis, reductionAxis: w.reductionAxis, params };
     }
     if (af.kind !== 'float') {
@@ -67,4 +60,32 @@ function format(text: string, layer: string, field: string, file?: string): Numb
   const r = parseFormat(text);
   if (!r.ok) throw new QuantLensError('recipe-bad-format', `layer '${layer}' ${field}: ${r.error}`, file);
   return r.format;
+}
+
+/**
+ * Fixed weight parameters from a recipe's `scales` entry: one number (per-tensor), one per output channel
+ * (per-channel), or one per block in the layout weightLayout gives (blocked; row-major over the scale shape).
+ * Zero points follow the format's symmetric convention (see paramsFromScales).
+ */
+function fixedWeightParams(layer: QuantLayer, wf: IntFormat, fixed: number | number[], file?: string): QuantParams {
+  const w = layer.weight!;
+  const list = typeof fixed === 'number' ? [fixed] : fixed;
+  const fail = (expect: string): never => {
+    throw new QuantLensError('recipe-bad-scales', `layer '${layer.name}': fixed scales for '${w.tensor}' must be positive numbers: ${expect}, got ${list.length}`, file);
+  };
+  if (!list.every((v) => Number.isFinite(v) && v > 0)) fail('finite and > 0');
+  const g = wf.granularity;
+  if (typeof fixed === 'number') return paramsFromScales(fixed, wf);
+  if (g.kind === 'tensor') return list.length === 1 ? paramsFromScales(list[0], wf) : fail('one (per-tensor)');
+  if (g.kind === 'channel') {
+    const axis = g.axis ?? w.channelAxis;
+    if (w.dims.length && list.length !== w.dims[axis]) fail(`one per channel (${w.dims[axis]})`);
+    return paramsFromScales(list, wf, axis);
+  }
+  const layout = weightLayout(w.dims, wf, w.channelAxis, w.reductionAxis);
+  const axis = g.axis ?? layout.reductionAxis;
+  const count = scaleDims(layout.dims, { axis, blockSize: g.size }).reduce((a, b) => a * b, 1);
+  if (list.length !== count) fail(`one per block (${count})`);
+  const base = paramsFromScales(list, wf, axis);
+  return { ...base, blockSize: g.size, ...intRange(wf.bits, wf.signed) };
 }
