@@ -20,8 +20,3 @@ export function toResponseError(e: unknown, step: string, signal?: AbortSignal):
   const msg = e instanceof Error ? e.message : String(e);
   return new ResponseError(EngineErrorCodes.InternalError, `internal error while ${step}: ${msg}`, { code: 'internal', step, stack: e instanceof Error ? e.stack : undefined });
 }
-
-/** The error for a request whose core module is not in this build yet. */
-export function notAvailable(what: string): ResponseError<EngineErrorData> {
-  return new ResponseError(EngineErrorCodes.NotAvailable, `${what} is not available yet in this engine build`, { code: 'not-available', step: what });
-}

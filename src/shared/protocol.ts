@@ -31,15 +31,13 @@ export const ENGINE_STEP_PREFIX = 'quantlens-step ';
 export const EngineErrorCodes = {
   /** Bad user input (QuantLensError): `data.code` and `data.file` say what and where. */
   UserError: -32001,
-  /** The request's core feature is not in this build. */
-  NotAvailable: -32002,
   /** A bug or runtime failure; `data.stack` holds the stack. */
   InternalError: -32603,
 } as const;
 
 /** The `data` of every engine ResponseError. */
 export interface EngineErrorData {
-  /** QuantLensError code (`model-corrupt`...), `cancelled`, `not-available` or `internal`. */
+  /** QuantLensError code (`model-corrupt`...), `cancelled` or `internal`. */
   code: string;
   /** The file at fault, when there is one. */
   file?: string;
@@ -48,15 +46,18 @@ export interface EngineErrorData {
   stack?: string;
 }
 
-/** Where the data for a job comes from. */
+/**
+ * Where the data for a job comes from: `folder`, else `builtin`, else the recipe's `data` folder, else synthetic
+ * inputs (32 samples; 256 for QAT). Results on synthetic data are marked as such in reports.
+ */
 export interface DataSpec {
-  /** A folder of .npy / images / .pb files; omitted = synthetic inputs. */
+  /** A folder (or single file) of .npy / PNG/JPEG images / ONNX test-data .pb files; `labels.npy` inside is used. */
   folder?: string;
-  /** Labels file (.npy of integers). */
+  /** Labels file (.npy of integers), overriding the folder's `labels.npy`. */
   labels?: string;
-  /** `mnist` uses the bundled MNIST test digits. */
+  /** `mnist` uses the bundled MNIST digits (the test split; the training split for QAT). */
   builtin?: 'mnist';
-  /** Maximum samples to use. */
+  /** Maximum samples to use (default: all of a folder; 32 synthetic or MNIST samples, 256 for QAT). */
   samples?: number;
 }
 
@@ -85,7 +86,8 @@ export const CloseModelNotification = new NotificationType<ModelParams>('quant/c
 /** Parameters of an analysis. */
 export interface AnalyzeParams extends WorkDoneProgressParams, PartialResultParams {
   model: string;
-  recipe?: string;
+  /** A recipe file or object: its defaults choose the calibration and the recommendation's base format. */
+  recipe?: string | Recipe;
   data?: DataSpec;
   /** Candidate format ids or `weights:activations` pairs; default set when omitted. */
   formats?: string[];
@@ -96,7 +98,11 @@ export interface AnalyzeParams extends WorkDoneProgressParams, PartialResultPara
   recipeOut?: string;
 }
 
-/** `quant/analyze`: full per-layer analysis; streams `LayerReport`s as partial results. */
+/**
+ * `quant/analyze`: full per-layer analysis. With a `partialResultToken`, each layer's report is sent as soon as its
+ * isolated runs are done (`AnalyzePartialResult`, one-element arrays; diagnoses and rank come only in the final
+ * report); the response is always the full report, which the engine also keeps as the model's last report.
+ */
 export const AnalyzeRequest = new RequestType<AnalyzeParams, AnalysisReport, void>('quant/analyze');
 /** The partial-result payload of `quant/analyze`. */
 export const AnalyzePartialResult = new ProgressType<LayerReport[]>();
