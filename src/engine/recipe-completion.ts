@@ -80,6 +80,14 @@ export function recipeCompletions(document: TextDocument, offset: number, input:
     ...extra,
   });
 
+  if (!doc.root || (doc.root.type !== 'object' && !doc.text.trim())) {
+    const models = modelFiles(input);
+    const model = models.length ? `\${1|${models.map((m) => m.replace(/[,|]/g, '')).join(',')}|}` : '$1';
+    return [{
+      label: 'QuantLens recipe', kind: CompletionItemKind.Snippet, detail: 'a new *.qrecipe.json', insertTextFormat: InsertTextFormat.Snippet,
+      textEdit: TextEdit.replace(range, `{\n\t"version": ${RECIPE_VERSION},\n\t"model": "${model}",\n\t"defaults": { "weights": "\${2:int8/per-channel}", "activations": "\${3:uint8}", "calibration": "\${4:minmax}" },\n\t"layers": {\n\t\t$0\n\t}\n}`),
+    }];
+  }
   if (loc.isAtPropertyKey) {
     const present = (obj: string[]) => new Set(existingKeys(doc, obj));
     if (p.length === 1) {
@@ -115,12 +123,15 @@ export function recipeCompletions(document: TextDocument, offset: number, input:
     ];
   }
   if (p.length === 1 && key === 'version') return [{ label: String(RECIPE_VERSION), kind: CompletionItemKind.Value, textEdit: TextEdit.replace(range, String(RECIPE_VERSION)) }];
-  if (p.length === 1 && key === 'model' && input.recipePath) {
-    const dir = path.dirname(input.recipePath);
-    const list = input.listDir ?? ((d: string) => { try { return readdirSync(d); } catch { return []; } });
-    return list(dir).filter((f) => f.toLowerCase().endsWith('.onnx')).map((f) => valueItem(f, { kind: CompletionItemKind.File }));
-  }
+  if (p.length === 1 && key === 'model') return modelFiles(input).map((f) => valueItem(f, { kind: CompletionItemKind.File }));
   return [];
+}
+
+/** The .onnx files in the recipe's folder. */
+function modelFiles(input: RecipeCompletionInput): string[] {
+  if (!input.recipePath) return [];
+  const list = input.listDir ?? ((d: string) => { try { return readdirSync(d); } catch { return []; } });
+  return list(path.dirname(input.recipePath)).filter((f) => f.toLowerCase().endsWith('.onnx'));
 }
 
 function existingKeys(doc: RecipeDoc, objPath: string[]): string[] {

@@ -79,6 +79,9 @@ test('calibration methods, field names, layer values, version and model files co
   assert.ok(labels(complete(`${head}"defaults": {}, "layers": { "p2o.Conv.0": | } }`).items).includes('float'));
   assert.deepEqual(labels(complete(`{ "version": | }`).items), ['1']);
   assert.deepEqual(labels(complete(`{ "version": 1, "model": "|" }`).items), ['a.onnx', 'b.ONNX']);
+  const fresh = complete('|').items;
+  assert.deepEqual(labels(fresh), ['QuantLens recipe']);
+  assert.match((fresh[0].textEdit as TextEdit).newText, /"model": "\$\{1\|a\.onnx,b\.ONNX\|\}"/);
 });
 
 /** The hover markdown at the first occurrence of `needle` in `text` (plus `delta` characters). */
