@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mustParseFormat } from '../../src/shared/formats';
 import { createCalibrator, EntropyCalibrator, HISTOGRAM_BINS, MinMaxCalibrator, MseCalibrator, PercentileCalibrator, StreamingHistogram } from '../../src/core/quant/calibrate';
 import { activationParams } from '../../src/core/quant/qparams';
+import { isQuantLensError } from '../../src/core/errors';
 import { fakeQuantize } from '../../src/core/quant/quantize';
 
 function rng(seed: number): () => number {
@@ -124,4 +125,14 @@ test('createCalibrator picks the method; float formats get min-max', () => {
   assert.ok(createCalibrator({ method: 'entropy' }, mustParseFormat('float16')) instanceof MinMaxCalibrator);
   const empty = createCalibrator({ method: 'mse' }, f);
   assert.deepEqual(empty.range(), { min: 0, max: 0 });
+});
+
+test('infinite activations are reported as a QuantLensError; NaNs are ignored', () => {
+  for (const spec of [{ method: 'minmax' }, { method: 'mse' }] as const) {
+    const c = createCalibrator(spec, mustParseFormat('int8'));
+    assert.throws(() => { c.observe(Float32Array.of(1, Infinity)); c.range(); }, (e: unknown) => isQuantLensError(e));
+  }
+  const c = createCalibrator({ method: 'percentile', percentile: 100 }, mustParseFormat('int8'));
+  c.observe(Float32Array.of(NaN, 1, -2, NaN));
+  assert.deepEqual(c.range(), { min: -2, max: 1 });
 });

@@ -8,6 +8,7 @@
  */
 import { NumberFormat } from '../../shared/formats';
 import { CalibrationSpec } from '../../shared/recipe';
+import { QuantLensError } from '../errors';
 import { asIntFormat, intRange, scaleZeroPoint } from './qparams';
 
 /** A calibrator sees batches of an activation and proposes its quantization range. */
@@ -39,6 +40,9 @@ export class MinMaxCalibrator implements Calibrator {
   }
   /** The observed range. */
   range(): { min: number; max: number } {
+    if (this.min === -Infinity || this.max === Infinity) {
+      throw new QuantLensError('calibration-infinite', 'an activation took an infinite value during calibration (overflow in the model or bad input data)');
+    }
     return this.min <= this.max ? { min: this.min, max: this.max } : { min: 0, max: 0 };
   }
 }
@@ -57,7 +61,7 @@ export class StreamingHistogram {
   observe(x: Float32Array): void {
     let absmax = 0;
     for (let i = 0; i < x.length; i++) { const a = Math.abs(x[i]); if (a > absmax) absmax = a; }
-    if (!Number.isFinite(absmax)) throw new Error('calibration data contains infinite values');
+    if (!Number.isFinite(absmax)) throw new QuantLensError('calibration-infinite', 'an activation took an infinite value during calibration (overflow in the model or bad input data)');
     this.exact.observe(x);
     if (absmax > 0) {
       if (this.radius === 0) this.radius = absmax;
