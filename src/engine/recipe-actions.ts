@@ -4,9 +4,9 @@ import { CodeAction, CodeActionKind, CodeLens, Diagnostic, DocumentLink, Range, 
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Node } from 'jsonc-parser';
 import type { LayerSpec } from '../shared/recipe';
-import { RECIPE_VERSION } from '../shared/recipe';
+import { effectiveLayerSpec, RECIPE_VERSION } from '../shared/recipe';
 import { RECIPE_DIAGNOSTIC_SOURCE } from './recipe-diagnostics';
-import { canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './recipe-index';
+import { atLeastAsPrecise, canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './recipe-index';
 import { lenientRecipe, nodeAt, parseRecipeText, PropertyEntry, RecipeDoc } from './recipe-parse';
 import type { RecipeIssueCode, RecipeIssueData } from './recipe-validate';
 import { resolveRecipePath } from './recipe-validate';
@@ -226,7 +226,13 @@ export function recipeCodeActions(document: TextDocument, range: Range, diagnost
   // Without a diagnostic: on a layer entry, offer to keep it in float; anywhere, apply the recommendation.
   const at = document.offsetAt(range.start);
   const here = doc.layers.find((e) => at >= e.prop.offset && at <= e.prop.offset + e.prop.length);
-  if (here?.valueNode && !(here.valueNode.type === 'string' && here.valueNode.value === 'float') && input.model?.byName.has(here.key) && !out.some((a) => a.title.startsWith(`Keep '${here.key}' in float`))) {
+  if (here?.valueNode && !(here.valueNode.type === 'string' && here.valueNode.value === 'float') && input.model?.byName.has(here.key) && !out.some((a) => a.title.startsWith(`Keep '${here.key}'`))) {
+    const h = input.report?.report.recommendation?.higher;
+    const eff = effectiveLayerSpec(lenientRecipe(doc), here.key);
+    if (h && !atLeastAsPrecise(eff.weights, h.weights)) {
+      const cur = here.valueNode.type === 'object' ? (lenientRecipe(doc).layers[here.key] as LayerSpec) : {};
+      out.push(action(`Keep '${here.key}' at higher precision (${h.weights} / ${h.activations})`, uri, [setValueEdit(document, here.valueNode, { ...cur, weights: h.weights, activations: h.activations })], undefined, false, CodeActionKind.RefactorRewrite));
+    }
     out.push(action(`Keep '${here.key}' in float`, uri, [setValueEdit(document, here.valueNode, 'float')], undefined, false, CodeActionKind.RefactorRewrite));
   }
   if (input.report && !recommended) {

@@ -152,3 +152,17 @@ test('per-tensor spread: switch the layer or the defaults to per-channel, or ove
   const after = mk(out);
   assert.deepEqual(after.diagnostics.filter((x) => x.code === 'per-tensor-spread'), []);
 });
+
+test('on any layer entry: keep it at the recommended higher precision or in float (refactorings)', () => {
+  const text = clsRecipe({ 'p2o.Conv.5': { weights: 'int4/per-channel', calibration: 'mse' } });
+  const s = setup(text, true);
+  const at = s.document.positionAt(text.indexOf('"p2o.Conv.5"') + 2);
+  const acts = recipeCodeActions(s.document, { start: at, end: at }, [], { recipePath: s.recipePath, model, report });
+  const higher = acts.find((a) => a.title === "Keep 'p2o.Conv.5' at higher precision (int8/per-channel / uint8)")!;
+  assert.equal(higher.kind, 'refactor.rewrite');
+  assert.deepEqual(valid(apply(s, higher)).layers['p2o.Conv.5'], { weights: 'int8/per-channel', activations: 'uint8', calibration: 'mse' });
+  assert.equal(valid(apply(s, acts.find((a) => a.title === "Keep 'p2o.Conv.5' in float")!)).layers['p2o.Conv.5'], 'float');
+  const already = setup(clsRecipe({ 'p2o.Conv.5': { weights: 'int8/per-channel' } }), true);
+  const acts2 = recipeCodeActions(already.document, { start: at, end: at }, [], { recipePath: already.recipePath, model, report });
+  assert.ok(!acts2.some((a) => a.title.includes('higher precision')), 'not offered when already at the higher format');
+});
