@@ -256,7 +256,7 @@ test('every example format, as weights and as activations, exports a model ONNX 
   const f = feed(input, 5);
   const ranges: RangeMap = new Map([['x', { min: -3, max: 3.5 }], ['h', { min: 0, max: 4 }]]);
   const rows: string[] = [];
-  for (const fmt of FORMAT_EXAMPLES) {
+  for (const fmt of [...FORMAT_EXAMPLES, 'int4', 'uint4', 'int2', 'uint3/sym', 'int10/asym', 'uint12', 'float8e5m2']) {
     const asActivation = !/per-channel|block/.test(fmt);
     const plans: [string, QuantPlan][] = [[`w=${fmt}`, mlpPlan(fmt, 'uint8')]];
     if (asActivation) plans.push([`a=${fmt}`, mlpPlan('int8/per-channel', fmt)]);
