@@ -157,16 +157,19 @@ function layerItems(doc: RecipeDoc, input: RecipeCompletionInput, keyItem: (labe
     let detail = `${l.opType} (${l.kind})`;
     if (l.weight) detail += ` [${l.weight.dims.join('×')}]`;
     const lr = rep?.byName.get(l.name);
+    // With an analysis, the most sensitive layers come first; otherwise model order.
+    let sortText = `1${String(l.nodeIndex).padStart(width, '0')}`;
     if (lr && primary) {
       const s = isolatedSqnr(lr.formats[primary]);
       const rank = ranks!.get(l.name) ?? lr.rank;
+      sortText = `0${String(rank).padStart(width, '0')}`;
       detail += ` · rank ${rank}/${rep!.report.layers.length}${s !== undefined ? ` · ${s.toFixed(1)} dB @ ${primary}` : ''}`;
     }
     items.push(keyItem(l.name, `${JSON.stringify(l.name)}: $1`, {
       kind: CompletionItemKind.Field,
       detail,
       documentation: { kind: MarkupKind.Markdown, value: `${humanCount(l.params)} parameters${l.macs !== undefined ? ` · ${humanCount(l.macs)} MACs` : ''}${rep?.keep.has(l.name) ? ' · recommended to keep at higher precision' : ''}` },
-      sortText: String(l.nodeIndex).padStart(width, '0'),
+      sortText,
       command: TRIGGER_SUGGEST,
     }));
   }

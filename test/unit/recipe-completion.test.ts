@@ -41,6 +41,8 @@ test('layer completions show sensitivity rank and SQNR when a report exists', ()
   assert.ok(it.detail!.includes(`rank 1/${report.report.layers.length}`), it.detail);
   assert.ok(it.detail!.includes(`${worst.formats['w4-pc'].isolated!.sqnrDb.toFixed(1)} dB @ w4-pc`), it.detail);
   assert.match((it.documentation as MarkupContent).value, /recommended to keep/);
+  const sorted = [...items].sort((a, b) => a.sortText!.localeCompare(b.sortText!));
+  assert.equal(sorted[0].label, worst.name, 'the most sensitive layer sorts first');
 });
 
 test('a partly typed layer name is replaced as a whole string', () => {
