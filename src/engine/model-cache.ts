@@ -134,6 +134,24 @@ export class ModelCache {
     return true;
   }
 
+  /** Removes (and disposes) an item cached beside a model. */
+  async removeItem(file: string, key: string): Promise<void> {
+    const e = this.entries.get(resolveModelPath(file));
+    const it = e?.items.get(key);
+    if (!e || !it) return;
+    e.items.delete(key);
+    await it.dispose?.();
+  }
+
+  /**
+   * Reserves memory a job will use outside the cache (e.g. an analysis's activations) beside a model the job has
+   * pinned: other caches are evicted to make room; returns the function that gives it back.
+   */
+  async reserve(file: string, key: string, bytes: number): Promise<() => void> {
+    const ok = await this.setItem(file, key, { value: null, bytes });
+    return () => { if (ok) void this.removeItem(file, key); };
+  }
+
   /** Marks a model in use (not evicted until the returned function is called). */
   pin(file: string): () => void {
     const e = this.entries.get(resolveModelPath(file));

@@ -7,7 +7,7 @@ import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
 import { LSPErrorCodes, WorkDoneProgress } from 'vscode-languageserver-protocol';
 import { startEngine, EngineClient } from '../../src/engine/client-for-tests';
 import {
-  AnalyzePartialResult, AnalyzeRequest, CancelJobNotification, EngineErrorInfo, EngineErrorNotification, InspectRequest,
+  AnalyzePartialResult, AnalyzeRequest, CancelJobNotification, EngineStatus, EngineStatusRequest, EngineErrorInfo, EngineErrorNotification, InspectRequest,
   JobInfo, JobsNotification, RecommendRequest,
 } from '../../src/shared/protocol';
 import type { LayerReport } from '../../src/shared/report';
@@ -70,13 +70,15 @@ describe('engine process: analysis', () => {
     let inspectedWhileRunning = false;
     let analysisDone = false;
     let asked = false;
+    let status: EngineStatus | undefined;
     const cts = new CancellationTokenSource();
     const sub = engine.connection.onProgress(AnalyzePartialResult, 'partial-4', () => {
       if (asked) return;
       asked = true;
-      void engine.connection.sendRequest(InspectRequest, { model: CLS_MODEL }).then((info) => {
+      void engine.connection.sendRequest(InspectRequest, { model: CLS_MODEL }).then(async (info) => {
         inspected = info.layers.length === 54;
         inspectedWhileRunning = !analysisDone;
+        status = await engine.connection.sendRequest(EngineStatusRequest);
         cts.cancel(); // the point is made; stop the analysis
       });
     });
@@ -86,6 +88,9 @@ describe('engine process: analysis', () => {
     sub.dispose();
     assert.ok(inspected, 'the inspect request was answered');
     assert.ok(inspectedWhileRunning, 'the inspect answer came before the analysis ended');
+    // While it ran, the analysis's activations were counted in the cache memory beside the model itself.
+    assert.ok(status!.jobs.some((j) => j.kind === 'analyze' && j.model === CLS_MODEL));
+    assert.ok(status!.cacheBytes > fs.statSync(CLS_MODEL).size * 1.5, `cache ${status!.cacheBytes} B`);
   });
 
   it('recommends layers to keep in higher precision, verified by running', async () => {

@@ -7,12 +7,36 @@ import { writeFileAtomic } from '../../core/onnx/model-file';
 import { AnalyzePartialResult } from '../../shared/protocol';
 import type { AnalyzeParams } from '../../shared/protocol';
 import type { AnalysisReport, LayerReport } from '../../shared/report';
+import type { LoadedModel } from '../context';
 import type { Engine } from '../engine';
 import type { Job } from '../jobs';
 import { openJobData, resolveRecipe } from './job-inputs';
 
 /** The smallest activation-cache budget an analysis gets, whatever the other caches hold. */
 const MIN_ANALYSIS_BUDGET = 64 * 1024 * 1024;
+
+/** The activation-cache budget of a new analysis: what the memory budget has left (running analyses reserve theirs). */
+export function analysisBudget(engine: Engine): number {
+  return Math.max(MIN_ANALYSIS_BUDGET, engine.cache.budget - engine.cache.usedBytes());
+}
+
+/**
+ * What an analysis is expected to hold: float32 copies of every computed tensor for each sample (from the shapes
+ * inferred at batch 1 when the model was loaded), at most `budget`; the whole budget when shapes are unknown.
+ */
+export function activationEstimate(engine: Engine, m: LoadedModel, samples: number, budget: number): number {
+  const shapes = engine.modelExtras(m.path).shapes;
+  if (!shapes) return budget;
+  let perSample = 0;
+  for (const n of m.graph.nodes) {
+    if (n.opType === 'Constant') continue;
+    for (const o of n.outputs) {
+      const d = shapes.get(o);
+      if (d && !m.graph.isConstant(o)) perSample += 4 * d.reduce((a, b) => a * b, 1) / Math.max(1, d[0] ?? 1);
+    }
+  }
+  return Math.min(budget, perSample * Math.max(1, samples));
+}
 
 /**
  * Runs the analysis on the cached model; each layer's report goes out as a partial result (`AnalyzePartialResult`,
@@ -24,7 +48,8 @@ export async function analyze(engine: Engine, connection: Connection, job: Job, 
   job.enter('opening the data', 1);
   const data = openJobData(params.data, m.graph.inputs, rr);
   const token = params.partialResultToken;
-  const budget = Math.max(MIN_ANALYSIS_BUDGET, engine.cache.budget - engine.cache.usedBytes());
+  const budget = analysisBudget(engine);
+  job.onFinish(await engine.cache.reserve(m.path, `activations:${job.info.id}`, activationEstimate(engine, m, data.samples, budget)));
   job.enter('capturing float activations', 2);
   const report = await analyzeModel({
     modelPath: m.path,

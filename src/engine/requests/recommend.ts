@@ -5,6 +5,7 @@ import type { RecommendParams } from '../../shared/protocol';
 import type { Recommendation } from '../../shared/report';
 import type { Engine } from '../engine';
 import type { Job } from '../jobs';
+import { activationEstimate, analysisBudget } from './analyze';
 import { openJobData } from './job-inputs';
 
 /**
@@ -16,13 +17,15 @@ export async function recommendLayers(engine: Engine, job: Job, params: Recommen
   const base = parseCandidate(params.base ?? 'w4a8');
   const higher = parseCandidate(params.higher ?? 'w8a8');
   const data = openJobData(params.data, m.graph.inputs);
+  const budget = analysisBudget(engine);
+  job.onFinish(await engine.cache.reserve(m.path, `activations:${job.info.id}`, activationEstimate(engine, m, data.samples, budget)));
   job.enter('capturing float activations', 2);
   const report = await analyzeModel({
     modelPath: m.path, model: m.model, data,
     formats: base.id === higher.id ? [base] : [base, higher], primaryFormat: base.id,
     base: params.base ?? 'w4a8', higher: params.higher ?? 'w8a8', target: params.target,
     allButOne: false, threads: engine.threads, backend: engine.backend, signal: job.signal,
-    memoryBudgetBytes: Math.max(64 * 1024 * 1024, engine.cache.budget - engine.cache.usedBytes()),
+    memoryBudgetBytes: budget,
     onProgress: (p) => job.progress(p.message, 2 + (96 * p.done) / Math.max(1, p.total)),
   });
   job.throwIfCancelled();
