@@ -250,3 +250,12 @@ test('buildPlan takes fixed blocked scales in the exporter layout (conv: [O, cei
   assert.deepEqual([params.qmin, params.qmax], [-8, 7]);
   assert.throws(() => buildPlan(layers, { defaults: {}, layers: { '/conv1/Conv': { weights: 'int4/block:16', scales: { w1: [1, 2] } } } }), /one per block \(16\)/);
 });
+
+test('plans naming unnamed nodes (generated names) still resolve after the opset upgrade', () => {
+  const m = model({ opset: 11 });
+  for (const n of m.graph!.node!) n.name = '';
+  const p: QuantPlan = [{ node: 'MatMul:y1', weight: { tensor: 'w', format: mustParseFormat('int4/per-channel'), channelAxis: 1, reductionAxis: 0 }, activations: [{ tensor: 'x', format: mustParseFormat('int16') }] }];
+  const q = exportQdq(m, p, ranges);
+  assert.equal(opsetOf(q), 21);
+  assert.deepEqual(nodesOf(q, 'MatMul')[0].input, ['x_DequantizeLinear_Output', 'w_DequantizeLinear_Output']);
+});

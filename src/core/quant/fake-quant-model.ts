@@ -13,7 +13,7 @@ import { formatToString } from '../../shared/formats';
 import { float } from '../onnx/builder';
 import { DataType, ModelProto } from '../onnx/proto';
 import { ModelEditor } from './graph-edit';
-import { activationQuantParams, ExportOptions, firstConsumers, floatFormatType, opsetFor, planWeightParams, QuantPlan, RangeMap } from './qdq-export';
+import { activationQuantParams, aliasesOf, ExportOptions, firstConsumers, floatFormatType, opsetFor, planWeightParams, QuantPlan, RangeMap } from './qdq-export';
 import { Graph } from '../onnx/graph';
 import { upgradeOpset } from '../onnx/opset-upgrade';
 import { fakeQuantize, quantizeWeight } from './quantize';
@@ -30,9 +30,10 @@ export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: 
   // Casts to bfloat16 / float8 need opset 13 / 19: raise the opset only for those (integer formats work at any opset).
   let need = 0;
   for (const l of plan) for (const a of l.activations) if (a.format.kind === 'bfloat16' || a.format.kind === 'float8') need = Math.max(need, opsetFor(a.format));
-  const current = new Graph(model, file).opset;
-  const base = need > current ? upgradeOpset(model, need) : model;
-  const ed = new ModelEditor(base, file);
+  const original = new Graph(model, file);
+  const base = need > original.opset ? upgradeOpset(model, need) : model;
+  const ed = new ModelEditor(base, file, base === model ? original : undefined);
+  if (base !== model) ed.aliases = aliasesOf(original, plan);
   const opset = ed.graph.opset;
   const weightOut = new Map<string, string>();
   const actOut = new Map<string, string>();

@@ -31,9 +31,16 @@ export class ModelEditor {
     return n;
   }
 
+  /**
+   * Node names of an earlier version of this model (before an opset upgrade) mapped to their first output,
+   * so plan entries keep resolving when the upgrade renamed or renumbered unnamed nodes.
+   */
+  aliases?: Map<string, string>;
+
   /** The node a plan refers to by its (unique) name; QuantLensError when missing. */
   node(name: string): GraphNode {
-    const n = this.graph.byName.get(name);
+    const alias = this.aliases?.get(name);
+    const n = (alias !== undefined ? this.graph.producer.get(alias) : undefined) ?? this.graph.byName.get(name);
     if (!n) throw new QuantLensError('plan-unknown-node', `the model has no node named '${name}'`, this.file);
     return n;
   }

@@ -70,9 +70,20 @@ export function opsetFor(format: NumberFormat): number {
   }
 }
 
+/** Plan node names → their first output in `graph` (to find them again after an opset upgrade). */
+export function aliasesOf(graph: Graph, plan: QuantPlan): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of plan) {
+    const n = graph.byName.get(l.node);
+    if (!n) throw new QuantLensError('plan-unknown-node', `the model has no node named '${l.node}'`, graph.file);
+    if (n.outputs[0]) m.set(l.node, n.outputs[0]);
+  }
+  return m;
+}
+
 /** The opset a plan needs (the max over its formats, at least the model's own). */
-export function planOpset(model: ModelProto, plan: QuantPlan): number {
-  let need = new Graph(model).opset;
+export function planOpset(model: ModelProto | Graph, plan: QuantPlan): number {
+  let need = (model instanceof Graph ? model : new Graph(model)).opset;
   for (const l of plan) {
     if (l.weight) need = Math.max(need, opsetFor(l.weight.format));
     for (const a of l.activations) {
@@ -161,10 +172,11 @@ function scaleTensor(params: QuantParams, dims: number[]): Tensor {
  */
 export function exportQdq(model: ModelProto, plan: QuantPlan, ranges: RangeMap, options: ExportOptions = {}): ModelProto {
   const file = options.file;
-  const opset = planOpset(model, plan);
-  const current = new Graph(model, file).opset;
-  const base = opset > current ? upgradeOpset(model, opset) : model;
-  const ed = new ModelEditor(base, file);
+  const original = new Graph(model, file);
+  const opset = planOpset(original, plan);
+  const base = opset > original.opset ? upgradeOpset(model, opset) : model;
+  const ed = new ModelEditor(base, file, base === model ? original : undefined);
+  if (base !== model) ed.aliases = aliasesOf(original, plan);
   const weightOut = new Map<string, string>();
   const actOut = new Map<string, string>();
   const actAt = firstConsumers(ed, plan);
