@@ -70,7 +70,13 @@ export class StreamingHistogram {
     const B = HISTOGRAM_BINS;
     const R = this.radius;
     const c = this.counts;
-    if (R === 0) { this.zeros += x.length; this.total += x.length; return; }
+    if (R === 0) {
+      let n = 0;
+      for (let i = 0; i < x.length; i++) if (x[i] === x[i]) n++;
+      this.zeros += n;
+      this.total += n;
+      return;
+    }
     const k = B / (2 * R);
     let n = 0;
     for (let i = 0; i < x.length; i++) {
