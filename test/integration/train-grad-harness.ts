@@ -10,7 +10,7 @@ import { Rng } from '../../src/core/train/random';
 import { probeModel } from '../../src/core/train/shape-probe';
 
 /** One input of the op under test: x = differentiated (random), pos = differentiated and positive, f = float constant, i = int64 constant. */
-export type In = { shape: number[]; kind?: 'x' | 'pos' | 'f' | 'fpos'; } | { ints: number[] } | null;
+export type In = { shape: number[]; kind?: 'x' | 'pos' | 'f' | 'fpos'; } | { ints: number[] } | { floats: number[] } | null;
 
 export interface GradCase {
   op: string;
@@ -38,6 +38,7 @@ export async function checkGradient(c: GradCase, seed = 7): Promise<{ dtype: str
   const names = c.inputs.map((inp, k) => {
     if (!inp) return '';
     const name = `in${k}`;
+    if ('floats' in inp) { fwd.initializerProto({ name, dims: [inp.floats.length], data_type: DataType.FLOAT, float_data: inp.floats }); return name; }
     if ('ints' in inp) { fwd.initializerProto({ name, dims: [inp.ints.length], data_type: DataType.INT64, int64_data: inp.ints }); return name; }
     const data = Arr.from(fill(rng, sizeOf(inp.shape), inp.kind ?? 'x'));
     if (inp.kind === 'f' || inp.kind === 'fpos') { fwd.initializerProto({ name, dims: inp.shape, data_type: dtype, [dtype === DataType.DOUBLE ? 'double_data' : 'float_data']: Array.from(data) }); return name; }

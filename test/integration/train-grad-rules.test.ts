@@ -70,6 +70,8 @@ const cases: Record<string, GradCase> = {
   Expand: { op: 'Expand', inputs: [x(3, 1), ints(2, 3, 4)] },
   ReduceSum: { op: 'ReduceSum', inputs: [x(2, 3, 4), ints(1)], attrs: { keepdims: 0 } },
   ReduceMean: { op: 'ReduceMean', inputs: [x(2, 3, 4)], attrs: { axes: [0, 2], keepdims: 1 } },
+  'Resize nearest x2': { op: 'Resize', inputs: [x(1, 2, 3, 4), null, { floats: [1, 1, 2, 2] }], attrs: { mode: 'nearest' }, float32: true },
+  'Resize nearest half_pixel x1.5': { op: 'Resize', inputs: [x(2, 1, 4, 3), null, { floats: [1, 1, 1.5, 1.5] }], attrs: { mode: 'nearest', coordinate_transformation_mode: 'half_pixel', nearest_mode: 'round_prefer_ceil' }, float32: true },
   Gather: { op: 'Gather', inputs: [x(5, 3), ints(4, 0, 4)], attrs: { axis: 0 } },
 };
 

@@ -41,8 +41,8 @@ export function stateNames(spec: OptimizerSpec, param: string): string[] {
 /** Scalar graph inputs the optimizer reads each step. */
 export const OPT_INPUTS = { lr: 'opt__lr', bc1: 'opt__bc1', bc2: 'opt__bc2' } as const;
 
-/** Emits the update of every (param, grad); returns new param and new state tensors, plus the gradient norm. */
-export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, params: { name: string; grad: string; decay: boolean }[]): { newParams: string[]; newState: string[][]; gradNorm: string } {
+/** Emits the update of every (param, grad) (`relative`: step proportional to the value, for scales); returns new param and new state tensors, plus the gradient norm. */
+export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, params: { name: string; grad: string; decay: boolean; relative?: boolean }[]): { newParams: string[]; newState: string[][]; gradNorm: string } {
   const lr = OPT_INPUTS.lr;
   const sq = params.map((p) => ctx.op('ReduceSumSquare', [p.grad], { keepdims: 0 }));
   const norm = ctx.op('Sqrt', [sq.length === 1 ? sq[0] : ctx.op('Sum', sq)]);
@@ -76,7 +76,9 @@ export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, params: { n
       step = ctx.op('Div', [mhat, ctx.op('Add', [ctx.op('Sqrt', [vhat]), ctx.scalar(eps)])]);
       if (wd > 0 && p.decay && spec.kind === 'adamw') step = ctx.op('Add', [step, ctx.op('Mul', [p.name, ctx.scalar(wd)])]);
     }
-    newParams.push(ctx.op('Sub', [p.name, ctx.op('Mul', [step, lr])]));
+    // Relative updates (quantization scales): the step is scaled by the value, as if learning its logarithm.
+    const delta = ctx.op('Mul', [step, lr]);
+    newParams.push(ctx.op('Sub', [p.name, p.relative ? ctx.op('Mul', [delta, p.name]) : delta]));
     newState.push(ns);
   }
   return { newParams, newState, gradNorm: norm };

@@ -140,6 +140,9 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const probe = await probeModel(backend, o.model, probeFeed);
   const logitDims = probe.shapes.get(logits)!;
   const classes = logitDims[logitDims.length - 1];
+  /** Values per sample of the trained output, and whether it is [batch, classes] (accuracy and agreement apply). */
+  const width = sizeOf(logitDims.slice(1));
+  const classifier = logitDims.length === 2;
   if (o.data.labels) {
     if (o.data.labels.length !== N) throw new QuantLensError('train-labels', `${o.data.labels.length} labels for ${N} samples`, file);
     if (logitDims.length !== 2) throw new QuantLensError('train-labels', `labels need a [batch, classes] output, but '${logits}' has shape [${logitDims.join(', ')}]`, file);
@@ -220,9 +223,9 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
           feeds[step.labels] = { type: DataType.FLOAT, dims: [B, classes], data: onehot };
         }
         if (step.teacher) {
-          const td = new Float32Array(B * classes);
-          for (let i = 0; i < B; i++) td.set(teacher!.subarray(idx[i] * classes, (idx[i] + 1) * classes), i * classes);
-          feeds[step.teacher] = { type: DataType.FLOAT, dims: [B, classes], data: td };
+          const td = new Float32Array(B * width);
+          for (let i = 0; i < B; i++) td.set(teacher!.subarray(idx[i] * width, (idx[i] + 1) * width), i * width);
+          feeds[step.teacher] = { type: DataType.FLOAT, dims: logitDims, data: td };
         }
         const lr = learningRate(o.lr, schedule, t, total);
         feeds[OPT_INPUTS.lr] = scalar(lr);
@@ -268,8 +271,9 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
       }
       for (const [k, v] of updated) values.set(k, v);
       for (let j = 0; j < m; j++) {
-        const pred = argmaxRows(logitsAll.subarray(j * B * classes, (j + 1) * B * classes), classes);
         acc.loss += losses[j]; acc.n++; acc.samples += B;
+        if (!classifier) continue;
+        const pred = argmaxRows(logitsAll.subarray(j * B * classes, (j + 1) * B * classes), classes);
         for (let i = 0; i < B; i++) {
           if (o.data.labels && pred[i] === o.data.labels[idxs[j][i]]) acc.correct++;
           if (teacher && pred[i] === argmaxRows(teacher.subarray(idxs[j][i] * classes, (idxs[j][i] + 1) * classes), classes)[0]) acc.agree++;
@@ -283,7 +287,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
         const entry: TrainingLogEntry = {
           step: done, totalSteps: total, epoch: done / stepsPerEpoch, loss: acc.loss / acc.n, lr: lrs[m - 1],
           accuracy: o.data.labels ? acc.correct / acc.samples : undefined,
-          agreement: teacher ? acc.agree / acc.samples : undefined,
+          agreement: teacher && classifier ? acc.agree / acc.samples : undefined,
           gradNorm, samplesPerSec: sps, etaSeconds: ((total - done) * elapsed) / Math.max(1, done - startStep),
         };
         log.push(entry);

@@ -91,7 +91,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   // Optimizer.
   b.input(OPT_INPUTS.lr, dtype, []);
   if (o.optimizer.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, dtype, []); b.input(OPT_INPUTS.bc2, dtype, []); }
-  const entries = wrt.map((w) => ({ name: w, grad: grads.get(w)!, decay: o.params.includes(w) && (shapes.get(w)!.length > 1) }));
+  const entries = wrt.map((w) => ({ name: w, grad: grads.get(w)!, decay: o.params.includes(w) && (shapes.get(w)!.length > 1), relative: !o.params.includes(w) }));
   const state: string[] = [];
   for (const e of entries) for (const s of stateNames(o.optimizer, e.name)) { b.input(s, dtype, shapes.get(e.name)); state.push(s); shapes.set(s, shapes.get(e.name)!); }
   const upd = emitOptimizer(ctx, o.optimizer, entries);

@@ -1,4 +1,4 @@
-/** Gradient rules of data-movement ops: Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Cast, Transpose, Concat, Split, Slice, Pad, Expand, ReduceSum, ReduceMean. */
+/** Gradient rules of data-movement ops: Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Cast, Transpose, Concat, Split, Slice, Pad, Expand, Resize (nearest), Gather, ReduceSum, ReduceMean. */
 import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradContext, GradRule, FwdNode } from '../grad-context';
@@ -47,8 +47,8 @@ function sliceIndices(xs: number[], starts: number[], ends: number[], axes: numb
 }
 
 /** Scatters a gradient back to the flat input positions `idx` (summing duplicates). */
-function scatterBack(ctx: GradContext, gy: string, xs: number[], idx: number[]): string {
-  const indices = ctx.b.constInt64('slice_idx', idx);
+function scatterBack(ctx: GradContext, gy: string, xs: number[], idx: number[] | string): string {
+  const indices = typeof idx === 'string' ? ctx.reshape(idx, [-1]) : ctx.b.constInt64('slice_idx', idx);
   const flat = ctx.op('ScatterElements', [ctx.zeros([sizeOf(xs)]), indices, ctx.reshape(gy, [-1])], { axis: 0, reduction: 'add' });
   return ctx.reshape(flat, xs);
 }
@@ -116,6 +116,18 @@ export const shapeRules: Record<string, GradRule> = {
     axes.forEach((a, k) => { starts[a] = pads[k]; });
     if (starts.some((s) => s < 0)) throw new Error(`Pad '${n.name}': negative pads are not differentiable`);
     return [ctx.op('Slice', [gy, ctx.ints(starts), ctx.ints(starts.map((s, i) => s + xs[i]))])];
+  },
+  Resize: (ctx, n, [gy]) => {
+    if (!gy) return [];
+    if (attrString(n.proto, 'mode', 'nearest') !== 'nearest') throw new Error(`Resize '${n.name}': only mode 'nearest' is differentiable`);
+    // Nearest resize copies elements: resizing the element indices gives each output's source, then scatter-add.
+    const xs = ctx.shape(n.inputs[0]);
+    const total = sizeOf(xs);
+    if (total >= 2 ** 24) throw new Error(`Resize '${n.name}': input too large to differentiate`);
+    const iota = ctx.floats(Float64Array.from({ length: total }, (_, i) => i), xs);
+    const src = ctx.b.fresh('resize_src');
+    ctx.b.nodes.push({ op_type: 'Resize', input: [iota, ...n.inputs.slice(1)], output: [src], attribute: n.proto.attribute, name: ctx.b.fresh('Resize_grad'), domain: '' });
+    return [scatterBack(ctx, gy, xs, ctx.op('Cast', [src], { to: 7 }))];
   },
   ReduceSum: (ctx, n, [gy]) => reduceBack(ctx, n, gy, false),
   ReduceMean: (ctx, n, [gy]) => reduceBack(ctx, n, gy, true),
