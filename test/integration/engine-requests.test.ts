@@ -119,6 +119,12 @@ describe('engine process: inspect, export, errors', () => {
     assert.ok(Number.isFinite(a.metrics.sqnrDb) && Number.isFinite(b.metrics.sqnrDb));
     assert.ok(b.sizeBytes > a.sizeBytes, `float/int8 layers make it bigger: ${b.sizeBytes} vs ${a.sizeBytes}`);
     assert.ok(b.metrics.sqnrDb > a.metrics.sqnrDb - 1, `${b.metrics.sqnrDb} vs ${a.metrics.sqnrDb}`);
+    // The second evaluation reused the activation ranges calibrated by the first (same data, same formats).
+    const steps = (id: string) => jobLists.flatMap((l) => l.filter((j) => j.id === id).map((j) => j.message ?? ''));
+    const ids = [...new Set(jobLists.flatMap((l) => l.filter((j) => j.kind === 'evaluate' && j.model === model).map((j) => j.id)))];
+    assert.equal(ids.length, 2);
+    assert.ok(steps(ids[0]).some((m) => m.startsWith('calibrating')), 'the first evaluation calibrated');
+    assert.ok(!steps(ids[1]).some((m) => m.startsWith('calibrating')), 'the second did not');
     // The evaluated configuration is what export writes: same size, same metrics.
     const out = path.join(dir, 'mlp3.w4.onnx');
     const e = await engine.connection.sendRequest(ExportRequest, { model, recipe: w4, data: { samples: 16 }, output: out });
