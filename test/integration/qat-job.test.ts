@@ -95,3 +95,25 @@ test('several steps per run (ONNX Loop) train exactly like one step per run', as
   assert.deepEqual(a.log.map((e) => e.loss), b.log.map((e) => e.loss));
   assert.deepEqual(b.specs.map((s) => Array.from(s.scale)), a.specs.map((s) => Array.from(s.scale)));
 });
+
+test('BatchNormalization after a Conv is folded before QAT; the trained model has none', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('input', DataType.FLOAT, ['N', 1, 28, 28]);
+  const rnd = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + k) * 0.3);
+  const w = b.initializer('conv.w', { type: DataType.FLOAT, dims: [4, 1, 3, 3], data: rnd(36, 1) });
+  const c = b.node('Conv', [x, w], { kernel_shape: [3, 3], strides: [2, 2] }, { name: 'conv' });
+  const bn = b.node('BatchNormalization', [c,
+    b.initializer('bn.s', { type: DataType.FLOAT, dims: [4], data: Float32Array.of(1, 2, 0.5, 1.5) }),
+    b.initializer('bn.b', { type: DataType.FLOAT, dims: [4], data: Float32Array.of(0.1, -0.1, 0, 0.2) }),
+    b.initializer('bn.m', { type: DataType.FLOAT, dims: [4], data: Float32Array.of(0, 0.1, -0.1, 0) }),
+    b.initializer('bn.v', { type: DataType.FLOAT, dims: [4], data: Float32Array.of(1, 0.5, 2, 1) })], { epsilon: 1e-5 }, { name: 'bn' });
+  const r = b.node('Relu', [bn]);
+  const f = b.node('Flatten', [r], { axis: 1 });
+  const fc = b.node('Gemm', [f, b.initializer('fc.w', { type: DataType.FLOAT, dims: [10, 4 * 13 * 13], data: rnd(10 * 4 * 169, 2) })], { transB: 1 }, { name: 'fc', output: 'logits' });
+  b.output(fc, DataType.FLOAT, ['N', 10]);
+  const res = await runQat({ ...base(), model: b.model(13), steps: 5 });
+  const ops = (res.model.graph!.node ?? []).map((n) => n.op_type);
+  assert.ok(!ops.includes('BatchNormalization'), `ops: ${ops.join(', ')}`);
+  assert.ok(res.log.every((e) => Number.isFinite(e.loss)));
+  assert.ok(res.specs.some((s) => s.tensor === 'conv.w' || s.uses.some(([n]) => n === 'conv')), 'the folded conv is quantized');
+});

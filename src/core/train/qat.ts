@@ -16,6 +16,7 @@ import { Rng } from './random';
 import { probeModel } from './shape-probe';
 import { buildTrainStep, withParams } from './train-step';
 import { loopTrainStep } from './loop';
+import { prepareForTraining } from './export';
 
 /** Training data: one input tensor with the sample axis first, and optional class labels. */
 export interface QatData {
@@ -61,7 +62,7 @@ export interface QatOptions {
 
 /** What a QAT run produces. */
 export interface QatResult {
-  /** The model with trained float weights (same structure as the input). */
+  /** The model with trained float weights (the input with opset >= 13 and BatchNormalization folded). */
   model: ModelProto;
   /** Fake-quant points with the learned (or calibrated) scales. */
   specs: FakeQuantSpec[];
@@ -128,6 +129,8 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const file = o.file ?? '<model>';
   const backend = o.backend ?? ortBackend();
   const threads = o.threads ?? 1;
+  // Opset raised to 13+ and BatchNormalization folded (no-ops when already so).
+  o = { ...o, model: prepareForTraining(o.model, file) };
   const graph = new Graph(o.model, file);
   if (graph.inputs.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; this one has ${graph.inputs.length}`, file);
   const inputName = graph.inputs[0].name;
