@@ -35,7 +35,8 @@ function geometry(ctx: GradContext, n: FwdNode, inSpatial: number[], outSpatial:
  * Weight gradient of a (transposed) convolution without materialising im2col:
  * out[a, b, kk] = sum over n, p of A[n, a, p] * src[n, b, p*s + kk*d - pb] (zero outside), for a, b in the same group.
  * A and src are first put channel-major ([C, N, ...]: a cheap block transpose); every kernel offset is one strided
- * Slice of the padded source and one Gemm (transB, no transposed copy) or batched MatMul per group.
+ * Slice of the padded source; without groups the slices are stacked and one Gemm (transB, no transposed copy)
+ * contracts them with A, with groups one batched MatMul per offset.
  * Returns [Ac, Bg, K] flattened to the weight shape by the caller.
  */
 function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom): string {
@@ -56,23 +57,25 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
   const aT = group === 1 ? undefined : Ag === 1 ? ctx.reshape(a2, [group, N * P, 1]) : ctx.op('Transpose', [a2], { perm: [0, 2, 1] });
   const K = sizeOf(g.k);
   const axes = Array.from({ length: nd }, (_, i) => 2 + i);
-  const parts: string[] = [];
+  const slices: string[] = [];
   for (let kk = 0; kk < K; kk++) {
     const off: number[] = [];
     let rem = kk;
     for (let i = nd - 1; i >= 0; i--) { off[i] = rem % g.k[i]; rem = Math.floor(rem / g.k[i]); }
     const starts = off.map((o, i) => o * g.d[i]);
     const ends = starts.map((st, i) => st + (out[i] - 1) * g.s[i] + 1);
-    const sl = ctx.op('Slice', [sp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]);
-    let part: string;
-    if (group === 1) {
-      part = ctx.op('Gemm', [ctx.reshape(a2, [Ac, N * P]), ctx.reshape(sl, [Bc, N * P])], { transB: 1 }); // [Ac, Bc]
-    } else {
-      const bg = ctx.op('MatMul', [ctx.reshape(sl, [group, Bg, N * P]), aT!]); // [group, Bg, Ag]
-      part = ctx.reshape(ctx.op('Transpose', [bg], { perm: [0, 2, 1] }), [Ac, Bg]);
-    }
-    parts.push(ctx.op('Unsqueeze', [part, ctx.ints([2])]));
+    slices.push(ctx.op('Slice', [sp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]));
   }
+  if (group === 1) {
+    // One Gemm over the stacked slices [K * Bc, N*P] (a plain copy): A is read once.
+    const cols = K === 1 ? ctx.reshape(slices[0], [Bc, N * P]) : ctx.op('Concat', slices.map((sl) => ctx.reshape(sl, [Bc, N * P])), { axis: 0 });
+    const m = ctx.op('Gemm', [ctx.reshape(a2, [Ac, N * P]), cols], { transB: 1 }); // [Ac, K * Bc]
+    return ctx.op('Transpose', [ctx.reshape(m, [Ac, K, Bc])], { perm: [0, 2, 1] });
+  }
+  const parts = slices.map((sl) => {
+    const bg = ctx.op('MatMul', [ctx.reshape(sl, [group, Bg, N * P]), aT!]); // [group, Bg, Ag]
+    return ctx.op('Unsqueeze', [ctx.reshape(ctx.op('Transpose', [bg], { perm: [0, 2, 1] }), [Ac, Bg]), ctx.ints([2])]);
+  });
   return parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis: 2 });
 }
 
