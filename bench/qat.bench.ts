@@ -16,11 +16,20 @@ const B = 64;
 const K = Number(process.env.QL_STEPS_PER_RUN ?? 8);
 const threads = Number(process.env.QL_THREADS ?? 1);
 
-async function timeIt(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  for (let i = 0; i < 3; i++) await fn();
+async function once(fn: () => Promise<unknown>, reps = 1): Promise<number> {
   const t = process.hrtime.bigint();
   for (let i = 0; i < reps; i++) await fn();
   return Number(process.hrtime.bigint() - t) / 1e6 / reps;
+}
+
+const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+/** Times the candidates round-robin (so machine load hits all alike) and returns each one's median. */
+async function interleaved(fns: { fn: () => Promise<unknown>; reps: number; per: number }[], rounds: number): Promise<number[]> {
+  for (const f of fns) await once(f.fn, 2);
+  const times = fns.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) for (let k = 0; k < fns.length; k++) times[k].push((await once(fns[k].fn, fns[k].reps)) / fns[k].per);
+  return times.map(median);
 }
 
 async function bench(name: string, model: ModelProto, reps: number) {
@@ -29,8 +38,6 @@ async function bench(name: string, model: ModelProto, reps: number) {
   const rng = new Rng(1);
   const x: Tensor = { type: DataType.FLOAT, dims: [B, 1, 28, 28], data: Float32Array.from({ length: B * 784 }, () => rng.next()) };
   const fwd = await backend.createSession(encodeModelProto(model), { threads });
-  const fwdMs = await timeIt(() => fwd.run({ input: x }), reps);
-  await fwd.release();
   const probe = await probeModel(backend, model, { input: x });
   const { specs } = planFromRecipe(graph, { defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} }, true);
   for (const s of specs) {
@@ -47,8 +54,6 @@ async function bench(name: string, model: ModelProto, reps: number) {
   for (const st of step.state) feeds[st] = { type: DataType.FLOAT, dims: step.shapes.get(st)!, data: new Float32Array(sizeOf(step.shapes.get(st)!)) };
   specs.forEach((sp, k) => { feeds[step.scales[k]] = { type: DataType.FLOAT, dims: step.shapes.get(step.scales[k])!, data: sp.scale }; });
   void gatherRows;
-  const stepMs = await timeIt(() => s.run(feeds), reps);
-  await s.release();
   // K steps per run inside an ONNX Loop.
   const loop = loopTrainStep(step);
   const ls = await backend.createSession(encodeModelProto(loop.model), { threads });
@@ -61,14 +66,19 @@ async function bench(name: string, model: ModelProto, reps: number) {
   }
   for (const c of loop.carried) lf[c.init] = feeds[c.name];
   for (const [k, v] of Object.entries(feeds)) if (!(k in lf) && !loop.perStep.some((p) => p.name === k) && !loop.carried.some((c) => c.name === k)) lf[k] = v;
-  const loopMs = (await timeIt(() => ls.run(lf), Math.max(3, Math.round(reps / K)))) / K;
-  await ls.release();
+  const [fwdMs, stepMs, loopMs] = await interleaved([
+    { fn: () => fwd.run({ input: x }), reps: 5, per: 1 },
+    { fn: () => s.run(feeds), reps: 1, per: 1 },
+    { fn: () => ls.run(lf), reps: 1, per: K },
+  ], reps);
+  await Promise.all([fwd.release(), s.release(), ls.release()]);
   const best = Math.min(stepMs, loopMs);
   return { name, fwdMs, stepMs, loopMs, ratio: best / fwdMs, samplesPerSec: (B * 1000) / best };
 }
 
 async function main() {
-  const rows = [await bench('MNIST CNN', mnistCnn(1), 30), await bench('MNIST MLP', mnistMlp(1), 200)];
+  const rows = [await bench('MNIST CNN', mnistCnn(1), 15), await bench('MNIST MLP', mnistMlp(1), 40)];
+  console.log(`(medians of interleaved rounds; load average ${require('os').loadavg()[0].toFixed(1)} on ${require('os').cpus().length} cores)`);
   console.log(`QAT training step (W4A8 per-channel fake quant, LSQ, Adam) vs FP32 forward, batch ${B}, ${threads} thread(s), onnxruntime-node`);
   console.log(`model       fp32 fwd ms   step ms (1/run)   step ms (${K}/run, Loop)   ratio (best/fwd)   samples/s`);
   for (const r of rows) console.log(`${r.name.padEnd(11)} ${r.fwdMs.toFixed(3).padStart(11)} ${r.stepMs.toFixed(3).padStart(17)} ${r.loopMs.toFixed(3).padStart(24)} ${r.ratio.toFixed(2).padStart(18)} ${r.samplesPerSec.toFixed(0).padStart(11)}`);

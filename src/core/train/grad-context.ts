@@ -101,7 +101,7 @@ export class GradContext {
     return this.reshape(r, to);
   }
 
-  /** x * mask where mask is a boolean tensor. */
+  /** x where the boolean `cond` holds, 0 elsewhere (Cast + Mul: measured faster than Where in ONNX Runtime 1.30). */
   mask(x: string, cond: string): string {
     return this.op('Mul', [x, this.op('Cast', [cond], { to: this.dtype })]);
   }

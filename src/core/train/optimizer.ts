@@ -53,6 +53,7 @@ export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, params: { n
   const wd = spec.weightDecay ?? 0;
   const newParams: string[] = [];
   const newState: string[][] = [];
+  let bias: { k: string; eps: string } | undefined;
   for (const p of params) {
     let g = factor ? ctx.op('Mul', [p.grad, factor]) : p.grad;
     if (wd > 0 && p.decay && spec.kind !== 'adamw') g = ctx.op('Add', [g, ctx.op('Mul', [p.name, ctx.scalar(wd)])]);
@@ -71,9 +72,12 @@ export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, params: { n
       const m = ctx.op('Add', [ctx.op('Mul', [st[0], ctx.scalar(b1)]), ctx.op('Mul', [g, ctx.scalar(1 - b1)])]);
       const v = ctx.op('Add', [ctx.op('Mul', [st[1], ctx.scalar(b2)]), ctx.op('Mul', [ctx.op('Mul', [g, g]), ctx.scalar(1 - b2)])]);
       ns.push(m, v);
-      const mhat = ctx.op('Div', [m, OPT_INPUTS.bc1]);
-      const vhat = ctx.op('Div', [v, OPT_INPUTS.bc2]);
-      step = ctx.op('Div', [mhat, ctx.op('Add', [ctx.op('Sqrt', [vhat]), ctx.scalar(eps)])]);
+      // mhat / (sqrt(vhat) + eps) = (m * sqrt(bc2) / bc1) / (sqrt(v) + eps * sqrt(bc2)): the bias corrections become scalars.
+      bias ??= (() => {
+        const r = ctx.op('Sqrt', [OPT_INPUTS.bc2]);
+        return { k: ctx.op('Div', [r, OPT_INPUTS.bc1]), eps: ctx.op('Mul', [r, ctx.scalar(eps)]) };
+      })();
+      step = ctx.op('Mul', [ctx.op('Div', [m, ctx.op('Add', [ctx.op('Sqrt', [v]), bias.eps])]), bias.k]);
       if (wd > 0 && p.decay && spec.kind === 'adamw') step = ctx.op('Add', [step, ctx.op('Mul', [p.name, ctx.scalar(wd)])]);
     }
     // Relative updates (quantization scales): the step is scaled by the value, as if learning its logarithm.
