@@ -110,7 +110,15 @@ export const AnalyzePartialResult = new ProgressType<LayerReport[]>();
 /** Parameters of evaluating one configuration (e.g. after toggling a layer). */
 export interface EvaluateParams extends WorkDoneProgressParams { model: string; recipe: string | Recipe; data?: DataSpec }
 /** Result of evaluating a configuration: the QDQ model export would write, run in ORT against the float model. */
-export interface EvaluateResult { metrics: EndToEndMetrics; sizeBytes: number }
+export interface EvaluateResult {
+  /** Measured as ONNX Runtime runs the model (full graph optimizations: fused integer kernels). */
+  metrics: EndToEndMetrics;
+  sizeBytes: number;
+  /** The same model with graph optimizations disabled (the exact Q/DQ arithmetic, as simulated), when ONNX Runtime is predicted to deviate. */
+  exactMetrics?: EndToEndMetrics;
+  /** Where ONNX Runtime on this CPU does not run the model as simulated (predicted, or measured against exactMetrics), one sentence each. */
+  warnings?: string[];
+}
 /** `quant/evaluate`: run one recipe and measure it. */
 export const EvaluateRequest = new RequestType<EvaluateParams, EvaluateResult, void>('quant/evaluate');
 
@@ -147,7 +155,17 @@ export const QatProgressNotification = new NotificationType<QatProgress>('quant/
 /** Parameters of an export. */
 export interface ExportParams extends WorkDoneProgressParams { model: string; recipe?: string | Recipe; data?: DataSpec; output: string }
 /** Result of an export. */
-export interface ExportResult { output: string; sizeBytes: number; floatSizeBytes: number; metrics: EndToEndMetrics }
+export interface ExportResult {
+  output: string;
+  sizeBytes: number;
+  floatSizeBytes: number;
+  /** Measured as ONNX Runtime runs the model (full graph optimizations: fused integer kernels). */
+  metrics: EndToEndMetrics;
+  /** The same model with graph optimizations disabled (the exact Q/DQ arithmetic, as simulated). */
+  exactMetrics?: EndToEndMetrics;
+  /** Where ONNX Runtime on this CPU does not run the model as simulated (predicted, or measured against exactMetrics), one sentence each. */
+  warnings?: string[];
+}
 /** `quant/export`: calibrate and write a QDQ model. */
 export const ExportRequest = new RequestType<ExportParams, ExportResult, void>('quant/export');
 

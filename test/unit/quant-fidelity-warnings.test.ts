@@ -29,3 +29,42 @@ test('float weights next to 8-bit activations, and int4 blocked MatMul with floa
   assert.deepEqual(w.map((x) => [x.node, x.kind]), [['conv', 'runtime-weight-quantization'], ['mm', 'matmulnbits-int8-activations']]);
   assert.match(w[0].message, /'conv'/);
 });
+
+test('cpuHasVnni reads the flags of /proc/cpuinfo on x86 and says unknown elsewhere', async () => {
+  const { cpuHasVnni, u8s8Risk } = await import('../../src/core/quant/ort-fidelity');
+  const cpu = (flags: string) => `processor\t: 0\nmodel name\t: Some CPU avx512_vnni in the name\nflags\t\t: ${flags}\n`;
+  assert.equal(cpuHasVnni(cpu('fpu sse4_1 avx2 fma'), 'x64', 'linux'), false, 'AVX2 without VNNI (the name does not count)');
+  assert.equal(cpuHasVnni(cpu('fpu avx2 avx512f avx512_vnni'), 'x64', 'linux'), true);
+  assert.equal(cpuHasVnni(cpu('fpu avx2 avx_vnni'), 'x64', 'linux'), true);
+  assert.equal(cpuHasVnni(cpu('fpu avx2 avx_vnni_int8'), 'x64', 'linux'), false, 'whole flags only');
+  assert.equal(cpuHasVnni('processor: 0\n', 'x64', 'linux'), undefined, 'no flags line');
+  assert.equal(cpuHasVnni(undefined, 'x64', 'darwin'), undefined, 'not Linux: not guessed');
+  assert.equal(cpuHasVnni(cpu('fp asimd'), 'arm64', 'linux'), undefined, 'not x86');
+  assert.equal(u8s8Risk(undefined, 'arm64'), 'not-x86');
+  assert.equal(u8s8Risk(undefined, 'x64'), 'unknown');
+  assert.equal(u8s8Risk(false, 'x64'), 'no-vnni');
+});
+
+test('u8s8 warnings: none on ARM (its kernels do not saturate), one per layer without VNNI', async () => {
+  const plan = [entry('a', 'int8/per-channel', 'uint8')];
+  const { fidelityWarnings } = await import('../../src/core/quant/ort-fidelity');
+  assert.deepEqual(fidelityWarnings(plan, { arch: 'arm64' }), []);
+  const x = fidelityWarnings(plan, { vnni: false });
+  assert.equal(x.length, 1);
+});
+
+test('summaries name the first layers and the count, one sentence per kind', async () => {
+  const { fidelityWarnings, summarizeFidelityWarnings, fusedLossWarning } = await import('../../src/core/quant/ort-fidelity');
+  const plan = ['l1', 'l2', 'l3', 'l4', 'l5'].map((n) => entry(n, 'int8/per-channel', 'uint8'));
+  const [s] = summarizeFidelityWarnings(fidelityWarnings(plan, { vnni: false }), false);
+  assert.match(s, /^ONNX Runtime on this CPU \(no VNNI\) runs int8 weights with 8-bit activations through u8s8 kernels that saturate/);
+  assert.match(s, /int7\/per-channel weights \(reduce range\)/);
+  assert.match(s, /Affected: 'l1', 'l2', 'l3' and 2 more \(5 layers\)$/);
+  const [u] = summarizeFidelityWarnings(fidelityWarnings(plan.slice(0, 1), { vnni: false }), undefined);
+  assert.match(u, /without VNNI \(this CPU's support could not be read\).*Affected: 'l1' \(1 layer\)$/);
+  assert.deepEqual(summarizeFidelityWarnings([], false), []);
+  assert.equal(fusedLossWarning('y', 30, 31), undefined);
+  assert.equal(fusedLossWarning('y', 30, undefined), undefined);
+  assert.match(fusedLossWarning('y', 10.3, 39.4)!, /^y: .*10\.30 dB SQNR against 39\.40 dB for the exact Q\/DQ arithmetic/);
+  assert.match(fusedLossWarning('y', 10.3, Infinity)!, /against inf dB/);
+});

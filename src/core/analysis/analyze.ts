@@ -23,6 +23,8 @@ import { analyzeLayerIsolated, ConfigurationRunner, SensitivityContext, Sensitiv
 import { activationStats, weightHistogram } from './layer-stats';
 import { diagnoseLayer } from './diagnosis';
 import { recommend } from './recommend';
+import { buildPlan } from '../quant/plan';
+import { fidelityMessages } from '../quant/ort-fidelity';
 
 /** Progress of an analysis: `done` of `total` steps, with what is being done. */
 export interface AnalysisProgress {
@@ -181,6 +183,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         });
         recommendationMs = performance.now() - tr;
         if (!recommendation.met) warnings.push(recommendation.message);
+        warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers }).map((w) => `recommended recipe: ${w}`));
       }
       const desc = data.description;
       return {

@@ -23,28 +23,60 @@ export interface FidelityWarning {
   message: string;
 }
 
-/** True when this x86 CPU has VNNI (AVX512-VNNI or AVX-VNNI); undefined when unknown (not Linux x86). */
-export function cpuHasVnni(): boolean | undefined {
-  try {
-    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
-    if (!/\bavx2\b/.test(info)) return undefined;
-    return /\b(avx512_vnni|avx_vnni)\b/.test(info);
-  } catch {
-    return undefined;
+/** Whether ONNX Runtime's u8s8 kernels saturate here: 'no-vnni' (they do), 'vnni' or 'not-x86' (they don't), 'unknown'. */
+export type U8s8Risk = 'no-vnni' | 'vnni' | 'not-x86' | 'unknown';
+
+/**
+ * True when this x86 CPU has VNNI (the `avx512_vnni` or `avx_vnni` flag of /proc/cpuinfo), false when its flags
+ * lack both, undefined when unknown (not Linux on x86: other systems are not guessed at).
+ */
+export function cpuHasVnni(cpuinfo?: string, arch: string = process.arch, platform: string = process.platform): boolean | undefined {
+  if (arch !== 'x64' && arch !== 'ia32') return undefined;
+  let info = cpuinfo;
+  if (info === undefined) {
+    if (platform !== 'linux') return undefined;
+    try {
+      info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
   }
+  const flags = /^flags\s*:(.*)$/m.exec(info);
+  if (!flags) return undefined;
+  return /(^|\s)(avx512_vnni|avx_vnni)(\s|$)/.test(flags[1]);
+}
+
+/**
+ * The u8s8 saturation risk given `vnni` (cpuHasVnni()) and the architecture: x86 without VNNI saturates (pmaddubsw sums pairs of products in int16);
+ * ARM and other CPUs use kernels without that overflow; x86 whose flags cannot be read is 'unknown'.
+ */
+export function u8s8Risk(vnni: boolean | undefined, arch: string = process.arch): U8s8Risk {
+  if (vnni !== undefined) return vnni ? 'vnni' : 'no-vnni';
+  return arch === 'x64' || arch === 'ia32' ? 'unknown' : 'not-x86';
 }
 
 const is8bitInt = (f: NumberFormat) => f.kind === 'int' && f.bits === 8;
 const isFloatWeight = (f: NumberFormat | undefined) => !f || f.kind === 'float' || f.kind === 'float16' || f.kind === 'bfloat16';
 
+/** Options of fidelityWarnings and fidelityMessages. */
+export interface FidelityOptions {
+  /** Whether the CPU has VNNI; default detected (cpuHasVnni), unknown on x86 warns with a hedge. */
+  vnni?: boolean;
+  /** The inventory: which layers have weights and their op types. */
+  layers?: readonly QuantLayer[];
+  /** The CPU architecture when `vnni` is not given (default process.arch). */
+  arch?: string;
+}
+
 /**
  * The layers of `plan` whose exported QDQ form will not run as simulated under ONNX Runtime's full graph
- * optimizations (see the module comment). `vnni` says whether the CPU has VNNI (default: detected).
+ * optimizations (see the module comment). `vnni` says whether the CPU has VNNI (default: detected; on x86 CPUs
+ * whose flags cannot be read the u8s8 warning is given, hedged; on other architectures it is not).
  * `layers` (the inventory) tells which layers have weights and their op types; without it the float-weight
  * and MatMulNBits checks only see what the plan itself says.
  */
-export function fidelityWarnings(plan: QuantPlan, opts: { vnni?: boolean; layers?: readonly QuantLayer[] } = {}): FidelityWarning[] {
-  const vnni = opts.vnni ?? cpuHasVnni() ?? false;
+export function fidelityWarnings(plan: QuantPlan, opts: FidelityOptions = {}): FidelityWarning[] {
+  const risk = opts.vnni !== undefined ? u8s8Risk(opts.vnni) : u8s8Risk(cpuHasVnni(undefined, opts.arch ?? process.arch), opts.arch ?? process.arch);
   const byName = new Map((opts.layers ?? []).map((l) => [l.name, l]));
   const out: FidelityWarning[] = [];
   for (const l of plan) {
@@ -52,8 +84,9 @@ export function fidelityWarnings(plan: QuantPlan, opts: { vnni?: boolean; layers
     const hasWeight = !!l.weight || !!info?.weight;
     const act8 = l.activations.some((a) => is8bitInt(a.format));
     const w = l.weight?.format;
-    if (!vnni && act8 && w && w.kind === 'int' && w.bits === 8 && w.signed) {
-      out.push({ node: l.node, kind: 'u8s8-saturation', message: `'${l.node}': ${formatToString(w)} weights with 8-bit activations run in ONNX Runtime's u8s8 integer kernels, which saturate on CPUs without VNNI; use int7 or uint8 weights for results equal to the simulation` });
+    if ((risk === 'no-vnni' || risk === 'unknown') && act8 && w && w.kind === 'int' && w.bits === 8 && w.signed) {
+      const cpu = risk === 'unknown' ? 'may saturate (this CPU\'s VNNI support could not be read)' : 'saturate on CPUs without VNNI';
+      out.push({ node: l.node, kind: 'u8s8-saturation', message: `'${l.node}': ${formatToString(w)} weights with 8-bit activations run in ONNX Runtime's u8s8 integer kernels, which ${cpu}; use int7 or uint8 weights for results equal to the simulation` });
     }
     if (act8 && isFloatWeight(w) && hasWeight && info?.kind !== 'matmul-activations') {
       out.push({ node: l.node, kind: 'runtime-weight-quantization', message: `'${l.node}': when this layer's output is quantized too, ONNX Runtime quantizes its ${w ? formatToString(w) : 'float'} weights to int8 itself (its input is 8-bit quantized), so the layer may not run in float` });
@@ -63,4 +96,49 @@ export function fidelityWarnings(plan: QuantPlan, opts: { vnni?: boolean; layers
     }
   }
   return out;
+}
+
+/** `'a', 'b', 'c' and 2 more (5 layers)`: the first few names of a list, and the count. */
+export function nameLayers(names: readonly string[], first = 3): string {
+  const shown = names.slice(0, first).map((n) => `'${n}'`).join(', ');
+  const more = names.length > first ? ` and ${names.length - first} more` : '';
+  return `${shown}${more} (${names.length} layer${names.length === 1 ? '' : 's'})`;
+}
+
+/**
+ * One plain sentence per kind of fidelity warning, naming the layers affected (first few and the count), for
+ * reports, CLI output and the UI; `vnni` as cpuHasVnni() gives it. Empty when the exported model will run in ONNX Runtime as simulated.
+ */
+export function summarizeFidelityWarnings(warnings: readonly FidelityWarning[], vnni: boolean | undefined): string[] {
+  const nodes = (k: FidelityWarning['kind']) => [...new Set(warnings.filter((w) => w.kind === k).map((w) => w.node))];
+  const out: string[] = [];
+  const sat = nodes('u8s8-saturation');
+  if (sat.length) {
+    const cpu = vnni === false ? 'ONNX Runtime on this CPU (no VNNI) runs' : 'ONNX Runtime on x86 CPUs without VNNI (this CPU\'s support could not be read) runs';
+    out.push(`${cpu} int8 weights with 8-bit activations through u8s8 kernels that saturate; measured output will be worse than the simulation; use int7/per-channel weights (reduce range) for CPU deployment, or ignore if the target is an NPU. Affected: ${nameLayers(sat)}`);
+  }
+  const rq = nodes('runtime-weight-quantization');
+  if (rq.length) out.push(`ONNX Runtime quantizes the float weights of layers whose input (and output) is 8-bit quantized to int8 itself, so these layers may not run in float as simulated. Affected: ${nameLayers(rq)}`);
+  const nb = nodes('matmulnbits-int8-activations');
+  if (nb.length) out.push(`ONNX Runtime fuses 4-bit blocked MatMul weights into MatMulNBits, which quantizes the float input to int8 (default accuracy level), so outputs differ slightly from the simulation. Affected: ${nameLayers(nb)}`);
+  return out;
+}
+
+/** fidelityWarnings summarized: the sentences to show users for `plan` on this machine. */
+export function fidelityMessages(plan: QuantPlan, opts: FidelityOptions = {}): string[] {
+  return summarizeFidelityWarnings(fidelityWarnings(plan, opts), opts.vnni ?? cpuHasVnni(undefined, opts.arch ?? process.arch));
+}
+
+/** Fused runs this many dB below the exact Q/DQ arithmetic are reported (faithful kernels agree within ~0.1 dB). */
+export const FUSED_LOSS_WARN_DB = 3;
+
+const db = (v: number) => (v === Infinity ? 'inf' : v.toFixed(2));
+
+/**
+ * A sentence when ONNX Runtime's optimized run of a QDQ model (`fusedDb`, SQNR against float) is FUSED_LOSS_WARN_DB
+ * or more below the same model with graph optimizations disabled (`exactDb`, the simulated arithmetic); else undefined.
+ */
+export function fusedLossWarning(what: string, fusedDb: number, exactDb: number | undefined): string | undefined {
+  if (exactDb === undefined || Number.isNaN(fusedDb) || !(exactDb - fusedDb >= FUSED_LOSS_WARN_DB)) return undefined;
+  return `${what}: ONNX Runtime's optimized run (fused integer kernels, what a CPU deployment runs) measures ${db(fusedDb)} dB SQNR against ${db(exactDb)} dB for the exact Q/DQ arithmetic (graph optimizations disabled, as simulated)`;
 }

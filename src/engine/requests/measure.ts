@@ -25,19 +25,23 @@ export async function floatSession(engine: Engine, job: Job, m: LoadedModel): Pr
 
 /** End-to-end metrics of `test` against the float model over `data` (cancellable between batches). */
 export async function measureAgainstFloat(engine: Engine, job: Job, m: LoadedModel, test: RuntimeSession, data: DataSource, from = 0, to = 100): Promise<EndToEndMetrics> {
+  return (await measureSessions(engine, job, m, [test], data, from, to))[0];
+}
+
+/** End-to-end metrics of each of `tests` against the float model over the same batches of `data` (cancellable between batches). */
+export async function measureSessions(engine: Engine, job: Job, m: LoadedModel, tests: readonly RuntimeSession[], data: DataSource, from = 0, to = 100): Promise<EndToEndMetrics[]> {
   const ref = await floatSession(engine, job, m);
   const outputs = m.graph.outputs.map((o) => o.name);
-  let acc: MetricsAccumulator | undefined;
+  let accs: MetricsAccumulator[] | undefined;
   let done = 0;
   for await (const batch of data.batches(JOB_BATCH_SIZE)) {
     job.throwIfCancelled();
     const r = await ref.run(batch.feeds, outputs);
-    const t = await test.run(batch.feeds, outputs);
-    acc ??= new MetricsAccumulator(detectOutputLayout(r, outputs));
-    acc.add(r, t, batch.labels);
+    accs ??= tests.map(() => new MetricsAccumulator(detectOutputLayout(r, outputs)));
+    for (const [i, test] of tests.entries()) accs[i].add(r, await test.run(batch.feeds, outputs), batch.labels);
     done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
     job.progress(`measuring: ${done}/${data.samples} samples`, from + ((to - from) * done) / Math.max(1, data.samples));
   }
-  if (!acc) throw new Error('the data gave no batch to measure with');
-  return acc.result();
+  if (!accs) throw new Error('the data gave no batch to measure with');
+  return accs.map((a) => a.result());
 }

@@ -5,6 +5,7 @@ import { foldConstants } from '../../core/onnx/constant-fold';
 import { encodeModelProto } from '../../core/onnx/proto';
 import { buildPlan } from '../../core/quant/plan';
 import { exportQdq, QuantPlan, RangeMap } from '../../core/quant/qdq-export';
+import { fidelityMessages } from '../../core/quant/ort-fidelity';
 import type { RuntimeSession } from '../../core/runtime/backend';
 import { formatToString } from '../../shared/formats';
 import type { DataSpec } from '../../shared/protocol';
@@ -20,6 +21,8 @@ export interface QuantizedModel {
   bytes: Uint8Array;
   session: RuntimeSession;
   data: DataSource;
+  /** Where ONNX Runtime on this CPU is predicted not to run the model as simulated (fidelityMessages), one sentence each. */
+  warnings: string[];
 }
 
 /** Calibrated ranges already computed for a model, keyed by data, tensor, calibration and format. */
@@ -71,6 +74,6 @@ export async function quantizeForJob(engine: Engine, job: Job, m: LoadedModel, r
   job.throwIfCancelled();
 
   job.enter('loading the quantized model in ONNX Runtime', 65);
-  const session = await engine.backend.createSession(bytes, { threads: engine.threads });
-  return { plan, bytes, session, data };
+  const session = await engine.backend.createSession(bytes, { threads: engine.threads, optimization: 'all' });
+  return { plan, bytes, session, data, warnings: fidelityMessages(plan, { layers: m.inventory }) };
 }

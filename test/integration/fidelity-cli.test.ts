@@ -1,0 +1,79 @@
+// ONNX Runtime fidelity warnings where users act: `quantlens quantize` (stderr and --json) predicts and measures
+// the u8s8 saturation of int8 weights with 8-bit activations on x86 CPUs without VNNI; int7 weights do not warn.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runCli } from '../../src/cli/main';
+import { GraphBuilder } from '../../src/core/onnx/builder';
+import { saveModelFile } from '../../src/core/onnx/model-file';
+import { DataType, ModelProto } from '../../src/core/onnx/proto';
+import { cpuHasVnni } from '../../src/core/quant/ort-fidelity';
+import { captureIO, randn } from '../fixtures/tiny-models';
+
+/** A seeded MLP: x [N,64] -> 7 x (MatMul 64x64 + Add + Relu, the last without Relu) -> y [N,16]; layers fc1..fc7. */
+export function mlp7(): ModelProto {
+  const g = new GraphBuilder('mlp7');
+  let h = g.input('x', DataType.FLOAT, ['N', 64]);
+  for (let i = 1; i <= 7; i++) {
+    const out = i === 7 ? 16 : 64;
+    const w = g.initializer(`w${i}`, { type: DataType.FLOAT, dims: [64, out], data: randn(64 * out, 100 + i, 1.6 / Math.sqrt(64)) });
+    const m = g.node('MatMul', [h, w], {}, { name: `fc${i}` });
+    const a = g.node('Add', [m, g.constFloat(`b${i}`, randn(out, 200 + i, 0.1), [out])], {}, i === 7 ? { name: 'add7', output: 'y' } : { name: `add${i}` });
+    h = i === 7 ? a : g.node('Relu', [a], {}, { name: `relu${i}` });
+  }
+  g.output('y', DataType.FLOAT, ['N', 16]);
+  return g.model(13);
+}
+
+const vnni = cpuHasVnni();
+
+async function quantizeJson(model: string, extra: string[]): Promise<{ r: Record<string, any>; stderr: string }> {
+  const out = path.join(path.dirname(model), `q${Math.random().toString(36).slice(2)}.onnx`);
+  const io = captureIO();
+  const code = await runCli(['quantize', model, '--synthetic', '--samples', '16', '--check-samples', '8', '--json', '-o', out, ...extra], io);
+  assert.equal(code, 0, io.stderr());
+  return { r: JSON.parse(io.stdout()), stderr: io.stderr() };
+}
+
+test('quantize int8/uint8 (the default) warns about u8s8 saturation on CPUs without VNNI, names the layers, and measures it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-'));
+  const model = path.join(dir, 'mlp7.onnx');
+  saveModelFile(model, mlp7());
+  const { r, stderr } = await quantizeJson(model, []);
+  console.log(`int8/uint8: fused ${r.outputSqnrDb.y} dB, exact ${r.exactSqnrDb.y} dB (vnni ${vnni}); warnings: ${JSON.stringify(r.warnings)}`);
+  assert.ok(Array.isArray(r.warnings));
+  assert.equal(typeof r.exactSqnrDb.y, 'number');
+  const u8s8 = r.warnings.filter((w: string) => /u8s8/.test(w));
+  if (vnni === false) {
+    assert.equal(u8s8.length, 1, stderr);
+    assert.match(u8s8[0], /no VNNI/);
+    assert.match(u8s8[0], /int7\/per-channel/);
+    assert.match(u8s8[0], /'fc1', 'fc2', 'fc3' and 4 more \(7 layers\)/);
+    assert.match(stderr, /Warning: ONNX Runtime on this CPU \(no VNNI\)/);
+    // the prediction holds: the fused run is measured worse than the exact Q/DQ arithmetic, and said so with both numbers
+    assert.ok(r.exactSqnrDb.y - r.outputSqnrDb.y >= 3, `fused ${r.outputSqnrDb.y} vs exact ${r.exactSqnrDb.y}`);
+    const measured = r.warnings.find((w: string) => /output 'y'.*fused integer kernels/.test(w));
+    assert.ok(measured, JSON.stringify(r.warnings));
+    assert.ok(measured.includes(r.outputSqnrDb.y.toFixed(2)) && measured.includes(r.exactSqnrDb.y.toFixed(2)), measured);
+  } else if (vnni === true) {
+    assert.deepEqual(u8s8, []);
+    assert.ok(Math.abs(r.exactSqnrDb.y - r.outputSqnrDb.y) < 1, `fused ${r.outputSqnrDb.y} vs exact ${r.exactSqnrDb.y}`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('quantize with int7/per-channel weights: no u8s8 warning, and ONNX Runtime runs it as simulated', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-'));
+  const model = path.join(dir, 'mlp7.onnx');
+  saveModelFile(model, mlp7());
+  const recipe = path.join(dir, 'w7.qrecipe.json');
+  fs.writeFileSync(recipe, JSON.stringify({ version: 1, model: 'mlp7.onnx', defaults: { weights: 'int7/per-channel', activations: 'uint8' }, layers: {} }));
+  const { r, stderr } = await quantizeJson(model, ['--recipe', recipe]);
+  console.log(`int7/uint8: fused ${r.outputSqnrDb.y} dB, exact ${r.exactSqnrDb.y} dB; warnings: ${JSON.stringify(r.warnings)}`);
+  assert.deepEqual(r.warnings, []);
+  assert.doesNotMatch(stderr, /Warning:/);
+  assert.ok(Math.abs(r.exactSqnrDb.y - r.outputSqnrDb.y) < 0.5, `fused ${r.outputSqnrDb.y} vs exact ${r.exactSqnrDb.y}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
