@@ -68,3 +68,12 @@ test('summaries name the first layers and the count, one sentence per kind', asy
   assert.match(fusedLossWarning('y', 10.3, 39.4)!, /^y: .*10\.30 dB SQNR against 39\.40 dB for the exact Q\/DQ arithmetic/);
   assert.match(fusedLossWarning('y', 10.3, Infinity)!, /against inf dB/);
 });
+
+test('measured rules: signed 8-bit activations do not saturate; float weights are requantized behind 4/8/16-bit inputs only; 4-bit activations', () => {
+  const layers = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => layer(n, 'MatMul'));
+  const kinds = (plan: QuantPlan) => fidelityWarnings(plan, { vnni: false, layers: [...layers, layer('conv', 'Conv')] }).map((w) => `${w.node}:${w.kind}`);
+  assert.deepEqual(kinds([entry('a', 'int8/per-channel', 'int8'), entry('b', 'int8/per-tensor', 'uint8')]), ['b:u8s8-saturation']);
+  assert.deepEqual(kinds([entry('a', 'float8e4m3fn', 'uint8'), entry('b', undefined, 'int16'), entry('c', undefined, 'uint7'), entry('d', 'bfloat16', 'int6'), entry('e', undefined, 'uint4')]),
+    ['a:runtime-weight-quantization', 'b:runtime-weight-quantization', 'e:runtime-weight-quantization']);
+  assert.deepEqual(kinds([entry('a', 'int8/per-channel', 'int4'), entry('b', 'uint8', 'uint4'), entry('conv', 'int7/per-channel', 'uint4')]), ['a:int4-activations', 'conv:int4-activations']);
+});

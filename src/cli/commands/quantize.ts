@@ -84,7 +84,12 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
 
   const quantized = exportQdq(model, plan, ranges, { file, weightValues });
   const bytes = encodeModelProto(quantized);
-  const check = await compareOutputs(model, bytes, data, options.checkSamples ?? 4, backend, threads, true);
+  const check = await compareOutputs(model, bytes, data, options.checkSamples ?? 4, backend, threads, true).catch((e: unknown) => {
+    // a load failure ORT's rewrites are known to cause (4-bit Conv inputs): the recipe's fault, said with the reason
+    const msg = e instanceof Error ? e.message : String(e);
+    if (/cannot load the exported QDQ model/.test(msg) && warnings.some((w) => /fails to load/.test(w))) throw new QuantLensError('export-ort-load', `${msg}\n${warnings.join('\n')}`, options.recipe ?? file);
+    throw e;
+  });
   writeFileAtomic(options.output, bytes);
   const exactSqnrDb = check.exactSqnr ?? {};
   for (const [name, db] of Object.entries(check.sqnr)) {

@@ -2,14 +2,19 @@
  * Where ONNX Runtime's optimized run of an exported QDQ model departs from the simulation. With graph
  * optimizations off, the QDQ model equals buildFakeQuantModel bit for bit; with 'all' (ORT's default) some
  * patterns are rewritten into integer kernels that compute differently. Measured on onnxruntime-node 1.30,
- * x86-64 AVX2 without VNNI (test/integration/qdq-fidelity.test.ts):
- * - 8-bit signed weights next to 8-bit activations fuse into QLinearConv / QGemm / MatMulIntegerToFloat, whose
- *   u8s8 kernels sum pairs of products in int16 with saturation on CPUs without VNNI: a CNN's outputs moved by
- *   more than the quantization error itself. 7-bit weights (`int7`) or `uint8` weights fuse and match exactly.
- * - float / float16 / bfloat16 weights of a layer whose input is quantized to 8 bits: ORT quantizes the weight
- *   itself (WeightBiasQuantization) and runs an integer kernel, so the layer is not float at run time.
+ * x86-64 AVX2 without VNNI (test/integration/qdq-fidelity.test.ts, fidelity-*.test.ts), SQNR fused vs exact:
+ * - int8 weights next to uint8 activations fuse into QLinearConv / QGemm / MatMulIntegerToFloat, whose u8s8
+ *   kernels sum pairs of products in int16 with saturation on CPUs without VNNI (7-layer MLP 23.0 vs 33.7 dB,
+ *   small CNN 27.1 vs 44.0 dB). `int7` or `uint8` weights, and int8 (signed) activations, match exactly.
+ * - float / float16 / bfloat16 / float8 weights of a layer whose input is quantized to a native 4, 8 or 16-bit
+ *   type: ORT quantizes the weight itself (WeightBiasQuantization), so the layer does not run with the simulated
+ *   weights (float:uint8 28.4 vs 37.8 dB, float:int16 35.4 vs 80.7 dB, float:int4 -14 vs 7.4 dB). Other widths
+ *   (uint7, int6...) keep a Clip between Q/DQ and the layer and are not rewritten.
  * - int4/uint4 blocked MatMul weights fuse into MatMulNBits, which quantizes activations to int8 at its default
  *   accuracy level (0.1% of the output range on a small MLP).
+ * - 4-bit activations (native int4/uint4, opset 21): signed int4 inputs are mis-computed by the optimized run
+ *   (MLP -14 vs 7.4 dB, CNN -3 vs 16.6 dB), and 4-bit inputs of Conv fuse into a QLinearConv that fails to load.
+ * The u8s8 check over-approximates: a final Gemm/MatMul+Add whose output is not quantized again stays unfused.
  */
 import { formatToString, NumberFormat } from '../../shared/formats';
 import * as fs from 'fs';
@@ -19,7 +24,7 @@ import { QuantPlan } from './qdq-export';
 /** One layer whose optimized ONNX Runtime run will differ from the simulation, and why. */
 export interface FidelityWarning {
   node: string;
-  kind: 'u8s8-saturation' | 'runtime-weight-quantization' | 'matmulnbits-int8-activations';
+  kind: 'u8s8-saturation' | 'runtime-weight-quantization' | 'matmulnbits-int8-activations' | 'int4-activations';
   message: string;
 }
 
@@ -55,8 +60,10 @@ export function u8s8Risk(vnni: boolean | undefined, arch: string = process.arch)
   return arch === 'x64' || arch === 'ia32' ? 'unknown' : 'not-x86';
 }
 
-const is8bitInt = (f: NumberFormat) => f.kind === 'int' && f.bits === 8;
-const isFloatWeight = (f: NumberFormat | undefined) => !f || f.kind === 'float' || f.kind === 'float16' || f.kind === 'bfloat16';
+const isUint8 = (f: NumberFormat) => f.kind === 'int' && f.bits === 8 && !f.signed;
+/** Integer widths ONNX Runtime stores natively (no Clip after DequantizeLinear), so its QDQ rewrites see them. */
+const isNativeInt = (f: NumberFormat) => f.kind === 'int' && (f.bits === 4 || f.bits === 8 || f.bits === 16);
+const isFloatWeight = (f: NumberFormat | undefined) => !f || f.kind === 'float' || f.kind === 'float16' || f.kind === 'bfloat16' || f.kind === 'float8';
 
 /** Options of fidelityWarnings and fidelityMessages. */
 export interface FidelityOptions {
@@ -82,14 +89,19 @@ export function fidelityWarnings(plan: QuantPlan, opts: FidelityOptions = {}): F
   for (const l of plan) {
     const info = byName.get(l.node);
     const hasWeight = !!l.weight || !!info?.weight;
-    const act8 = l.activations.some((a) => is8bitInt(a.format));
+    const actU8 = l.activations.some((a) => isUint8(a.format));
+    const actNative = l.activations.some((a) => isNativeInt(a.format));
     const w = l.weight?.format;
-    if ((risk === 'no-vnni' || risk === 'unknown') && act8 && w && w.kind === 'int' && w.bits === 8 && w.signed) {
+    if ((risk === 'no-vnni' || risk === 'unknown') && actU8 && w && w.kind === 'int' && w.bits === 8 && w.signed) {
       const cpu = risk === 'unknown' ? 'may saturate (this CPU\'s VNNI support could not be read)' : 'saturate on CPUs without VNNI';
-      out.push({ node: l.node, kind: 'u8s8-saturation', message: `'${l.node}': ${formatToString(w)} weights with 8-bit activations run in ONNX Runtime's u8s8 integer kernels, which ${cpu}; use int7 or uint8 weights for results equal to the simulation` });
+      out.push({ node: l.node, kind: 'u8s8-saturation', message: `'${l.node}': ${formatToString(w)} weights with uint8 activations run in ONNX Runtime's u8s8 integer kernels, which ${cpu}; use int7 or uint8 weights for results equal to the simulation` });
     }
-    if (act8 && isFloatWeight(w) && hasWeight && info?.kind !== 'matmul-activations') {
-      out.push({ node: l.node, kind: 'runtime-weight-quantization', message: `'${l.node}': when this layer's output is quantized too, ONNX Runtime quantizes its ${w ? formatToString(w) : 'float'} weights to int8 itself (its input is 8-bit quantized), so the layer may not run in float` });
+    if (actNative && isFloatWeight(w) && hasWeight && info?.kind !== 'matmul-activations') {
+      out.push({ node: l.node, kind: 'runtime-weight-quantization', message: `'${l.node}': its input is quantized, so ONNX Runtime quantizes its ${w ? formatToString(w) : 'float'} weights itself and the layer does not run with the simulated weights` });
+    }
+    const int4 = l.activations.find((a) => a.format.kind === 'int' && a.format.bits === 4 && (a.format.signed || info?.opType === 'Conv'));
+    if (int4) {
+      out.push({ node: l.node, kind: 'int4-activations', message: `'${l.node}': ${formatToString(int4.format)} activations: ONNX Runtime's optimized run ${info?.opType === 'Conv' ? 'fuses this Conv into a QLinearConv that does not accept 4-bit inputs (the model fails to load)' : 'mis-computes signed 4-bit inputs'}; use 8-bit activations` });
     }
     if (w && w.kind === 'int' && w.bits <= 4 && w.granularity.kind === 'block' && info?.opType === 'MatMul' && l.activations.every((a) => a.format.kind === 'float')) {
       out.push({ node: l.node, kind: 'matmulnbits-int8-activations', message: `'${l.node}': ${formatToString(w)} MatMul weights fuse into MatMulNBits, which quantizes its float input to int8 at ONNX Runtime's default accuracy level` });
@@ -118,7 +130,9 @@ export function summarizeFidelityWarnings(warnings: readonly FidelityWarning[], 
     out.push(`${cpu} int8 weights with 8-bit activations through u8s8 kernels that saturate; measured output will be worse than the simulation; use int7/per-channel weights (reduce range) for CPU deployment, or ignore if the target is an NPU. Affected: ${nameLayers(sat)}`);
   }
   const rq = nodes('runtime-weight-quantization');
-  if (rq.length) out.push(`ONNX Runtime quantizes the float weights of layers whose input (and output) is 8-bit quantized to int8 itself, so these layers may not run in float as simulated. Affected: ${nameLayers(rq)}`);
+  if (rq.length) out.push(`ONNX Runtime quantizes the float (or float16/float8) weights of layers whose input is quantized to 4, 8 or 16 bits itself, so these layers do not run with the simulated weights and measured output will differ from the simulation; quantize their weights explicitly, or keep their input in float. Affected: ${nameLayers(rq)}`);
+  const i4 = nodes('int4-activations');
+  if (i4.length) out.push(`ONNX Runtime's optimized run does not handle 4-bit (int4/uint4) activations: signed int4 inputs are mis-computed (far worse than the simulation) and 4-bit inputs of Conv fuse into a QLinearConv that fails to load; use uint8/int8 activations for these layers. Affected: ${nameLayers(i4)}`);
   const nb = nodes('matmulnbits-int8-activations');
   if (nb.length) out.push(`ONNX Runtime fuses 4-bit blocked MatMul weights into MatMulNBits, which quantizes the float input to int8 (default accuracy level), so outputs differ slightly from the simulation. Affected: ${nameLayers(nb)}`);
   return out;
