@@ -22,6 +22,7 @@ async function checkModel(name: string, model: ModelProto, epochs: number) {
   console.log(`${name}: FP32 ${pts(fp.accuracy)} | W4A8 PTQ ${pts(w4.ptq)} QAT ${pts(w4.qat)} QDQ ${pts(w4.qdq)}`);
   assert.ok(w4.qat >= fp.accuracy - 0.005, `${name} W4A8 QAT ${pts(w4.qat)} within 0.5 points of FP32 ${pts(fp.accuracy)}`);
   assert.ok(Math.abs(w4.qdq - w4.qat) <= 0.001 + 1e-9, `${name} W4A8 exported QDQ ${pts(w4.qdq)} equals the simulation ${pts(w4.qat)} within 0.1 points`);
+  assert.ok(Math.abs(w4.qdqUnfused - w4.qat) <= 0.001 + 1e-9, `${name} W4A8 QDQ without Q/DQ fusion ${pts(w4.qdqUnfused)} equals the simulation`);
   const ops = new Graph(w4.qdqModel).nodes.map((n) => n.opType);
   assert.ok(ops.includes('DequantizeLinear') && ops.includes('QuantizeLinear'), 'the export is a QDQ model');
   const w2 = await quantRow(fp.model, train, test_, 'int2/per-channel', 'uint8', 2);

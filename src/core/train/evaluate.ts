@@ -9,7 +9,7 @@ import { probeModel } from './shape-probe';
 import { buildQuantForward } from './train-step';
 
 /** Top-1 predictions of a model over all samples; with `specs`, of its fake-quantized simulation. */
-export async function predict(model: ModelProto, input: QatData['input'], specs?: FakeQuantSpec[], opts: { batch?: number; backend?: InferenceBackend; threads?: number; fetch?: string } = {}): Promise<Int32Array> {
+export async function predict(model: ModelProto, input: QatData['input'], specs?: FakeQuantSpec[], opts: { batch?: number; backend?: InferenceBackend; threads?: number; fetch?: string; optimization?: 'disabled' | 'basic' | 'all' } = {}): Promise<Int32Array> {
   const backend = opts.backend ?? ortBackend();
   const graph = new Graph(model);
   const inputName = graph.inputs[0].name;
@@ -22,7 +22,7 @@ export async function predict(model: ModelProto, input: QatData['input'], specs?
     m = buildQuantForward(model, probe, specs, fetch);
     name = m.graph!.output![0].name!;
   }
-  const s = await backend.createSession(encodeModelProto(m), { threads: opts.threads ?? 1 });
+  const s = await backend.createSession(encodeModelProto(m), { threads: opts.threads ?? 1, optimization: opts.optimization });
   try {
     const out = await runBatches(s, inputName, input, name, batch);
     return argmaxRows(out, out.length / input.dims[0]);

@@ -11,8 +11,10 @@ export interface QuantRow {
   activations: string;
   ptq: number;
   qat: number;
-  /** The exported QDQ model run by ONNX Runtime. */
+  /** The exported QDQ model run by ONNX Runtime (default optimizations: Q/DQ fused into integer kernels). */
   qdq: number;
+  /** The same with graph optimizations 'basic' (no Q/DQ fusion). */
+  qdqUnfused: number;
 }
 
 /** Trains `model` in FP32 from scratch; returns the trained model and its test accuracy. */
@@ -31,5 +33,6 @@ export async function quantRow(fp32: ModelProto, train: DigitSet, test: DigitSet
   const qatAcc = accuracy(await predict(q.model, digitTensor(test), q.specs), test.labels);
   const qdqModel = exportQatModel(q.model, q.layers, q.specs);
   const qdqAcc = accuracy(await predict(qdqModel, digitTensor(test)), test.labels);
-  return { weights, activations, ptq: ptqAcc, qat: qatAcc, qdq: qdqAcc, qatModel: q.model, qdqModel };
+  const unfused = accuracy(await predict(qdqModel, digitTensor(test), undefined, { optimization: 'basic' }), test.labels);
+  return { weights, activations, ptq: ptqAcc, qat: qatAcc, qdq: qdqAcc, qdqUnfused: unfused, qatModel: q.model, qdqModel };
 }
