@@ -66,13 +66,15 @@ export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, 
   const reshaped = xb.length !== xs.length;
   const xw = reshaped ? ctx.reshape(x, xb) : x;
   const s = spec.granularity.kind === 'tensor' ? scaleInput : ctx.reshape(scaleInput, sb);
-  const hasZ = spec.zeroPoint.some((z) => z !== 0);
-  const z = hasZ ? ctx.floats(spec.zeroPoint, sb.length ? sb : []) : undefined;
+  const z0 = spec.zeroPoint[0] ?? 0;
+  const uniformZ = spec.zeroPoint.every((z) => z === z0);
+  const z = uniformZ ? undefined : ctx.floats(spec.zeroPoint, sb);
+  // clip(round(v) + z, qmin, qmax) - z = clip(round(v), qmin - z, qmax - z) for integer z: with one zero point the
+  // bounds are scalars and the zero point never enters the graph.
+  const lo = ctx.scalar(qmin - z0), hi = ctx.scalar(qmax - z0);
   const xsDiv = ctx.op('Div', [xw, s]);
   const r = ctx.op('Round', [xsDiv]);
-  const rz = z ? ctx.op('Add', [r, z]) : r;
-  const q = ctx.op('Clip', [rz, ctx.scalar(qmin), ctx.scalar(qmax)]);
-  const qc = z ? ctx.op('Sub', [q, z]) : q;
+  const qc = z ? ctx.op('Sub', [ctx.op('Clip', [ctx.op('Add', [r, z]), ctx.scalar(qmin), ctx.scalar(qmax)]), z]) : ctx.op('Clip', [r, lo, hi]);
   const yw = ctx.op('Mul', [qc, s]);
   const y = reshaped ? ctx.reshape(yw, xs) : yw;
   ctx.setShape(y, xs);
@@ -80,8 +82,9 @@ export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, 
   const node: FwdNode = { name, opType: 'FakeQuant', inputs: [x, scaleInput], outputs: [y], proto: { op_type: 'FakeQuant', domain: 'quantlens', name } };
   const rule: GradRule = (c, _n, [gy]) => {
     if (!gy) return [];
-    const v = z ? c.op('Add', [xsDiv, z]) : xsDiv;
-    const inside = c.op('And', [c.op('GreaterOrEqual', [v, c.scalar(qmin)]), c.op('LessOrEqual', [v, c.scalar(qmax)])]);
+    const inside = z
+      ? ((v: string) => c.op('And', [c.op('GreaterOrEqual', [v, c.scalar(qmin)]), c.op('LessOrEqual', [v, c.scalar(qmax)])]))(c.op('Add', [xsDiv, z]))
+      : c.op('Equal', [c.op('Clip', [xsDiv, lo, hi]), xsDiv]);
     const gyw = reshaped ? c.reshape(gy, xb) : gy;
     const gx = c.mask(gyw, inside);
     const out: (string | undefined)[] = [c.needs(x) ? (reshaped ? c.reshape(gx, xs) : gx) : undefined];
