@@ -73,7 +73,7 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
   const shapes = await inferShapes(model, backend, undefined, { threads: 1 });
   const layers = await buildInventoryAsync(graph, backend, { shapes, stats: false });
   const plan = buildPlan(layers, recipe, options.recipe);
-  const warnings = fidelityMessages(plan, { layers });
+  const warnings = fidelityMessages(plan, { layers, graph, shapes });
   const derived = plan.filter((l) => l.weight).map((l) => l.weight!.tensor).filter((t) => !graph.constantValue(t));
   const weightValues = derived.length ? await foldConstants(graph, backend, derived) : undefined;
 

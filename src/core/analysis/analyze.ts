@@ -183,7 +183,8 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         });
         recommendationMs = performance.now() - tr;
         if (!recommendation.met) warnings.push(recommendation.message);
-        warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers }).map((w) => `recommended recipe: ${w}`));
+        const shapes = new Map(layers.flatMap((l) => l.activationInputs.filter((t) => cache.has(t)).map((t) => [t, cache.get(0, t).dims] as const)));
+        warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers, graph, shapes }).map((w) => `recommended recipe: ${w}`));
       }
       const desc = data.description;
       return {

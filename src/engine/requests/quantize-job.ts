@@ -75,5 +75,5 @@ export async function quantizeForJob(engine: Engine, job: Job, m: LoadedModel, r
 
   job.enter('loading the quantized model in ONNX Runtime', 65);
   const session = await engine.backend.createSession(bytes, { threads: engine.threads, optimization: 'all' });
-  return { plan, bytes, session, data, warnings: fidelityMessages(plan, { layers: m.inventory }) };
+  return { plan, bytes, session, data, warnings: fidelityMessages(plan, { layers: m.inventory, graph: m.graph, shapes: engine.modelExtras(m.path).shapes }) };
 }
