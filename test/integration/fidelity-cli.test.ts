@@ -61,3 +61,17 @@ test('quantize with int7/per-channel weights: no u8s8 warning, and ONNX Runtime 
   assert.ok(Math.abs(r.exactSqnrDb.y - r.outputSqnrDb.y) < 0.5, `fused ${r.outputSqnrDb.y} vs exact ${r.exactSqnrDb.y}`);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('quantize text output: both SQNRs on the output line, the warnings on stderr after the result', { skip: vnni !== false }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-'));
+  try {
+    const model = path.join(dir, 'mlp7.onnx');
+    saveModelFile(model, mlp7());
+    const io = captureIO();
+    assert.equal(await runCli(['quantize', model, '--synthetic', '--samples', '16', '-o', path.join(dir, 'q.onnx')], io), 0, io.stderr());
+    assert.match(io.stdout(), /Output SQNR y: [\d.]+ dB, top-1 agreement [\d.]+% \(quantized vs float, 4 samples\); [\d.]+ dB with the exact Q\/DQ arithmetic \(ONNX Runtime optimizations off\)/);
+    assert.match(io.stderr(), /Warning: ONNX Runtime on this CPU \(no VNNI\) runs int8 weights with 8-bit activations through u8s8 kernels that saturate; .*Affected: 'fc1'/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -231,8 +231,8 @@ ${EXIT_CODES_HELP}`);
     if (opts.data && opts.synthetic) cmd.error('error: give either --data or --synthetic, not both', { exitCode: 2 });
     if (!opts.data && !opts.synthetic && !opts.recipe) cmd.error('error: calibration needs data: give --data <folder> or --synthetic', { exitCode: 2 });
     const r = await quantizeModel(file, opts, io);
-    for (const w of r.warnings) io.err(`Warning: ${w}`);
-    if (opts.json) { io.out(JSON.stringify({ ...r, output: path.resolve(r.output) }, null, 2)); return; }
+    const warn = () => { for (const w of r.warnings) io.err(`Warning: ${w}`); };
+    if (opts.json) { warn(); io.out(JSON.stringify({ ...r, output: path.resolve(r.output) }, null, 2)); return; }
     io.out(`Wrote ${path.resolve(r.output)}`);
     io.out(`Size: ${formatBytes(r.sizeBefore)} -> ${formatBytes(r.sizeAfter)} (${(r.sizeAfter / r.sizeBefore * 100).toFixed(1)}%)`);
     const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
@@ -243,5 +243,6 @@ ${EXIT_CODES_HELP}`);
       const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
       io.out(`Output SQNR ${name}: ${db.toFixed(2)} dB${top1 !== undefined ? `, top-1 agreement ${pct(top1)}` : ''}${acc ? `, accuracy ${pct(acc.float)} float -> ${pct(acc.quantized)} quantized` : ''} (quantized vs float, ${r.checkSamples} samples)${exactNote(r.exactSqnrDb[name], db)}`);
     }
+    warn();
   });
 }
