@@ -117,3 +117,15 @@ test('BatchNormalization after a Conv is folded before QAT; the trained model ha
   assert.ok(res.log.every((e) => Number.isFinite(e.loss)));
   assert.ok(res.specs.some((s) => s.tensor === 'conv.w' || s.uses.some(([n]) => n === 'conv')), 'the folded conv is quantized');
 });
+
+test('held-out evaluation: accuracy and agreement with the FP32 model are logged each epoch', async () => {
+  const held = loadMnistSplit(200, 300).test;
+  const r = await runQat({ ...base(), steps: 40, evaluation: { data: { input: digitTensor(held), labels: held.labels } } });
+  const evals = r.log.filter((e) => e.eval);
+  assert.deepEqual(evals.map((e) => e.step), [20, 40], 'each epoch of 20 steps');
+  for (const e of evals) {
+    assert.ok(e.eval!.accuracy! > 0.3 && e.eval!.accuracy! <= 1, `accuracy ${e.eval!.accuracy}`);
+    assert.ok(e.eval!.agreement! > 0 && e.eval!.agreement! <= 1);
+  }
+  assert.ok(!r.log.find((e) => e.step === 5)!.eval);
+});

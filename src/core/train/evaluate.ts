@@ -4,7 +4,8 @@ import { encodeModelProto, ModelProto } from '../onnx/proto';
 import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
 import { FakeQuantSpec } from './fake-quant';
-import { argmaxRows, gatherRows, logitsTensor, QatData, runBatches, withOutput } from './qat';
+import { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
+import type { QatData } from './qat';
 import { probeModel } from './shape-probe';
 import { buildQuantForward } from './train-step';
 

@@ -17,6 +17,10 @@ import { probeModel } from './shape-probe';
 import { buildTrainStep, withParams } from './train-step';
 import { loopTrainStep } from './loop';
 import { prepareForTraining } from './export';
+import { accuracy, predict } from './evaluate';
+import { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
+
+export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
 
 /** Training data: one input tensor with the sample axis first, and optional class labels. */
 export interface QatData {
@@ -54,6 +58,8 @@ export interface QatOptions {
   checkpointPath?: string;
   /** Checkpoint every this many steps (default: each report). */
   checkpointEvery?: number;
+  /** Held-out data evaluated (simulated model: accuracy with labels, top-1 agreement with the FP32 model) every `every` steps (default: each epoch) and at the end. */
+  evaluation?: { data: QatData; every?: number };
   threads?: number;
   /** Training steps per session run, inside an ONNX Loop (default 8; 1 runs the plain step graph). */
   stepsPerRun?: number;
@@ -71,57 +77,6 @@ export interface QatResult {
   steps: number;
   /** The tensor used as logits. */
   logits: string;
-}
-
-/** The tensor trained as logits: the input of a final Softmax, otherwise the first output. */
-export function logitsTensor(graph: Graph): string {
-  const out = graph.outputs[0].name;
-  const p = graph.producer.get(out);
-  return p && p.opType === 'Softmax' ? p.inputs[0] : out;
-}
-
-/** Rows [idx...] of a tensor with the sample axis first. */
-export function gatherRows(t: Tensor, idx: ArrayLike<number>): Tensor {
-  const row = sizeOf(t.dims.slice(1));
-  const src = toFloat32(t);
-  const data = new Float32Array(idx.length * row);
-  for (let i = 0; i < idx.length; i++) data.set(src.subarray(idx[i] * row, (idx[i] + 1) * row), i * row);
-  return { type: DataType.FLOAT, dims: [idx.length, ...t.dims.slice(1)], data };
-}
-
-/** Runs `model` over all samples in batches of `batch`, returning the `fetch` tensor rows (last batch padded). */
-export async function runBatches(session: RuntimeSession, inputName: string, input: Tensor, fetch: string, batch: number): Promise<Float32Array> {
-  const n = input.dims[0];
-  let out: Float32Array | undefined;
-  let width = 0;
-  for (let s = 0; s < n; s += batch) {
-    const idx = Array.from({ length: batch }, (_, i) => Math.min(n - 1, s + i));
-    const r = (await session.run({ [inputName]: gatherRows(input, idx) }, [fetch]))[fetch];
-    width = sizeOf(r.dims.slice(1));
-    out ??= new Float32Array(n * width);
-    const take = Math.min(batch, n - s);
-    out.set((r.data as Float32Array).subarray(0, take * width), s * width);
-  }
-  return out!;
-}
-
-/** A copy of the model with the logits tensor also exposed as an output. */
-export function withOutput(model: ModelProto, tensor: string): ModelProto {
-  const g = model.graph!;
-  if ((g.output ?? []).some((o) => o.name === tensor)) return model;
-  return { ...model, graph: { ...g, output: [...(g.output ?? []), { name: tensor }] } };
-}
-
-/** Index of the largest value of each row. */
-export function argmaxRows(data: Float32Array, width: number): Int32Array {
-  const n = data.length / width;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < width; j++) if (data[i * width + j] > data[i * width + best]) best = j;
-    out[i] = best;
-  }
-  return out;
 }
 
 /** Fine-tunes (or trains, with recipe null) a model. */
@@ -165,6 +120,9 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
     const s = await backend.createSession(encodeModelProto(withOutput(o.model, logits)), { threads });
     try { teacher = await runBatches(s, inputName, o.data.input, logits, B); } finally { await s.release(); }
   }
+  // Top-1 of the FP32 model on the evaluation data (for agreement).
+  let evalTeacher: Int32Array | undefined;
+  if (o.evaluation) evalTeacher = await predict(o.model, o.evaluation.data.input, undefined, { backend, threads, fetch: logits });
   // Plan and initial scales.
   const params = trainableTensors(graph);
   const { specs, layers } = o.recipe ? planFromRecipe(graph, o.recipe, o.learnScales ?? true, file) : { specs: [], layers: [] };
@@ -293,6 +251,9 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
           agreement: teacher && classifier ? acc.agree / acc.samples : undefined,
           gradNorm, samplesPerSec: sps, etaSeconds: ((total - done) * elapsed) / Math.max(1, done - startStep),
         };
+        if (o.evaluation && classifier && (done % (o.evaluation.every ?? stepsPerEpoch) === 0 || done === total)) {
+          entry.eval = await evaluateNow(o.model, o.evaluation.data, values, params, specs, step.scales, evalTeacher, backend, threads);
+        }
         log.push(entry);
         o.onProgress?.(entry);
         acc = { loss: 0, n: 0, correct: 0, agree: 0, samples: 0 };
@@ -307,6 +268,17 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   specs.forEach((s, k) => { s.scale = values.get(step.scales[k])!.slice(); });
   const trained = new Map(params.map((p) => [p, values.get(p)!]));
   return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits };
+}
+
+/** Accuracy and agreement of the simulated model with the current weights and scales. */
+async function evaluateNow(model: ModelProto, data: QatData, values: Map<string, Float32Array>, params: string[], specs: FakeQuantSpec[], scaleNames: string[], teacher: Int32Array | undefined, backend: InferenceBackend, threads: number): Promise<{ accuracy?: number; agreement?: number }> {
+  const current = withParams(model, new Map(params.map((p) => [p, values.get(p)!])));
+  const now = specs.map((s, k) => ({ ...s, scale: values.get(scaleNames[k])! }));
+  const pred = await predict(current, data.input, now.length ? now : undefined, { backend, threads, fetch: logitsTensor(new Graph(model)) });
+  return {
+    accuracy: data.labels ? accuracy(pred, data.labels) : undefined,
+    agreement: teacher ? accuracy(pred, teacher) : undefined,
+  };
 }
 
 function scalar(v: number): Tensor {
