@@ -32,14 +32,14 @@ async function interleaved(fns: { fn: () => Promise<unknown>; reps: number; per:
   return times.map(median);
 }
 
-async function bench(name: string, model: ModelProto, reps: number) {
+async function bench(name: string, model: ModelProto, reps: number, learn: boolean) {
   const backend = ortBackend();
   const graph = new Graph(model);
   const rng = new Rng(1);
   const x: Tensor = { type: DataType.FLOAT, dims: [B, 1, 28, 28], data: Float32Array.from({ length: B * 784 }, () => rng.next()) };
   const fwd = await backend.createSession(encodeModelProto(model), { threads });
   const probe = await probeModel(backend, model, { input: x });
-  const { specs } = planFromRecipe(graph, { defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} }, true);
+  const { specs } = planFromRecipe(graph, { defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} }, learn);
   for (const s of specs) {
     if (s.role === 'weight') initWeightScales(s, constFloat(graph, s.tensor), probe.shapes.get(s.tensor)!, 'minmax');
     else initActivationScale(s, 0, 4);
@@ -77,9 +77,12 @@ async function bench(name: string, model: ModelProto, reps: number) {
 }
 
 async function main() {
-  const rows = [await bench('MNIST CNN', mnistCnn(1), 15), await bench('MNIST MLP', mnistMlp(1), 40)];
+  const rows = [
+    await bench('CNN LSQ', mnistCnn(1), 15, true), await bench('CNN fixed', mnistCnn(1), 15, false),
+    await bench('MLP LSQ', mnistMlp(1), 40, true), await bench('MLP fixed', mnistMlp(1), 40, false),
+  ];
   console.log(`(medians of interleaved rounds; load average ${require('os').loadavg()[0].toFixed(1)} on ${require('os').cpus().length} cores)`);
-  console.log(`QAT training step (W4A8 per-channel fake quant, LSQ, Adam) vs FP32 forward, batch ${B}, ${threads} thread(s), onnxruntime-node`);
+  console.log(`MNIST, QAT training step (W4A8 per-channel fake quant, Adam; scales learned by LSQ or fixed after calibration) vs FP32 forward, batch ${B}, ${threads} thread(s), onnxruntime-node`);
   console.log(`model       fp32 fwd ms   step ms (1/run)   step ms (${K}/run, Loop)   ratio (best/fwd)   samples/s`);
   for (const r of rows) console.log(`${r.name.padEnd(11)} ${r.fwdMs.toFixed(3).padStart(11)} ${r.stepMs.toFixed(3).padStart(17)} ${r.loopMs.toFixed(3).padStart(24)} ${r.ratio.toFixed(2).padStart(18)} ${r.samplesPerSec.toFixed(0).padStart(11)}`);
 }
