@@ -2,7 +2,7 @@
 import { DataType, encodeModelProto, ModelProto } from '../src/core/onnx/proto';
 import { ortBackend } from '../src/core/runtime/ort-backend';
 import { mnistCnn, mnistMlp } from '../src/core/train/examples';
-import { gatherRows, logitsTensor } from '../src/core/train/qat';
+import { logitsTensor } from '../src/core/train/qat';
 import { Graph } from '../src/core/onnx/graph';
 import { probeModel } from '../src/core/train/shape-probe';
 import { buildTrainStep } from '../src/core/train/train-step';
@@ -53,7 +53,6 @@ async function bench(name: string, model: ModelProto, reps: number, learn: boole
   for (const p of params) feeds[p] = { type: DataType.FLOAT, dims: probe.shapes.get(p)!, data: constFloat(graph, p) };
   for (const st of step.state) feeds[st] = { type: DataType.FLOAT, dims: step.shapes.get(st)!, data: new Float32Array(sizeOf(step.shapes.get(st)!)) };
   specs.forEach((sp, k) => { feeds[step.scales[k]] = { type: DataType.FLOAT, dims: step.shapes.get(step.scales[k])!, data: sp.scale }; });
-  void gatherRows;
   // K steps per run inside an ONNX Loop.
   const loop = loopTrainStep(step);
   const ls = await backend.createSession(encodeModelProto(loop.model), { threads });

@@ -3,7 +3,7 @@ import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
 import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
 import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
-import { InferenceBackend, RuntimeSession } from '../runtime/backend';
+import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
 import { Recipe } from '../../shared/recipe';
 import { TrainingLogEntry, TrainingProgress } from '../../shared/training';

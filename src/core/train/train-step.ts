@@ -1,6 +1,6 @@
 /** Builds the whole training step as one ONNX graph: forward with fake quantization, loss, backward, optimizer update. */
 import { QuantLensError } from '../errors';
-import { GraphBuilder, makeValueInfo } from '../onnx/builder';
+import { GraphBuilder } from '../onnx/builder';
 import { Graph } from '../onnx/graph';
 import { DataType, ModelProto, NodeProto, TensorProto } from '../onnx/proto';
 import { emitBackward, FwdNode, GradRule, prepareForward, requiresGrad } from './autodiff';
@@ -112,7 +112,6 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const opset = Math.max(o.opset ?? 17, graph.opset, 17);
   const model = b.model(opset, (o.model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
   model.graph!.value_info = [];
-  void makeValueInfo;
   return {
     model, dataInputs: graph.inputs.map((i) => i.name), labels, teacher, params: o.params, newParams, state, newState,
     scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes,

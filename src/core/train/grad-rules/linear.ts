@@ -42,7 +42,6 @@ const matmul: GradRule = (ctx, n, [gy]) => {
   const b2s = bs.length === 1 ? [bs[0], 1] : bs;
   const batch = broadcastShape(a2s.slice(0, -2), b2s.slice(0, -2));
   const y2s = [...batch, a2s[a2s.length - 2], b2s[b2s.length - 1]];
-  const r = y2s.length;
   const gy2 = ctx.reshape(gy, y2s);
   const a2 = as.length === 1 ? ctx.reshape(a, a2s) : a;
   const b2 = bs.length === 1 ? ctx.reshape(b, b2s) : b;
@@ -57,7 +56,6 @@ const matmul: GradRule = (ctx, n, [gy]) => {
     const g = ctx.op('MatMul', [at, gy2]);
     gb = ctx.reshape(ctx.sumTo(g, [...batch, b2s[b2s.length - 2], b2s[b2s.length - 1]], b2s), bs);
   }
-  void r;
   return [ga, gb];
 };
 
