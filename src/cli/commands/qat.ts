@@ -8,7 +8,8 @@ import { writeFileAtomic } from '../../core/onnx/model-file';
 import { DataType, encodeModelProto } from '../../core/onnx/proto';
 import { sizeOf, Tensor, toFloat32 } from '../../core/onnx/tensor-data';
 import { ortBackend } from '../../core/runtime/ort-backend';
-import { exportQatModel, prepareForTraining, recipeWithScales } from '../../core/train/export';
+import { exportQatModel, prepareForTraining, qatPlan, recipeWithScales } from '../../core/train/export';
+import { fidelityMessages } from '../../core/quant/ort-fidelity';
 import { runQat } from '../../core/train/qat';
 import { Recipe } from '../../shared/recipe';
 import { TrainingLog } from '../../shared/training';
@@ -41,6 +42,8 @@ export interface QatCliResult {
   firstLoss: number;
   lastLoss: number;
   samples: number;
+  /** Where ONNX Runtime's optimized run of the export will differ from the simulation trained against. */
+  warnings: string[];
 }
 
 const positiveNumber = (v: string) => { const n = Number(v); if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a positive number'); return n; };
@@ -96,7 +99,8 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
   const out = recipeWithScales({ ...recipe, model: path.relative(path.dirname(path.resolve(recipeFile)), path.resolve(file)) }, r.layers, r.specs);
   writeFileAtomic(recipeFile, JSON.stringify(out, null, 2));
   if (o.checkpoint && fs.existsSync(o.checkpoint)) fs.unlinkSync(o.checkpoint);
-  return { output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+  const warnings = fidelityMessages(qatPlan(r.layers, r.specs));
+  return { warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
 }
 
 /** Registers `qat`. */
@@ -135,6 +139,7 @@ ${EXIT_CODES_HELP}`);
       io.out(`Trained ${r.steps} steps on ${r.samples} samples: loss ${r.firstLoss.toFixed(4)} -> ${r.lastLoss.toFixed(4)}`);
       io.out(`Learned scales: ${path.resolve(r.recipe)}`);
       io.out(`Training log: ${path.resolve(r.log)}`);
+      for (const w of r.warnings) io.err(`Note: ${w}`);
     } finally {
       process.removeListener('SIGINT', onInt);
     }
