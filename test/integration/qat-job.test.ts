@@ -11,6 +11,8 @@ import { isQuantLensError } from '../../src/core/errors';
 import { digitTensor, loadMnistSplit, mnistMlp, DigitSet } from '../../src/core/train/examples';
 import { runQat, QatOptions } from '../../src/core/train/qat';
 import { loadCheckpoint } from '../../src/core/train/checkpoint';
+import { exportQatModel } from '../../src/core/train/export';
+import { predict } from '../../src/core/train/evaluate';
 
 let train: DigitSet;
 before(() => { train = loadMnistSplit(640, 0).train; });
@@ -128,4 +130,17 @@ test('held-out evaluation: accuracy and agreement with the FP32 model are logged
     assert.ok(e.eval!.agreement! > 0 && e.eval!.agreement! <= 1);
   }
   assert.ok(!r.log.find((e) => e.step === 5)!.eval);
+});
+
+test('blocked weights (int4/block:32, last block partial) train and export; the QDQ model predicts like the simulation', async () => {
+  const r = await runQat({ ...base(), recipe: { defaults: { weights: 'int4/block:32', activations: 'uint8' }, layers: {} }, steps: 20 });
+  const w = r.specs.find((s) => s.tensor === 'fc1.weight')!;
+  assert.deepEqual(w.granularity, { kind: 'block', axis: 1, size: 32 });
+  assert.equal(w.scale.length, 32 * 25, '784 = 24 blocks of 32 and one of 16, per row');
+  const qdq = exportQatModel(r.model, r.layers, r.specs);
+  const sim = await predict(r.model, digitTensor(train), r.specs);
+  const ort = await predict(qdq, digitTensor(train), undefined, { optimization: 'basic' });
+  let same = 0;
+  for (let i = 0; i < sim.length; i++) if (sim[i] === ort[i]) same++;
+  assert.ok(same >= sim.length - 1, `${same} of ${sim.length} predictions agree`);
 });

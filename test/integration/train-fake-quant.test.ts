@@ -20,6 +20,8 @@ const cases: Case[] = [
   { name: 'int4 per-channel axis 0', dims: [4, 3, 2, 2], bits: 4, signed: true, g: { kind: 'channel', axis: 0 } },
   { name: 'int2 per-channel axis 1', dims: [5, 3], bits: 2, signed: true, g: { kind: 'channel', axis: 1 } },
   { name: 'int4 blocked 4 on axis 1', dims: [3, 8], bits: 4, signed: true, g: { kind: 'block', axis: 1, size: 4 } },
+  { name: 'int4 blocked 4 on axis 1, last block partial', dims: [3, 10], bits: 4, signed: true, g: { kind: 'block', axis: 1, size: 4 } },
+  { name: 'int8 blocked 3 on axis 0, last block partial', dims: [7, 2], bits: 8, signed: true, g: { kind: 'block', axis: 0, size: 3 } },
   { name: 'int16 per-tensor', dims: [3, 7], bits: 16, signed: true, g: { kind: 'tensor' } },
   { name: 'uint3 per-tensor', dims: [3, 7], bits: 3, signed: false, g: { kind: 'tensor' }, zp: 2 },
 ];
@@ -90,7 +92,7 @@ for (const c of cases) {
 }
 
 test('LSQ scale gradient: (q - z) - x/s inside, the clip level outside, summed per scale and scaled by 1/sqrt(N qmax)', async () => {
-  for (const c of [cases[0], cases[2], cases[4]]) {
+  for (const c of [cases[0], cases[2], cases[4], cases[5]]) {
     const r = await run(c, true);
     const ns = r.scale.length;
     const want = new Float64Array(ns);

@@ -39,15 +39,14 @@ export function scaleDims(xs: number[], g: FqGranularity): number[] {
   return xs.map((d, i) => (i === g.axis ? Math.ceil(d / g.size) : d));
 }
 
-/** Shapes the quantized computation works in: x reshaped to xb, scale broadcast as sb. */
-function workShapes(xs: number[], g: FqGranularity): { xb: number[]; sb: number[] } {
-  if (g.kind === 'tensor') return { xb: xs, sb: [] };
-  if (g.kind === 'channel') return { xb: xs, sb: xs.map((d, i) => (i === g.axis ? d : 1)) };
+/** Shapes the quantized computation works in: x (padded to whole blocks) reshaped to xb, scale broadcast as sb. */
+function workShapes(xs: number[], g: FqGranularity): { xb: number[]; sb: number[]; padEnd: number } {
+  if (g.kind === 'tensor') return { xb: xs, sb: [], padEnd: 0 };
+  if (g.kind === 'channel') return { xb: xs, sb: xs.map((d, i) => (i === g.axis ? d : 1)), padEnd: 0 };
   const nb = Math.ceil(xs[g.axis] / g.size);
-  if (nb * g.size !== xs[g.axis]) throw new Error(`block size ${g.size} does not divide dimension ${xs[g.axis]} of axis ${g.axis}`);
   const xb = [...xs.slice(0, g.axis), nb, g.size, ...xs.slice(g.axis + 1)];
   const sb = [...xs.slice(0, g.axis), nb, 1, ...xs.slice(g.axis + 1)];
-  return { xb, sb };
+  return { xb, sb, padEnd: nb * g.size - xs[g.axis] };
 }
 
 /** Graph input names carrying a spec's scale. */
@@ -61,10 +60,17 @@ export function scaleInputName(spec: FakeQuantSpec): string {
  */
 export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scaleInput: string, index: number): { y: string; node: FwdNode; rule: GradRule } {
   const xs = ctx.shape(x);
-  const { xb, sb } = workShapes(xs, spec.granularity);
+  const { xb, sb, padEnd } = workShapes(xs, spec.granularity);
   const [qmin, qmax] = qRange(spec.bits, spec.signed);
   const reshaped = xb.length !== xs.length;
-  const xw = reshaped ? ctx.reshape(x, xb) : x;
+  // A last partial block is zero-padded to a whole one (zeros quantize to zero and add nothing to LSQ).
+  const axis = spec.granularity.kind === 'block' ? spec.granularity.axis : 0;
+  const padded = xs.map((d, i) => (i === axis ? d + padEnd : d));
+  const pad = (t: string) => (padEnd ? ctx.op('Pad', [t, ctx.ints([...xs.map(() => 0), ...xs.map((_, i) => (i === axis ? padEnd : 0))])]) : t);
+  const unpad = (t: string) => (padEnd ? ctx.op('Slice', [t, ctx.ints([0]), ctx.ints([xs[axis]]), ctx.ints([axis])]) : t);
+  const toWork = (t: string) => (reshaped ? ctx.reshape(pad(t), xb) : t);
+  const fromWork = (t: string) => (reshaped ? unpad(ctx.reshape(t, padded)) : t);
+  const xw = toWork(x);
   const s = spec.granularity.kind === 'tensor' ? scaleInput : ctx.reshape(scaleInput, sb);
   const z0 = spec.zeroPoint[0] ?? 0;
   const uniformZ = spec.zeroPoint.every((z) => z === z0);
@@ -76,7 +82,7 @@ export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, 
   const r = ctx.op('Round', [xsDiv]);
   const qc = z ? ctx.op('Sub', [ctx.op('Clip', [ctx.op('Add', [r, z]), ctx.scalar(qmin), ctx.scalar(qmax)]), z]) : ctx.op('Clip', [r, lo, hi]);
   const yw = ctx.op('Mul', [qc, s]);
-  const y = reshaped ? ctx.reshape(yw, xs) : yw;
+  const y = fromWork(yw);
   ctx.setShape(y, xs);
   const name = `FakeQuant#${index}:${spec.tensor}`;
   const node: FwdNode = { name, opType: 'FakeQuant', inputs: [x, scaleInput], outputs: [y], proto: { op_type: 'FakeQuant', domain: 'quantlens', name } };
@@ -85,9 +91,9 @@ export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, 
     const inside = z
       ? ((v: string) => c.op('And', [c.op('GreaterOrEqual', [v, c.scalar(qmin)]), c.op('LessOrEqual', [v, c.scalar(qmax)])]))(c.op('Add', [xsDiv, z]))
       : c.op('Equal', [c.op('Clip', [xsDiv, lo, hi]), xsDiv]);
-    const gyw = reshaped ? c.reshape(gy, xb) : gy;
+    const gyw = toWork(gy);
     const gx = c.mask(gyw, inside);
-    const out: (string | undefined)[] = [c.needs(x) ? (reshaped ? c.reshape(gx, xs) : gx) : undefined];
+    const out: (string | undefined)[] = [c.needs(x) ? fromWork(gx) : undefined];
     if (spec.learnScale) {
       // LSQ: dy/ds = (q - z) - x/s inside the range, (q - z) outside; gradient scaled by 1/sqrt(N * qmax).
       const insideF = c.op('Cast', [inside], { to: c.dtype });
