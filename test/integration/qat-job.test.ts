@@ -11,7 +11,7 @@ import { isQuantLensError } from '../../src/core/errors';
 import { digitTensor, loadMnistSplit, mnistMlp, DigitSet } from '../../src/core/train/examples';
 import { runQat, QatOptions } from '../../src/core/train/qat';
 import { loadCheckpoint } from '../../src/core/train/checkpoint';
-import { exportQatModel } from '../../src/core/train/export';
+import { exportQatModel, recipeWithScales } from '../../src/core/train/export';
 import { predict } from '../../src/core/train/evaluate';
 
 let train: DigitSet;
@@ -143,4 +143,13 @@ test('blocked weights (int4/block:32, last block partial) train and export; the 
   let same = 0;
   for (let i = 0; i < sim.length; i++) if (sim[i] === ort[i]) same++;
   assert.ok(same >= sim.length - 1, `${same} of ${sim.length} predictions agree`);
+});
+
+test('scales written into the recipe by a QAT run start the next run', async () => {
+  const first = await runQat({ ...base(), steps: 10 });
+  const recipe = recipeWithScales({ version: 1, model: 'm.onnx', defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} }, first.layers, first.specs);
+  const next = await runQat({ ...base(), recipe, steps: 0 });
+  assert.deepEqual(next.specs.map((s) => Array.from(s.scale)), first.specs.map((s) => Array.from(s.scale)));
+  const bad = { ...recipe, layers: { '/fc1/Gemm': { scales: { 'fc1.weight': [1, 2] } } } };
+  await rejects(runQat({ ...base(), recipe: bad, steps: 0 }), 'recipe-scales', '/fc1/Gemm', 'fc1.weight');
 });

@@ -127,6 +127,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const params = trainableTensors(graph);
   const { specs, layers } = o.recipe ? planFromRecipe(graph, o.recipe, o.learnScales ?? true, file) : { specs: [], layers: [] };
   if (specs.length) await calibrate(o, graph, specs, inputName, backend, threads);
+  if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
   const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, file });
   const loop = (o.stepsPerRun ?? 8) > 1 ? loopTrainStep(step) : undefined;
   const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads });
@@ -268,6 +269,24 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   specs.forEach((s, k) => { s.scale = values.get(step.scales[k])!.slice(); });
   const trained = new Map(params.map((p) => [p, values.get(p)!]));
   return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits };
+}
+
+/** Scales the recipe fixes (`scales`, e.g. learned by an earlier QAT run) replace the calibrated ones. */
+function applyRecipeScales(recipe: Pick<Recipe, 'defaults' | 'layers'>, layers: PlanLayer[], specs: FakeQuantSpec[], file: string): void {
+  for (const l of layers) {
+    const entry = recipe.layers?.[l.name];
+    const given = entry && entry !== 'float' ? entry.scales : undefined;
+    if (!given) continue;
+    for (const k of [l.weight, ...l.activations]) {
+      if (k === undefined || given[specs[k].tensor] === undefined) continue;
+      const v = given[specs[k].tensor];
+      const list = typeof v === 'number' ? [v] : v;
+      if (list.length !== specs[k].scale.length || !list.every((x) => typeof x === 'number' && x > 0 && Number.isFinite(x))) {
+        throw new QuantLensError('recipe-scales', `layer '${l.name}': scales of '${specs[k].tensor}' must be ${specs[k].scale.length} positive number(s)`, file);
+      }
+      specs[k].scale = Float32Array.from(list);
+    }
+  }
 }
 
 /** Accuracy and agreement of the simulated model with the current weights and scales. */
