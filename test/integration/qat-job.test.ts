@@ -153,3 +153,8 @@ test('scales written into the recipe by a QAT run start the next run', async () 
   const bad = { ...recipe, layers: { '/fc1/Gemm': { scales: { 'fc1.weight': [1, 2] } } } };
   await rejects(runQat({ ...base(), recipe: bad, steps: 0 }), 'recipe-scales', '/fc1/Gemm', 'fc1.weight');
 });
+
+test('training samples that do not fit the model input are refused with both shapes named', async () => {
+  const flat = { type: DataType.FLOAT, dims: [train.count, 784], data: train.images };
+  await rejects(runQat({ ...base(), data: { input: flat, labels: train.labels } }), 'train-data-shape', `[${train.count}, 784]`, "input 'input'");
+});

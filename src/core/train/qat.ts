@@ -89,7 +89,13 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const graph = new Graph(o.model, file);
   if (graph.inputs.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; this one has ${graph.inputs.length}`, file);
   const inputName = graph.inputs[0].name;
+  if (graph.inputs[0].elemType !== DataType.FLOAT) throw new QuantLensError('train-inputs', `QAT supports float32 model inputs; input '${inputName}' is ${DataType[graph.inputs[0].elemType]}`, file);
   const N = o.data.input.dims[0];
+  const want = graph.inputs[0].shape;
+  const got = o.data.input.dims;
+  if (want && (want.length !== got.length || want.some((d, i) => i > 0 && typeof d === 'number' && d !== got[i]))) {
+    throw new QuantLensError('train-data-shape', `the training samples have shape [${got.join(', ')}] but input '${inputName}' takes [${want.join(', ')}]`, file);
+  }
   const B = Math.min(o.batchSize ?? 64, N);
   const seed = o.seed ?? 0;
   const logits = logitsTensor(graph);
