@@ -14,17 +14,9 @@ import { exportQdq, QuantPlan, RangeMap } from '../../src/core/quant/qdq-export'
 import { buildFakeQuantModel } from '../../src/core/quant/fake-quant-model';
 import { cpuHasVnni, fidelityWarnings, FidelityWarning } from '../../src/core/quant/ort-fidelity';
 import { QuantLayer } from '../../src/core/onnx/layer';
+import { mulberry32 } from '../../src/core/data/synthetic';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function randn(r: () => number, n: number, std: number): Float32Array {
   const out = new Float32Array(n);

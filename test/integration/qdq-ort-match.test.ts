@@ -8,17 +8,9 @@ import { mustParseFormat } from '../../src/shared/formats';
 import { activationParams, QuantParams, scaleDims, weightParams } from '../../src/core/quant/qparams';
 import { dequantize, fakeQuantizeFloat, quantize } from '../../src/core/quant/quantize';
 import { containerType, integerTensor } from '../../src/core/quant/qdq-export';
+import { mulberry32 } from '../../src/core/data/synthetic';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Random values with heavy tails, exact ties (k + 0.5) * scale and values far outside the range. */
 function sample(n: number, seed: number, params: QuantParams): Float32Array {

@@ -6,17 +6,9 @@ import { createCalibrator, EntropyCalibrator, HISTOGRAM_BINS, MinMaxCalibrator, 
 import { activationParams } from '../../src/core/quant/qparams';
 import { isQuantLensError } from '../../src/core/errors';
 import { fakeQuantize } from '../../src/core/quant/quantize';
+import { mulberry32 } from '../../src/core/data/synthetic';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 const gauss = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 
 /** Feeds `n` samples of `gen` in batches of 1000. */

@@ -1,17 +1,15 @@
 /** A small seeded PRNG (mulberry32) for reproducible initialisation, shuffling and synthetic data. */
+import { mulberry32 } from '../data/synthetic';
 
 /** Seeded generator of uniform numbers in [0, 1), normals, and permutations. */
 export class Rng {
-  private s: number;
+  private readonly uniform01: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
+    this.uniform01 = mulberry32(seed);
   }
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.uniform01();
   }
   /** Standard normal (Box-Muller). */
   normal(): number {
