@@ -13,7 +13,7 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
   style.textContent = uplotCss;
   document.head.append(style);
   // The curves and result survive a reload through the webview state (a run in flight does not: the engine job ends with the window).
-  const saved = (vscode().getState()?.ui ?? {}) as { points?: CurvePoint[]; result?: QatResult; last?: QatProgress; error?: string };
+  const saved = (vscode().getState()?.ui ?? b.ui ?? {}) as { points?: CurvePoint[]; result?: QatResult; last?: QatProgress; error?: string };
   let points: CurvePoint[] = saved.points ?? [];
   let running = false;
   let totalSteps: number | undefined;

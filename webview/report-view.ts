@@ -12,7 +12,7 @@ interface UiState { query: TableQuery; selected?: string; kept?: string[] }
 
 /** Mounts the report UI into `root`. */
 export function mountReport(root: HTMLElement, b: WebviewBoot): void {
-  const saved = vscode().getState();
+  const saved = vscode().getState() ?? (b.ui ? { kind: b.kind, model: b.model, ui: b.ui } : undefined);
   const ui = (saved?.ui ?? {}) as Partial<UiState>;
   let report: AnalysisReport | undefined;
   let layers: LayerReport[] = [];

@@ -45,7 +45,8 @@ export function paretoChart(points: readonly ParetoPoint[], chosenSize: number |
       return s('circle', { cx: p.x, cy: p.y, r: chosen ? 5 : 3, class: `${chosen ? 'pareto-point chosen' : 'pareto-point'}${pt.verified ? '' : ' estimated'}` },
         s('title', {}, `${pt.kept.length} kept · ${formatBytes(pt.sizeBytes)} · ${formatDb(pt.metrics.sqnrDb)}${pt.verified ? '' : ' (estimated)'}`));
     }),
-    s('text', { x: 0, y: height - 3, class: 'axis' }, 'size →'),
-    s('text', { x: width, y: height - 3, class: 'axis end' }, '↑ output SQNR'),
+    s('text', { x: 0, y: height - 3, class: 'axis' }, `size ${formatBytes(Math.min(...points.map((p) => p.sizeBytes)))}`),
+    s('text', { x: width, y: height - 3, class: 'axis end' }, `${formatBytes(Math.max(...points.map((p) => p.sizeBytes)))} →`),
+    s('text', { x: 0, y: 10, class: 'axis' }, `↑ output SQNR (max ${formatDb(Math.max(...points.map((p) => p.metrics.sqnrDb).filter(Number.isFinite)))})`),
   );
 }

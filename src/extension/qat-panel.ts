@@ -2,10 +2,10 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { QatProgress } from '../shared/protocol';
-import type { FromWebviewMessage, ToWebviewMessage, WebviewPersistedState } from '../shared/webview-messages';
+import type { FromWebviewMessage, ToWebviewMessage } from '../shared/webview-messages';
 import type { Actions, QatEvent } from './actions';
 import type { EngineClient } from './engine-client';
-import { bootFor, post, setWebviewHtml } from './webview-setup';
+import { bootFor, post, registerPanelRestore, setWebviewHtml, webviewOptions } from './webview-setup';
 
 function samePath(a: string, b: string): boolean {
   return path.resolve(a) === path.resolve(b);
@@ -23,13 +23,7 @@ export class QatPanels implements vscode.Disposable {
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly actions: Actions, engine: EngineClient) {
     this.disposables.push(
-      vscode.window.registerWebviewPanelSerializer(QatPanels.viewType, {
-        deserializeWebviewPanel: async (panel, state: unknown) => {
-          const model = (state as WebviewPersistedState | undefined)?.model;
-          if (!model) { panel.dispose(); return; }
-          this.attach(panel, model);
-        },
-      }),
+      registerPanelRestore(QatPanels.viewType, (model, column, ui) => this.create(model, column, ui)),
       actions.onQat((e) => this.onQat(e)),
       engine.onJobs((jobs) => { for (const j of jobs) if (j.kind === 'qat') this.jobModel.set(j.id, j.model); }),
       engine.onQatProgress((p) => this.onPoint(p)),
@@ -38,10 +32,16 @@ export class QatPanels implements vscode.Disposable {
 
   /** Opens (or reveals) the QAT panel of a model. */
   show(model: string): vscode.WebviewPanel {
-    let panel = this.panels.get(model);
+    const panel = this.panels.get(model);
     if (panel) { panel.reveal(undefined, true); return panel; }
-    panel = vscode.window.createWebviewPanel(QatPanels.viewType, `QAT: ${path.basename(model)}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true });
-    this.attach(panel, model);
+    return this.create(model, vscode.ViewColumn.Beside);
+  }
+
+  private create(model: string, column: vscode.ViewColumn | undefined, ui?: Record<string, unknown>): vscode.WebviewPanel {
+    const existing = this.panels.get(model);
+    if (existing) return existing;
+    const panel = vscode.window.createWebviewPanel(QatPanels.viewType, `QAT: ${path.basename(model)}`, { viewColumn: column ?? vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(this.extensionUri));
+    this.attach(panel, model, ui);
     return panel;
   }
 
@@ -70,9 +70,10 @@ export class QatPanels implements vscode.Disposable {
     if (model) this.record(model, { type: 'qatPoint', point: p });
   }
 
-  private attach(panel: vscode.WebviewPanel, model: string): void {
+  private attach(panel: vscode.WebviewPanel, model: string, ui?: Record<string, unknown>): void {
     this.panels.set(model, panel);
-    setWebviewHtml(panel.webview, this.extensionUri, bootFor('qat', model), panel.title);
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'quantlens.svg');
+    setWebviewHtml(panel.webview, this.extensionUri, bootFor('qat', model, ui), panel.title);
     const subs = [
       panel.webview.onDidReceiveMessage((m: FromWebviewMessage) => {
         if (m.type === 'ready') for (const h of this.history.get(model) ?? []) post(panel.webview, h);

@@ -1,12 +1,12 @@
 /** The report panel: one webview per model showing its analysis; restores after reload via a serializer. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { FromWebviewMessage, WebviewPersistedState } from '../shared/webview-messages';
+import type { FromWebviewMessage } from '../shared/webview-messages';
 import type { Recipe } from '../shared/recipe';
 import { errorText, type Actions } from './actions';
 import type { ModelStore } from './model-store';
 import { recipePathFor } from './paths';
-import { bootFor, post, setWebviewHtml } from './webview-setup';
+import { bootFor, post, registerPanelRestore, setWebviewHtml, webviewOptions } from './webview-setup';
 
 /** Opens and keeps the report panels. */
 export class ReportPanels implements vscode.Disposable {
@@ -19,20 +19,18 @@ export class ReportPanels implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly store: ModelStore, private readonly actions: Actions, private readonly openQat: (model: string) => void) {
-    this.disposables.push(vscode.window.registerWebviewPanelSerializer(ReportPanels.viewType, {
-      deserializeWebviewPanel: async (panel, state: unknown) => {
-        const model = (state as WebviewPersistedState | undefined)?.model;
-        if (!model) { panel.dispose(); return; }
-        this.attach(panel, model);
-      },
-    }));
+    this.disposables.push(registerPanelRestore(ReportPanels.viewType, (model, column, ui) => this.create(model, column, ui)));
     this.disposables.push(store.onDidChange((c) => {
       const panel = this.panels.get(c.model);
       if (!panel) return;
       const s = store.get(c.model);
       if (c.what === 'layers' && c.layers) post(panel.webview, { type: 'layers', layers: c.layers });
       else if (c.what === 'report' && s.report) post(panel.webview, { type: 'report', report: s.report, final: true });
-      else if (c.what === 'status') post(panel.webview, { type: 'status', running: s.analyzing, message: s.progress?.message, percentage: s.progress?.percentage, error: s.error });
+      else if (c.what === 'status') {
+        post(panel.webview, { type: 'status', running: s.analyzing, message: s.progress?.message, percentage: s.progress?.percentage, error: s.error });
+        // A cancelled or failed run leaves the previous report in place.
+        if (!s.analyzing && s.error && s.report) post(panel.webview, { type: 'report', report: s.report, final: true });
+      }
     }));
   }
 
@@ -43,23 +41,23 @@ export class ReportPanels implements vscode.Disposable {
   show(model: string, layer?: string): vscode.WebviewPanel {
     let panel = this.panels.get(model);
     if (panel) panel.reveal(undefined, false);
-    else {
-      panel = vscode.window.createWebviewPanel(ReportPanels.viewType, `Report: ${path.basename(model)}`, { viewColumn: vscode.ViewColumn.Active, preserveFocus: false }, { enableFindWidget: true });
-      this.attach(panel, model);
-    }
+    else panel = this.create(model, vscode.ViewColumn.Active);
     if (layer) post(panel.webview, { type: 'revealLayer', layer });
     return panel;
   }
 
-  private attach(panel: vscode.WebviewPanel, model: string): void {
+  private create(model: string, column: vscode.ViewColumn | undefined, ui?: Record<string, unknown>): vscode.WebviewPanel {
+    const existing = this.panels.get(model);
+    if (existing) return existing;
+    const panel = vscode.window.createWebviewPanel(ReportPanels.viewType, `Report: ${path.basename(model)}`, { viewColumn: column ?? vscode.ViewColumn.Active, preserveFocus: false }, { ...webviewOptions(this.extensionUri), enableFindWidget: true });
     this.panels.set(model, panel);
-    panel.title = `Report: ${path.basename(model)}`;
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'quantlens.svg');
-    setWebviewHtml(panel.webview, this.extensionUri, bootFor('report', model), panel.title);
+    setWebviewHtml(panel.webview, this.extensionUri, bootFor('report', model, ui), panel.title);
     const subs = [
       panel.webview.onDidReceiveMessage((m: FromWebviewMessage) => void this.onMessage(panel, model, m)),
       panel.onDidDispose(() => { if (this.panels.get(model) === panel) this.panels.delete(model); subs.forEach((d) => d.dispose()); }),
     ];
+    return panel;
   }
 
   private async onMessage(panel: vscode.WebviewPanel, model: string, m: FromWebviewMessage): Promise<void> {

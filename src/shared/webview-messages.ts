@@ -13,6 +13,8 @@ export interface WebviewBoot {
   model: string;
   /** File name for titles. */
   modelName: string;
+  /** UI state of the panel this one replaces after a reload (see WebviewPersistedState.ui). */
+  ui?: Record<string, unknown>;
 }
 
 /** State a webview keeps with `setState` so it restores after a reload. */

