@@ -221,6 +221,8 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
   });
 
   it('cancels a running analysis and keeps the previous report', async () => {
+    await openFile(page, MODEL);
+    await webviewFrame(page, 'model', MODEL);
     await runCommand(page, 'QuantLens: Open Report');
     const f = await webviewFrame(page, 'report', MODEL);
     await f.locator('#analyze').click();
