@@ -141,6 +141,26 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     assert.match(text, /SQNR -?\d/);
   });
 
+  it('reveals a layer picked in the sidebar and saves the recipe from the panel', async (t) => {
+    if (!analyzed) { t.skip('no report (analysis unavailable)'); return; }
+    if (!(await page.locator('.sidebar .composite.title', { hasText: /QuantLens/i }).isVisible())) await page.locator('.activitybar [aria-label^="QuantLens"]').first().click();
+    const layerRow = page.locator('.monaco-list-row', { hasText: 'p2o.Conv.12' }).first();
+    await layerRow.waitFor({ timeout: 20_000 });
+    assert.match(await layerRow.innerText(), /dB/, 'the sidebar shows the layer\'s sensitivity');
+    await layerRow.click();
+    const f = await webviewFrame(page, 'report', MODEL);
+    await until('layer detail', async () => (await f.locator('.detail-title').innerText()) === 'p2o.Conv.12', 20_000);
+    assert.equal(await f.locator('.row.selected').getAttribute('data-layer'), 'p2o.Conv.12');
+    await screenshot(page, '05b-show-layer');
+    await f.locator('#save-recipe').click();
+    const recipeFile = path.join(ws, 'cls.qrecipe.json');
+    await until('recipe file', async () => fs.existsSync(recipeFile), 20_000);
+    const recipe = JSON.parse(fs.readFileSync(recipeFile, 'utf8'));
+    assert.equal(recipe.model, MODEL);
+    const kept = Object.keys(recipe.layers ?? {}).length;
+    assert.ok(kept > 0, 'the recipe keeps the selected layers in higher precision');
+  });
+
   it('runs a short QAT from the panel and the curve moves', async (t) => {
     if (!analyzed) { t.skip('no report (analysis unavailable)'); return; }
     const f = await webviewFrame(page, 'report', MODEL);
