@@ -22,7 +22,7 @@ const binding = 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime
 if (!existsSync(join(root, binding))) { console.error(`package: ${binding} is missing: onnxruntime-node has no ${target} binding here`); process.exit(1); }
 
 run(process.execPath, ['esbuild.mjs', '--production']);
-run(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--target', target, '--out', out, '--allow-missing-repository', '--skip-license', '--allow-star-activation']);
+run(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--target', target, '--out', out, '--allow-missing-repository', '--skip-license', '--allow-star-activation', '--no-rewrite-relative-links']);
 
 // Check what went in.
 const yauzl = require('yauzl');

@@ -22,7 +22,7 @@ describe('the packaged extension', { timeout: 180_000 }, () => {
     vsix = m[1];
     ws = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-vsix-ws-'));
     fs.copyFileSync(CLS, path.join(ws, 'cls.onnx'));
-    session = await startSession(entry, ws, { 'quantlens.threads': 1 }, { vsix });
+    session = await startSession(entry, ws, { 'quantlens.threads': 1, 'workbench.colorTheme': 'Default Dark Modern' }, { vsix });
   });
 
   after(async () => {
@@ -37,6 +37,14 @@ describe('the packaged extension', { timeout: 180_000 }, () => {
     const f = await webviewFrame(page, 'model', 'cls.onnx', 90_000);
     await f.locator('table.layers tbody tr').first().waitFor({ timeout: 60_000 });
     assert.match(await f.locator('h2', { hasText: 'Quantizable layers' }).innerText(), /Quantizable layers \(\d+\)/);
-    await screenshot(page, '08-vsix-model-view');
+    await screenshot(page, '08-vsix-model-view-dark');
+    // Analyze from the model view's button: the engine and onnxruntime-node run from the installed .vsix.
+    await f.locator('#analyze').click();
+    const r = await webviewFrame(page, 'report', 'cls.onnx', 60_000);
+    await r.locator('.status .running').waitFor({ timeout: 60_000 });
+    await screenshot(page, '08b-vsix-analysis-streaming-dark');
+    await r.locator('.recommendation .verdict').waitFor({ timeout: 120_000 });
+    assert.match(await r.locator('.count').innerText(), /^\d+ layers$/);
+    await screenshot(page, '08c-vsix-report-dark');
   });
 });
