@@ -85,7 +85,7 @@ export class Actions implements vscode.Disposable {
   }
 
   /** Analyzes a model; layers stream into the store; the report lands there too. */
-  async analyze(model: string): Promise<void> {
+  async analyze(model: string, recipe?: string): Promise<void> {
     const key = `analyze:${model}`;
     if (this.running.has(key)) return;
     const s = this.settings();
@@ -93,7 +93,7 @@ export class Actions implements vscode.Disposable {
     try {
       const report = await this.withJob(key, `QuantLens: analyzing ${path.basename(model)}`, async (progress, token) => {
         let last = 0;
-        return this.engine.request(AnalyzeRequest, { model, recipe: this.recipeFor(model), data: this.data(), formats: s.formats.length ? s.formats : undefined, target: s.target }, token, {
+        return this.engine.request(AnalyzeRequest, { model, recipe: recipe ?? this.recipeFor(model), data: this.data(), formats: s.formats.length ? s.formats : undefined, target: s.target }, token, {
           onWork: (message, percentage) => {
             const inc = percentage !== undefined ? Math.max(0, percentage - last) : undefined;
             if (percentage !== undefined) last = Math.max(last, percentage);
@@ -133,7 +133,7 @@ export class Actions implements vscode.Disposable {
   }
 
   /** Runs QAT; curve points come as engine notifications (see EngineClient.onQatProgress). */
-  async runQat(model: string, opts: { steps?: number; recipe?: Recipe } = {}): Promise<QatResult | undefined> {
+  async runQat(model: string, opts: { steps?: number; recipe?: Recipe | string } = {}): Promise<QatResult | undefined> {
     const key = `qat:${model}`;
     if (this.running.has(key)) return undefined;
     const output = qatOutputPathFor(model);

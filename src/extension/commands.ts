@@ -51,6 +51,18 @@ export async function resolveModel(arg: unknown, deps: Pick<CommandDeps, 'editor
   return picked?.uri.fsPath;
 }
 
+/** The recipe file a command argument names (a recipe URI or path from a code lens or the explorer), if any. */
+export function recipeFromArg(arg: unknown): string | undefined {
+  let p: string | undefined;
+  if (arg instanceof vscode.Uri) p = arg.fsPath;
+  else if (typeof arg === 'string') p = arg.startsWith('file:') ? vscode.Uri.parse(arg).fsPath : arg;
+  else {
+    const doc = vscode.window.activeTextEditor?.document.uri;
+    if (arg === undefined && doc?.scheme === 'file' && isRecipePath(doc.fsPath)) p = doc.fsPath;
+  }
+  return p && isRecipePath(p) ? p : undefined;
+}
+
 /** Registers every command. */
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
   const { actions, reports, qat, store, engine } = deps;
@@ -62,7 +74,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const model = await resolveModel(arg, deps);
     if (!model) return;
     reports.show(model);
-    await actions.analyze(model);
+    await actions.analyze(model, recipeFromArg(arg));
   });
   reg('quantlens.openReport', async (arg) => {
     const model = await resolveModel(arg, deps);
@@ -78,12 +90,12 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const model = await resolveModel(arg, deps);
     if (!model) return;
     qat.show(model);
-    return actions.runQat(model);
+    return actions.runQat(model, { recipe: recipeFromArg(arg) });
   });
   reg('quantlens.export', async (arg) => {
     const model = await resolveModel(arg, deps);
     if (!model) return;
-    const recipe = actions.recipeFor(model) ?? store.get(model).report?.recommendation?.recipe;
+    const recipe = recipeFromArg(arg) ?? actions.recipeFor(model) ?? store.get(model).report?.recommendation?.recipe;
     return actions.export(model, recipe);
   });
   reg('quantlens.showLayer', async (arg) => {

@@ -255,4 +255,17 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     await until('status bar item gone', async () => (await page.locator('.statusbar-item', { hasText: 'QuantLens' }).count()) === 0, 30_000);
     await screenshot(page, '12-analysis-cancelled');
   });
+
+  it('analyzes with a recipe from its code lens', async (t) => {
+    if (!fs.existsSync(path.join(ws, 'cls.qrecipe.json'))) { t.skip('no recipe saved'); return; }
+    await openFile(page, 'cls.qrecipe.json');
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Analyze with this recipe' }).first();
+    await lens.waitFor({ timeout: 60_000 });
+    await screenshot(page, '13-recipe-code-lens');
+    await lens.click();
+    const f = await webviewFrame(page, 'report', MODEL);
+    await f.locator('.status .running').waitFor({ timeout: 30_000 });
+    await until('analysis with the recipe finished', async () => (await f.locator('.recommendation .verdict').count()) > 0 && !(await f.locator('.status .running').count()), 120_000);
+    assert.match(await f.locator('.count').innerText(), /^\d+ layers$/);
+  });
 });
