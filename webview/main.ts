@@ -1,7 +1,6 @@
 /** Webview entry: reads the boot data and mounts the model view, report panel or QAT panel. */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { boot, h, replace } from './dom';
 import { mountModelView } from './model-view';
 import { mountQat } from './qat-view';

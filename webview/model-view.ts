@@ -6,7 +6,7 @@ import { formatBytes, formatCount, formatShape } from './format';
 
 /** Mounts the model view into `root`. */
 export function mountModelView(root: HTMLElement, b: WebviewBoot): void {
-  replace(root, h('p', { class: 'hint loading' }, h('vscode-progress-ring', { class: 'ring' }), ` Opening ${b.modelName}…`));
+  replace(root, h('p', { class: 'hint loading' }, h('span', { class: 'spinner', role: 'progressbar', 'aria-label': 'working' }), ` Opening ${b.modelName}…`));
   onMessage((m: ToWebviewMessage) => {
     if (m.type === 'modelInfo') replace(root, ...renderInfo(m.info, b));
     else if (m.type === 'modelError') replace(root,

@@ -54,7 +54,7 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
     accPlot.setData([d.steps, d.accuracy, d.agreement]);
     const total = last?.totalSteps ?? totalSteps;
     replace(stepEl,
-      running ? h('vscode-progress-ring', { class: 'ring' }) : null,
+      running ? h('span', { class: 'spinner', role: 'progressbar', 'aria-label': 'working' }) : null,
       last ? ` Step ${last.step}${total ? ` / ${total}` : ''} · epoch ${last.epoch} · loss ${formatNumber(last.loss)}${last.accuracy !== undefined ? ` · accuracy ${formatPercent(last.accuracy)}` : ''}${last.agreement !== undefined ? ` · agreement ${formatPercent(last.agreement)}` : ''} · lr ${formatNumber(last.lr)}${running && last.etaSeconds !== undefined ? ` · ETA ${formatDuration(last.etaSeconds)}` : ''}`
         : running ? ' Starting QAT…' : ' Not running.',
       error ? h('div', { class: 'error-text' }, error) : null);

@@ -66,7 +66,7 @@ export function mountReport(root: HTMLElement, b: WebviewBoot): void {
   function renderStatus(): void {
     const pct = status.percentage !== undefined ? ` ${Math.round(status.percentage)}%` : '';
     replace(statusEl,
-      status.running ? h('div', { class: 'running' }, h('vscode-progress-ring', { class: 'ring' }), ` Analyzing…${pct} ${status.message ?? ''} · ${layers.length} layer${layers.length === 1 ? '' : 's'} so far`) : null,
+      status.running ? h('div', { class: 'running' }, h('span', { class: 'spinner', role: 'progressbar', 'aria-label': 'working' }), ` Analyzing…${pct} ${status.message ?? ''} · ${layers.length} layer${layers.length === 1 ? '' : 's'} so far`) : null,
       status.error ? h('div', { class: 'error-text' }, status.error) : null,
       !status.running && !report && !layers.length && !status.error ? h('p', { class: 'hint' }, 'No analysis yet. Press Analyze (or run "QuantLens: Analyze Model").') : null);
     (cancelBtn as HTMLElement & { disabled: boolean }).disabled = !status.running;

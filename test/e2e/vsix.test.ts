@@ -22,7 +22,7 @@ describe('the packaged extension', { timeout: 180_000 }, () => {
     vsix = m[1];
     ws = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-vsix-ws-'));
     fs.copyFileSync(CLS, path.join(ws, 'cls.onnx'));
-    session = await startSession(entry, ws, { 'quantlens.threads': 1, 'workbench.colorTheme': 'Default Dark Modern' }, { vsix });
+    session = await startSession(entry, ws, { 'quantlens.threads': 1, 'quantlens.data.calibrationSamples': 8, 'workbench.colorTheme': 'Default Dark Modern' }, { vsix });
   });
 
   after(async () => {
