@@ -90,7 +90,10 @@ describe('Recipe language features in a real VS Code', { timeout: 170_000 }, () 
     await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
     const problem = page.locator('.markers-panel .monaco-list-row', { hasText: `Layer '${UNKNOWN}' is not in the model` }).first();
     await problem.waitFor({ timeout: 20_000 });
-    assert.match(await problem.innerText(), new RegExp(`did you mean '${CLOSEST.replace(/\./g, '\\.')}'`));
+    const problemText = await problem.innerText();
+    assert.match(problemText, new RegExp(`did you mean '${CLOSEST.replace(/\./g, '\\.')}'`));
+    assert.match(problemText, /\[Ln 7, Col 5\]/, 'the error sits on the layer name');
+    assert.equal(await editor().locator('.squiggly-error').count(), 1, 'one error squiggle only');
     await screenshot(page, 'recipe-02-problems');
   });
 
@@ -105,13 +108,18 @@ describe('Recipe language features in a real VS Code', { timeout: 170_000 }, () 
     await fix.waitFor({ timeout: 20_000 });
     assert.ok(await page.locator('.action-widget .monaco-list-row', { hasText: `Remove unknown layer '${UNKNOWN}'` }).count(), 'the remove fix is offered too');
     await screenshot(page, 'recipe-03-quick-fix-menu');
-    await fix.click();
+    // The preferred fix is the one selected; accept it from the keyboard (a click on the row can be swallowed).
+    await until('the fix selected', async () => (await page.locator('.action-widget .monaco-list-row.focused', { hasText: FIX_TITLE }).count()) > 0, 10_000);
+    await page.keyboard.press('Enter');
+    await page.locator('.action-widget').waitFor({ state: 'hidden', timeout: 10_000 });
     await until('the fixed layer name in the editor', async () => {
       const text = await editorText();
       return text.includes(`"${CLOSEST}"`) && !text.includes(UNKNOWN);
     }, 20_000);
     await until('the error squiggle to go away', async () => (await editor().locator('.squiggly-error').count()) === 0, 30_000);
     await until('the Problems entry to go away', async () => (await page.locator('.markers-panel .monaco-list-row', { hasText: UNKNOWN }).count()) === 0, 20_000);
+    // The server re-validated the edited text (not just went quiet): the fixed name is a model layer now and gets its lens.
+    await until('a "Show in report" lens on the fixed layer too', async () => (await editor().locator('.codelens-decoration', { hasText: 'Show in report' }).count()) === 2, 20_000);
     await screenshot(page, 'recipe-04-fixed');
     // Save and check the file on disk is the original with only the layer name replaced.
     await editor().locator('textarea').focus();
