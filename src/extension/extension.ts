@@ -35,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): { engine: EngineClie
   status.command = 'quantlens.cancelJob';
   const updateStatus = () => {
     const local = actions.runningKeys();
-    const text = statusText(engine!.jobs) ?? (local.length ? `$(sync~spin) QuantLens: ${local.length === 1 ? local[0].split(':')[0] : `${local.length} jobs`}` : undefined);
+    const text = statusText(engine!.jobs.filter((j) => j.kind !== 'inspect')) ?? (local.length ? `$(sync~spin) QuantLens: ${local.length === 1 ? local[0].split(':')[0] : `${local.length} jobs`}` : undefined);
     if (text) { status.text = text; status.tooltip = 'QuantLens jobs running — click to cancel one'; status.show(); } else status.hide();
   };
 

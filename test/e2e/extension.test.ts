@@ -144,6 +144,9 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
   it('reveals a layer picked in the sidebar and saves the recipe from the panel', async (t) => {
     if (!analyzed) { t.skip('no report (analysis unavailable)'); return; }
     if (!(await page.locator('.sidebar .composite.title', { hasText: /QuantLens/i }).isVisible())) await page.locator('.activitybar [aria-label^="QuantLens"]').first().click();
+    // The tree may be scrolled anywhere: focus it on some layer and go to the top first.
+    await page.locator('.monaco-list-row', { hasText: /p2o\.(Conv|MatMul)\.\d+/ }).first().click();
+    await page.keyboard.press('Home');
     const layerRow = page.locator('.monaco-list-row', { hasText: 'p2o.Conv.12' }).first();
     await layerRow.waitFor({ timeout: 20_000 });
     assert.match(await layerRow.innerText(), /dB/, 'the sidebar shows the layer\'s sensitivity');
