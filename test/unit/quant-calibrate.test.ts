@@ -108,6 +108,39 @@ test('entropy: a Gaussian at 8 bits clips between 2 sigma and the max; 16 bits a
   assert.deepEqual(w.range(), w.hist.exact.range());
 });
 
+test('entropy: a spike at zero (sigmoid background, ReLU zeros) does not collapse the range (PaddleOCR det)', () => {
+  // det's sigmoid probability map on text pages: ~94% background at ~1e-4, ~6% text saturated at ~1, a thin spread
+  // between. The spike in the first |x| bin used to dominate KL(P || Q) (spread over its merge group in Q) and
+  // pulled the threshold down to ~0.2, below the 0.3 binarization threshold: every text pixel was lost.
+  const r = rng(5);
+  const sig = new EntropyCalibrator(mustParseFormat('uint8'));
+  const probs = feed(sig, 50_000, () => {
+    const u = r();
+    return u < 0.937 ? r() * 2e-4 : u < 0.993 ? 1 - r() * 2e-4 : r();
+  });
+  const s = sig.range();
+  assert.ok(s.max > 0.9, `sigmoid map range ${JSON.stringify(s)}`);
+  const q = fakeQuantize(probs, [probs.length], activationParams(s.min, s.max, mustParseFormat('uint8')));
+  let text = 0;
+  let kept = 0;
+  for (let i = 0; i < probs.length; i++) if (probs[i] > 0.3) { text++; if (q[i] > 0.3) kept++; }
+  assert.ok(text > 0 && kept === text, `${kept} of ${text} text pixels stay above 0.3`);
+  // ReLU output: 60% exact zeros + a half-Gaussian. Zeros are exact in any quantizer and must not move the
+  // threshold far from the one of the non-zero part alone (it used to sit at the smallest candidate, 1/4 of it).
+  const withZeros = new EntropyCalibrator(mustParseFormat('uint8'));
+  const nonZero = new EntropyCalibrator(mustParseFormat('uint8'));
+  const r2 = rng(6);
+  for (let b = 0; b < 50; b++) {
+    const x = new Float32Array(2000);
+    for (let k = 0; k < x.length; k++) x[k] = r2() < 0.6 ? 0 : Math.abs(gauss(r2));
+    withZeros.observe(x);
+    nonZero.observe(x.filter((v) => v !== 0));
+  }
+  const tz = withZeros.range().max;
+  const tn = nonZero.range().max;
+  assert.ok(Math.abs(tz - tn) < 0.15 * tn, `threshold with zeros ${tz}, without ${tn}`);
+});
+
 test('createCalibrator picks the method; float formats get min-max', () => {
   const f = mustParseFormat('int8');
   assert.ok(createCalibrator({ method: 'minmax' }, f) instanceof MinMaxCalibrator);

@@ -210,6 +210,10 @@ export class MseCalibrator implements Calibrator {
  * bins; the threshold minimizing KL(P || Q) wins. `levels` is adapted to the bit width: 2^(bits-1)
  * (128 for 8 bits) for signed formats or data with negative values, 2^bits for unsigned formats on
  * non-negative data. When `levels` reaches the bin count no clipping helps and the observed range is returned.
+ * The first |x| bin's count is replaced by the second's before the search (as NVIDIA's pytorch-quantization
+ * `_compute_amax_entropy` does): values that small quantize to the exact zero level whatever the threshold, but a
+ * spike there (ReLU zeros, a sigmoid's background ~1e-4) would be spread over its merge group in Q and make every
+ * wide threshold look costly, collapsing the range (PaddleOCR det's probability map was clipped to 0.21 of 1).
  */
 export class EntropyCalibrator implements Calibrator {
   readonly hist = new StreamingHistogram();
@@ -224,6 +228,7 @@ export class EntropyCalibrator implements Calibrator {
     const f = asIntFormat(this.format);
     const abs = h.absolute();
     const n = abs.length;
+    abs[0] = abs[1];
     const levels = !f.signed && ex.min >= 0 ? 2 ** f.bits : 2 ** (f.bits - 1);
     if (levels >= n) return ex;
     let last = n;
