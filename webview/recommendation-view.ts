@@ -23,7 +23,7 @@ function targetText(r: NonNullable<AnalysisReport['recommendation']>): string {
 }
 
 /** Renders the card. */
-export function recommendationCard(report: AnalysisReport | undefined, kept: ReadonlySet<string>, evaluation: EvaluationState | undefined, actions: { reset(): void; select(name: string): void }): HTMLElement {
+export function recommendationCard(report: AnalysisReport | undefined, kept: ReadonlySet<string>, evaluation: EvaluationState | undefined, actions: { reset(): void; select(name: string): void; useKept(kept: string[]): void }): HTMLElement {
   const rec = report?.recommendation;
   if (!report) return h('section', { class: 'card recommendation' }, h('h2', {}, 'Recommendation'), h('p', { class: 'hint' }, 'Appears when the analysis finishes.'));
   if (!rec) return h('section', { class: 'card recommendation' }, h('h2', {}, 'Recommendation'), h('p', { class: 'hint' }, 'This analysis has no recommendation.'));
@@ -45,6 +45,6 @@ export function recommendationCard(report: AnalysisReport | undefined, kept: Rea
               : evaluation?.error ? h('span', { class: 'error-text' }, evaluation.error)
                 : evaluation?.result ? h('span', { class: 'eval-result' }, `${metricsLine(evaluation.result.metrics)} · ${formatBytes(evaluation.result.sizeBytes)}`) : '') : null,
           differs ? button('Reset to recommendation', actions.reset, { secondary: true }) : null)),
-      rec.pareto.length ? h('figure', { class: 'pareto-figure' }, paretoChart(rec.pareto, rec.sizeBytes), h('figcaption', {}, `Pareto curve: ${rec.pareto.length} configurations, size against output SQNR (orange = recommended, hollow = estimated)`)) : null),
+      rec.pareto.length ? h('figure', { class: 'pareto-figure' }, paretoChart(rec.pareto, rec.sizeBytes, (p) => actions.useKept(p.kept)), h('figcaption', {}, `Pareto curve: ${rec.pareto.length} configurations, size against output SQNR (orange = recommended, hollow = estimated; click a point to select its layers)`)) : null),
   );
 }

@@ -94,6 +94,7 @@ export function mountReport(root: HTMLElement, b: WebviewBoot): void {
   function renderRec(): void {
     replace(recEl, recommendationCard(report, kept, evaluation, {
       reset: () => { kept = new Set(recommendedKeep(report?.recommendation)); keptFromUser = false; evaluation = undefined; persist(); renderTable(); renderRec(); },
+      useKept: (names) => { kept = new Set(names); keptFromUser = true; persist(); renderTable(); evaluate(); },
       select: (name) => { selected = name; query = { ...query, filter: '' }; filter.value = ''; persist(); renderTable(); renderDetail(); table.reveal(name, true); },
     }));
   }
@@ -131,6 +132,8 @@ export function mountReport(root: HTMLElement, b: WebviewBoot): void {
         if (!keptFromUser) kept = new Set(recommendedKeep(report.recommendation));
         else kept = new Set([...kept].filter((k) => layers.some((l) => l.name === k)));
         renderAll();
+        // A selection restored from an earlier session is measured again so its numbers are on screen.
+        if (keptFromUser && m.final && !evaluation) evaluate();
         break;
       case 'layers': layers = mergeLayers(layers, m.layers); renderTable(); renderStatus(); if (selected && m.layers.some((l) => l.name === selected)) renderDetail(); break;
       case 'status':

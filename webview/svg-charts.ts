@@ -33,7 +33,7 @@ export function channelRangeChart(values: readonly number[], label: string, widt
 }
 
 /** The Pareto curve: size (x) against output SQNR (y); the chosen point highlighted. */
-export function paretoChart(points: readonly ParetoPoint[], chosenSize: number | undefined, width = 360, height = 180): SVGElement {
+export function paretoChart(points: readonly ParetoPoint[], chosenSize: number | undefined, onPick?: (p: ParetoPoint) => void, width = 360, height = 180): SVGElement {
   const placed = scatterPoints(points.map((p) => ({ x: p.sizeBytes, y: p.metrics.sqnrDb })), width, height - 18, 12);
   const path = placed.slice().sort((a, b) => a.x - b.x).map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
   return s('svg', { class: 'chart pareto', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Pareto curve of model size against output SQNR' },
@@ -42,8 +42,8 @@ export function paretoChart(points: readonly ParetoPoint[], chosenSize: number |
     ...placed.map((p) => {
       const pt = points[p.i];
       const chosen = chosenSize !== undefined && pt.sizeBytes === chosenSize;
-      return s('circle', { cx: p.x, cy: p.y, r: chosen ? 5 : 3, class: `${chosen ? 'pareto-point chosen' : 'pareto-point'}${pt.verified ? '' : ' estimated'}` },
-        s('title', {}, `${pt.kept.length} kept · ${formatBytes(pt.sizeBytes)} · ${formatDb(pt.metrics.sqnrDb)}${pt.verified ? '' : ' (estimated)'}`));
+      return s('circle', { cx: p.x, cy: p.y, r: chosen ? 5 : 4, class: `${chosen ? 'pareto-point chosen' : 'pareto-point'}${pt.verified ? '' : ' estimated'}`, onclick: onPick ? () => onPick(pt) : undefined },
+        s('title', {}, `${pt.kept.length} kept · ${formatBytes(pt.sizeBytes)} · ${formatDb(pt.metrics.sqnrDb)}${pt.verified ? '' : ' (estimated)'}${onPick ? ' — click to use these layers' : ''}`));
     }),
     s('text', { x: 0, y: height - 3, class: 'axis' }, `size ${formatBytes(Math.min(...points.map((p) => p.sizeBytes)))}`),
     s('text', { x: width, y: height - 3, class: 'axis end' }, `${formatBytes(Math.max(...points.map((p) => p.sizeBytes)))} →`),

@@ -139,6 +139,16 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     await screenshot(page, '05-toggle-layer');
     if (/not available/.test(text)) { t.skip(`engine: ${text}`); return; }
     assert.match(text, /SQNR -?\d/);
+    // Picking a point of the Pareto curve selects its layers and measures them.
+    await f.locator('.pareto-point').first().click();
+    const picked = await until('evaluation of the Pareto point', async () => {
+      const s = await f.locator('.evaluation').innerText();
+      return s !== text && /SQNR -?\d/.test(s) ? s : undefined;
+    }, 120_000);
+    assert.match(picked, /Your selection keeps \d+ layers?/);
+    // And back to the recommendation.
+    await f.locator('.evaluation vscode-button', { hasText: 'Reset to recommendation' }).click();
+    await until('reset', async () => (await f.locator('.evaluation vscode-button').count()) === 0, 20_000);
   });
 
   it('reveals a layer picked in the sidebar and saves the recipe from the panel', async (t) => {
@@ -160,8 +170,9 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     await until('recipe file', async () => fs.existsSync(recipeFile), 20_000);
     const recipe = JSON.parse(fs.readFileSync(recipeFile, 'utf8'));
     assert.equal(recipe.model, MODEL);
-    const kept = Object.keys(recipe.layers ?? {}).length;
-    assert.ok(kept > 0, 'the recipe keeps the selected layers in higher precision');
+    const recommended = Number(/Keep (\d+) of/.exec(await f.locator('.keep-list summary').innerText())![1]);
+    const higher = Object.values(recipe.layers ?? {}).filter((v) => typeof v === 'object').length;
+    assert.equal(higher, recommended, 'the recipe keeps the recommended layers in higher precision');
   });
 
   it('runs a short QAT from the panel and the curve moves', async (t) => {
