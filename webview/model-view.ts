@@ -3,6 +3,7 @@ import type { ModelInfo } from '../src/shared/protocol';
 import type { ToWebviewMessage, WebviewBoot } from '../src/shared/webview-messages';
 import { button, h, onMessage, replace, send } from './dom';
 import { formatBytes, formatCount, formatShape } from './format';
+import { ModelLayerTable } from './model-layer-table';
 
 /** Mounts the model view into `root`. */
 export function mountModelView(root: HTMLElement, b: WebviewBoot): void {
@@ -20,9 +21,7 @@ function renderInfo(info: ModelInfo, b: WebviewBoot): HTMLElement[] {
   const s = info.summary;
   const opset = s.opsets.map((o) => `${o.domain && o.domain !== 'ai.onnx' ? `${o.domain} ` : ''}${o.version}`).join(', ');
   const tensorRows = (label: string, list: typeof s.inputs) => list.map((t) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', {}, t.name), h('td', {}, t.type), h('td', {}, formatShape(t.shape))));
-  const rows = info.layers.map((l, i) => h('tr', { 'data-layer': l.name, tabindex: 0, onclick: () => send({ type: 'openReport', layer: l.name }), onkeydown: (e) => { if ((e as KeyboardEvent).key === 'Enter') send({ type: 'openReport', layer: l.name }); } },
-    h('td', {}, i + 1), h('td', { class: 'name', title: l.name }, l.name), h('td', {}, l.opType), h('td', {}, l.kind), h('td', { class: 'num' }, formatCount(l.params)),
-    h('td', { class: 'num' }, formatCount(l.macs)), h('td', {}, formatShape(l.weightShape)), h('td', { class: 'num' }, l.channelRangeSpread !== undefined ? `${l.channelRangeSpread.toFixed(1)}×` : '–')));
+  const table = new ModelLayerTable(info.layers, (layer) => send({ type: 'openReport', layer }));
   return [
     h('header', { class: 'toolbar' }, h('h1', {}, b.modelName),
       h('div', { class: 'actions' },
@@ -42,9 +41,7 @@ function renderInfo(info: ModelInfo, b: WebviewBoot): HTMLElement[] {
       info.warnings.length ? h('ul', { class: 'warnings' }, ...info.warnings.map((w) => h('li', {}, w))) : null),
     h('section', { class: 'card', 'aria-label': 'Quantizable layers' },
       h('h2', {}, `Quantizable layers (${info.layers.length})`),
-      h('div', { class: 'scroll-table' }, h('table', { class: 'layers' },
-        h('thead', {}, h('tr', {}, ...['#', 'layer', 'op', 'kind', 'params', 'MACs', 'weight', 'channel spread'].map((c) => h('th', {}, c)))),
-        h('tbody', {}, ...rows)))),
+      info.layers.length ? table.el : h('p', { class: 'hint' }, 'No quantizable layers (Conv, ConvTranspose, MatMul, Gemm) in this model.')),
   ];
 }
 

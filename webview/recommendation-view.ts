@@ -3,6 +3,7 @@ import type { AnalysisReport, EndToEndMetrics } from '../src/shared/report';
 import type { EvaluateResult } from '../src/shared/protocol';
 import { button, h } from './dom';
 import { formatBytes, formatDb, formatPercent } from './format';
+import { fidelityView, type FidelityFields } from './fidelity';
 import { paretoChart } from './svg-charts';
 
 /** The state of evaluating the current toggles. */
@@ -44,7 +45,17 @@ export function recommendationCard(report: AnalysisReport | undefined, kept: Rea
             evaluation?.pending ? h('span', { class: 'pending' }, 'evaluating…')
               : evaluation?.error ? h('span', { class: 'error-text' }, evaluation.error)
                 : evaluation?.result ? h('span', { class: 'eval-result' }, `${metricsLine(evaluation.result.metrics)} · ${formatBytes(evaluation.result.sizeBytes)}`) : '') : null,
-          differs ? button('Reset to recommendation', actions.reset, { secondary: true }) : null)),
+          differs ? button('Reset to recommendation', actions.reset, { secondary: true }) : null),
+        evaluation?.result && !evaluation.pending ? fidelityBlock(evaluation.result) : null),
       rec.pareto.length ? h('figure', { class: 'pareto-figure' }, paretoChart(rec.pareto, rec.sizeBytes, (p) => actions.useKept(p.kept)), h('figcaption', {}, `Pareto curve: ${rec.pareto.length} configurations, size against output SQNR (orange = recommended, hollow = estimated; click a point to select its layers)`)) : null),
   );
+}
+
+/** The fused-vs-exact numbers and ONNX Runtime warnings of an export or evaluation (nothing when there are none). */
+export function fidelityBlock(r: FidelityFields): HTMLElement | null {
+  const v = fidelityView(r);
+  if (!v.comparison && !v.warnings.length) return null;
+  return h('div', { class: 'fidelity', role: v.warnings.length ? 'alert' : undefined },
+    v.comparison ? h('p', { class: 'comparison' }, v.comparison) : null,
+    v.warnings.length ? h('ul', { class: 'warnings' }, ...v.warnings.map((w) => h('li', {}, w))) : null);
 }

@@ -5,7 +5,8 @@ import { button, h, onMessage, replace, send, vscode } from './dom';
 import { formatBytes, formatCount, formatDb, formatDuration, formatPercent } from './format';
 import { layerDetail } from './layer-detail';
 import { LayerTable } from './layer-table';
-import { recommendationCard, type EvaluationState } from './recommendation-view';
+import { fidelityBlock, recommendationCard, type EvaluationState } from './recommendation-view';
+import type { ExportResult } from '../src/shared/protocol';
 import { DEFAULT_QUERY, dbScale, mergeLayers, queryLayers, recipeForKeep, recommendedKeep, toggleKeep, toggleSort, type TableQuery } from './report-model';
 
 interface UiState { query: TableQuery; selected?: string; kept?: string[] }
@@ -23,7 +24,7 @@ export function mountReport(root: HTMLElement, b: WebviewBoot): void {
   let status: { running: boolean; message?: string; percentage?: number; error?: string } = { running: false };
   let evaluation: EvaluationState | undefined;
   let evalSeq = 0;
-  let notice: { text: string; error?: boolean } | undefined;
+  let notice: { text: string; error?: boolean; exported?: ExportResult } | undefined;
 
   const persist = () => vscode().setState({ kind: 'report', model: b.model, ui: { query, selected, kept: keptFromUser ? [...kept] : undefined } satisfies UiState });
 
@@ -111,7 +112,7 @@ export function mountReport(root: HTMLElement, b: WebviewBoot): void {
   }
 
   function renderNotice(): void {
-    replace(noticeEl, notice ? h('p', { class: notice.error ? 'error-text' : 'info-text' }, notice.text) : null);
+    replace(noticeEl, notice ? h('p', { class: notice.error ? 'error-text' : 'info-text' }, notice.text) : null, notice?.exported ? fidelityBlock(notice.exported) : null);
   }
 
   function evaluate(): void {
@@ -152,7 +153,7 @@ export function mountReport(root: HTMLElement, b: WebviewBoot): void {
         persist(); renderTable(); renderDetail(); table.reveal(m.layer, true);
         break;
       case 'exportDone':
-        notice = m.result ? { text: `Exported ${m.result.output} · ${formatBytes(m.result.sizeBytes)} (float ${formatBytes(m.result.floatSizeBytes)}) · output SQNR ${formatDb(m.result.metrics.sqnrDb)}` } : { text: m.error ?? 'Export failed.', error: true };
+        notice = m.result ? { text: `Exported ${m.result.output} · ${formatBytes(m.result.sizeBytes)} (float ${formatBytes(m.result.floatSizeBytes)}) · output SQNR ${formatDb(m.result.metrics.sqnrDb)}`, exported: m.result } : { text: m.error ?? 'Export failed.', error: true };
         renderNotice();
         break;
       case 'recipeSaved': notice = { text: `Recipe saved to ${m.path}` }; renderNotice(); break;

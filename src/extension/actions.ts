@@ -10,6 +10,7 @@ import {
 import type { LayerReport, EndToEndMetrics } from '../shared/report';
 import type { Recipe } from '../shared/recipe';
 import type { EngineClient } from './engine-client';
+import { exportNotification } from './export-message';
 import type { ModelStore } from './model-store';
 import { exportPathFor, qatOutputPathFor, recipePathFor } from './paths';
 import { dataSpec, type QuantLensSettings } from './settings';
@@ -122,7 +123,8 @@ export class Actions implements vscode.Disposable {
     try {
       const result = await this.withJob(`export:${model}`, `QuantLens: exporting ${path.basename(output)}`, (progress, token) =>
         this.engine.request(ExportRequest, { model, recipe: recipe ?? this.recipeFor(model), data: this.data(), output }, token, { onWork: (message) => progress.report({ message }) }));
-      void vscode.window.showInformationMessage(`QuantLens: wrote ${path.basename(result.output)} (${(result.sizeBytes / 1024).toFixed(0)} KiB, output SQNR ${result.metrics.sqnrDb.toFixed(1)} dB)`, 'Reveal').then((a) => {
+      const note = exportNotification(result, path.basename(result.output));
+      void (note.warning ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(note.text, 'Reveal').then((a) => {
         if (a === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.output));
       });
       return result;
