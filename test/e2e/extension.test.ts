@@ -227,6 +227,22 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     await q.release();
   });
 
+  it('shows the export result and ONNX Runtime warnings in the report panel', async () => {
+    assert.ok(analyzed, 'the analysis test before this one produced no report');
+    await runCommand(page, 'QuantLens: Open Report');
+    const f = await webviewFrame(page, 'report', MODEL);
+    await f.locator('#export').click();
+    const notice = await until('export notice', async () => {
+      const s = await f.locator('.notice').innerText();
+      return /Exported|fail|cancel|error/i.test(s) ? s : undefined;
+    }, 180_000);
+    assert.match(notice, /Exported .*cls\.qdq\.onnx/);
+    await f.locator('.notice').scrollIntoViewIfNeeded();
+    await screenshot(page, '07b-report-export');
+    const { cpuHasVnni } = await import('../../src/core/quant/ort-fidelity');
+    if (cpuHasVnni() === false) assert.match(await f.locator('.notice .fidelity').innerText(), /no VNNI/, notice);
+  });
+
   it('restores the report panel after a window reload', async (t) => {
     assert.ok(analyzed, 'the analysis test before this one produced no report');
     // Switch to the dark high-contrast theme, then reload: the restored panels are checked (and screenshotted) there.
