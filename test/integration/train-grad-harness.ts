@@ -64,7 +64,7 @@ export async function checkGradient(c: GradCase, seed = 7): Promise<{ dtype: str
   let nodes: FwdNode[] = graph.nodes;
   if (c.op === 'MaxPool') {
     const { prepareForward, requiresGrad } = await import('../../src/core/train/autodiff');
-    nodes = prepareForward(nodes, requiresGrad(nodes, wrt));
+    nodes = prepareForward(nodes, requiresGrad(nodes, wrt), probe.shapes);
   }
   for (const n of nodes) b.nodes.push(n.proto);
   const grads = emitBackward({

@@ -49,6 +49,7 @@ const cases: Record<string, GradCase> = {
   ConvTranspose: { op: 'ConvTranspose', inputs: [x(1, 3, 4, 4), x(3, 2, 3, 3), x(2)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, float32: true },
   'ConvTranspose groups': { op: 'ConvTranspose', inputs: [x(2, 4, 3, 3), x(4, 1, 2, 2)], attrs: { group: 2, strides: [2, 2] }, float32: true },
   MaxPool: { op: 'MaxPool', inputs: [x(2, 3, 6, 6)], attrs: { kernel_shape: [2, 2], strides: [2, 2] }, float32: true },
+  'MaxPool tiling with its own indices output': { op: 'MaxPool', inputs: [x(2, 3, 6, 6)], outputs: 2, attrs: { kernel_shape: [2, 2], strides: [2, 2] }, float32: true },
   'MaxPool overlapping padded': { op: 'MaxPool', inputs: [x(1, 2, 7, 7)], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
   AveragePool: { op: 'AveragePool', inputs: [x(1, 2, 7, 7)], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
   'AveragePool count_include_pad': { op: 'AveragePool', inputs: [x(1, 2, 6, 6)], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 }, float32: true },

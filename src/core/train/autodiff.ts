@@ -5,7 +5,7 @@ import { attrInt } from '../onnx/graph';
 import { DataType, NodeProto } from '../onnx/proto';
 import { FwdNode, GradContext, GradRule } from './grad-context';
 import { GRAD_RULES, NON_DIFFERENTIABLE } from './grad-rules/index';
-import { maxPoolIndicesName } from './grad-rules/pool';
+import { maxPoolIndicesName, maxPoolComputedIndices } from './grad-rules/pool';
 
 export type { FwdNode, GradRule } from './grad-context';
 
@@ -24,10 +24,15 @@ export function requiresGrad(nodes: FwdNode[], wrt: Iterable<string>): Set<strin
   return req;
 }
 
-/** Copies forward nodes for a training graph: MaxPool gets an indices output when its gradient is needed. */
-export function prepareForward(nodes: FwdNode[], req: Set<string>): FwdNode[] {
+/**
+ * Copies forward nodes for a training graph: MaxPool gets an indices output when its gradient is needed, unless
+ * `shapes` (static shapes) show that its rule can compute them (2-D windows tiling the input).
+ */
+export function prepareForward(nodes: FwdNode[], req: Set<string>, shapes?: ReadonlyMap<string, number[]>): FwdNode[] {
   return nodes.map((n) => {
     if (n.opType !== 'MaxPool' || !req.has(n.outputs[0]) || n.outputs[1]) return n;
+    const xs = shapes?.get(n.inputs[0]), ys = shapes?.get(n.outputs[0]);
+    if (xs && ys && maxPoolComputedIndices(n, xs, ys)) return n;
     const outputs = [n.outputs[0], maxPoolIndicesName(n)];
     const proto: NodeProto = { ...n.proto, output: outputs };
     return { ...n, outputs, proto };

@@ -125,7 +125,7 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
   const fqOut = new Map<number, string>();
   const fwd: FwdNode[] = [];
   const custom = new Map<string, GradRule>();
-  for (const n of prepareForward(graph.nodes, req)) {
+  for (const n of prepareForward(graph.nodes, req, ctx.shapes)) {
     if (n.opType === 'Constant' && skipConstants.has(n.outputs[0])) continue;
     const inputs = n.inputs.slice();
     n.inputs.forEach((t, idx) => {
