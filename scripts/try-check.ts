@@ -1,6 +1,7 @@
-// Manual check of a running `npm run try`: `tsx scripts/try-check.ts '<URL printed by npm run try>'`.
+// Manual check of a running `npm run try`: `tsx scripts/try-check.ts '<URL printed by npm run try>' [--analyze]`.
 // Opens the URL in headless Chromium, waits for the workbench and the QuantLens activity bar entry, opens
-// ppocr-cls.onnx from the Explorer and waits for the model view's layer table; screenshots in test-artifacts/.
+// ppocr-cls.onnx from the Explorer and waits for the model view's layer table (with --analyze, clicks Analyze and
+// waits for the report's recommendation); screenshots in test-artifacts/try*.png.
 // Not part of `npm test` (the e2e suite covers the same UI); exits non-zero when a step fails.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -41,6 +42,14 @@ async function main(): Promise<void> {
     await page.waitForTimeout(500);
     await page.screenshot({ path: path.join(OUT, 'try.png') });
     console.log(`screenshot: ${path.relative(ROOT, path.join(OUT, 'try.png'))}`);
+    if (process.argv.includes('--analyze')) {
+      await frame.locator('#analyze').click();
+      const report = await webviewFrame(page, 'report', 'ppocr-cls.onnx', 90_000);
+      await report.locator('.summary table').first().waitFor({ timeout: 300_000 });
+      console.log(`analysis report with the recommendation: ${secs()}`);
+      await page.waitForTimeout(1000);
+      await page.screenshot({ path: path.join(OUT, 'try-report.png') });
+    }
   } catch (e) {
     await page.screenshot({ path: path.join(OUT, 'try-FAIL.png') }).catch(() => undefined);
     throw e;
