@@ -96,7 +96,8 @@ async function main(): Promise<void> {
   if (o.help) { console.log(TRY_USAGE); return; }
   if (!fs.existsSync(path.join(ROOT, 'dist', 'extension.js'))) throw new Error('dist/extension.js is missing: run `npm run build` (npm run try does it)');
 
-  log('checking code-server and Chromium (scripts/e2e-setup.sh; the first run installs them, about 2 minutes)...');
+  const installed = fs.existsSync(path.join(ROOT, '.cache', 'code-server', '.installed-4.100.3'));
+  log(installed ? 'code-server 4.100.3 is in .cache/code-server' : 'first run: installing code-server 4.100.3 into .cache/code-server and Chromium/ripgrep with apt-get (scripts/e2e-setup.sh, about 2 minutes)...');
   const entry = execFileSync('bash', [path.join(ROOT, 'scripts', 'e2e-setup.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
 
   const ws = path.resolve(ROOT, o.workspace ?? path.join('.cache', 'try-workspace'));
