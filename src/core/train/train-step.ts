@@ -125,7 +125,7 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
   const fqOut = new Map<number, string>();
   const fwd: FwdNode[] = [];
   const custom = new Map<string, GradRule>();
-  for (const n of prepareForward(graph.nodes, req, ctx.shapes)) {
+  for (const n of swapReluMaxPool(prepareForward(graph.nodes, req, ctx.shapes), graph, uses, ctx, req)) {
     if (n.opType === 'Constant' && skipConstants.has(n.outputs[0])) continue;
     const inputs = n.inputs.slice();
     n.inputs.forEach((t, idx) => {
@@ -144,6 +144,32 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
     fwd.push({ ...n, inputs, proto });
   }
   return { fwd, custom };
+}
+
+/**
+ * Relu -> MaxPool (the Relu output read by nothing else, not fake-quantized, windows tiling so MaxPool has no
+ * indices output) becomes MaxPool -> Relu: the same values bit for bit (Relu is monotone), a quarter of the Relu
+ * work forward and backward, and the same gradient (where the pooled value is <= 0 the Relu mask zeroes it).
+ */
+function swapReluMaxPool(nodes: FwdNode[], graph: Graph, uses: Map<string, number>, ctx: GradContext, req: Set<string>): FwdNode[] {
+  const readers = new Map<string, number>();
+  for (const n of nodes) for (const t of n.inputs) if (t) readers.set(t, (readers.get(t) ?? 0) + 1);
+  for (const o of graph.outputs) readers.set(o.name, (readers.get(o.name) ?? 0) + 1);
+  const out = nodes.slice();
+  for (let i = 0; i < out.length; i++) {
+    const pool = out[i];
+    if (pool.opType !== 'MaxPool' || pool.outputs.length !== 1 || uses.has(`${pool.name}\u0000${0}`)) continue;
+    const r = pool.inputs[0];
+    const j = out.findIndex((n) => n.opType === 'Relu' && n.outputs[0] === r);
+    if (j < 0 || readers.get(r) !== 1 || uses.has(`${out[j].name}\u0000${0}`)) continue;
+    const relu = out[j];
+    const pooled = `${pool.outputs[0]}__before_relu`;
+    ctx.setShape(pooled, ctx.shape(pool.outputs[0]));
+    if (req.has(pool.outputs[0])) req.add(pooled);
+    out[j] = { ...pool, inputs: [relu.inputs[0]], outputs: [pooled], proto: { ...pool.proto, input: [relu.inputs[0]], output: [pooled] } };
+    out[i] = { ...relu, inputs: [pooled], outputs: pool.outputs, proto: { ...relu.proto, input: [pooled], output: pool.outputs } };
+  }
+  return out;
 }
 
 /** A forward-only model with fake quantization (scales as initializers), fetching `fetch` (the logits). */
