@@ -45,7 +45,7 @@ async function openAndAnalyze(page: Page): Promise<void> {
   {
     await quickOpen(page, 'cls.onnx');
     const f = await webviewFrame(page, 'model', 'cls.onnx', 90_000);
-    await f.locator('table.layers tbody tr').first().waitFor({ timeout: 60_000 });
+    await f.locator('.model-layers .row[data-layer]').first().waitFor({ timeout: 60_000 });
     assert.match(await f.locator('h2', { hasText: 'Quantizable layers' }).innerText(), /Quantizable layers \(\d+\)/);
     await screenshot(page, '08-vsix-model-view-dark');
     // Analyze from the model view's button: the engine and onnxruntime-node run from the installed .vsix.
