@@ -2,33 +2,14 @@
 import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradContext, GradRule, FwdNode } from '../grad-context';
+import { windowGeometry } from './window-geometry';
 
 interface ConvGeom { group: number; k: number[]; s: number[]; d: number[]; pb: number[]; pe: number[] }
 
 /** Convolution geometry with auto_pad resolved against the static shapes. */
 function geometry(ctx: GradContext, n: FwdNode, inSpatial: number[], outSpatial: number[], transpose: boolean): ConvGeom {
   const ws = ctx.shape(n.inputs[1]);
-  const nd = ws.length - 2;
-  const k = attrInts(n.proto, 'kernel_shape', ws.slice(2));
-  const s = attrInts(n.proto, 'strides', Array(nd).fill(1));
-  const d = attrInts(n.proto, 'dilations', Array(nd).fill(1));
-  const pads = attrInts(n.proto, 'pads', Array(2 * nd).fill(0));
-  const autoPad = attrString(n.proto, 'auto_pad', 'NOTSET');
-  let pb = pads.slice(0, nd), pe = pads.slice(nd);
-  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    pb = []; pe = [];
-    for (let i = 0; i < nd; i++) {
-      const total = transpose
-        ? Math.max(0, s[i] * (inSpatial[i] - 1) + (k[i] - 1) * d[i] + 1 - outSpatial[i])
-        : Math.max(0, (outSpatial[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - inSpatial[i]);
-      const small = Math.floor(total / 2), big = total - small;
-      const upper = autoPad === 'SAME_UPPER';
-      pb.push(upper ? small : big); pe.push(upper ? big : small);
-    }
-  } else if (autoPad === 'VALID') {
-    pb = Array(nd).fill(0); pe = Array(nd).fill(0);
-  }
-  return { group: attrInt(n.proto, 'group', 1), k, s, d, pb, pe };
+  return { group: attrInt(n.proto, 'group', 1), ...windowGeometry(n, ws.length - 2, ws.slice(2), inSpatial, outSpatial, transpose) };
 }
 
 /**

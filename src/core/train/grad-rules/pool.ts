@@ -3,6 +3,7 @@ import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { DataType } from '../../onnx/proto';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradRule, FwdNode } from '../grad-context';
+import { windowGeometry } from './window-geometry';
 
 /** True when a MaxPool's windows tile its input exactly (kernel = stride, no padding or dilation): no indices needed. */
 export function maxPoolTiles(n: FwdNode, xs: number[], ys: number[]): boolean {
@@ -60,21 +61,7 @@ const maxPool: GradRule = (ctx, n, [gy]) => {
 
 function poolGeometry(n: FwdNode, xs: number[], ys: number[]) {
   const nd = xs.length - 2;
-  const k = attrInts(n.proto, 'kernel_shape', []);
-  const s = attrInts(n.proto, 'strides', Array(nd).fill(1));
-  const d = attrInts(n.proto, 'dilations', Array(nd).fill(1));
-  const pads = attrInts(n.proto, 'pads', Array(2 * nd).fill(0));
-  const autoPad = attrString(n.proto, 'auto_pad', 'NOTSET');
-  let pb = pads.slice(0, nd), pe = pads.slice(nd);
-  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    pb = []; pe = [];
-    for (let i = 0; i < nd; i++) {
-      const total = Math.max(0, (ys[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - xs[2 + i]);
-      const small = Math.floor(total / 2), big = total - small;
-      pb.push(autoPad === 'SAME_UPPER' ? small : big); pe.push(autoPad === 'SAME_UPPER' ? big : small);
-    }
-  } else if (autoPad === 'VALID') { pb = Array(nd).fill(0); pe = Array(nd).fill(0); }
-  return { nd, k, s, d, pb, pe };
+  return { nd, ...windowGeometry(n, nd, [], xs.slice(2), ys.slice(2)) };
 }
 
 const averagePool: GradRule = (ctx, n, [gy]) => {
