@@ -1,11 +1,13 @@
 /** Starts the engine process (language server over IPC) and wraps its typed custom requests with progress and cancellation. */
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, WorkDoneProgress, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { CloseAction, ErrorAction, LanguageClient, TransportKind, WorkDoneProgress, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import type { WorkDoneProgressBegin, WorkDoneProgressReport, WorkDoneProgressEnd } from 'vscode-languageclient/node';
 import type { ProgressType, RequestType } from 'vscode-languageserver-protocol';
 import { EngineErrorNotification, type EngineInitOptions, JobsNotification, QatProgressNotification, type JobInfo, type QatProgress } from '../shared/protocol';
 import type { QuantLensSettings } from './settings';
+import { crashMessage } from './crash-report';
+import * as path from 'node:path';
 
 /** Progress callbacks of one request. */
 export interface RequestProgress<P> {
@@ -20,6 +22,7 @@ export class EngineClient implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient> | undefined;
   private tokenSeq = 0;
+  private crashes: number[] = [];
   private readonly jobsEmitter = new vscode.EventEmitter<JobInfo[]>();
   private readonly qatEmitter = new vscode.EventEmitter<QatProgress>();
   /** The engine's job list changed. */
@@ -45,9 +48,34 @@ export class EngineClient implements vscode.Disposable {
     const env = { ...process.env, QUANTLENS_THREADS: String(s.threads), QUANTLENS_MEMORY_BUDGET_MB: String(s.memoryBudgetMB) };
     const run = { module, transport: TransportKind.ipc, options: { env } };
     const serverOptions: ServerOptions = { run, debug: run };
+    // The engine rewrites this file with its running jobs' steps, so a crash can be reported with the model and step.
+    const storage = this.context.globalStorageUri.fsPath;
+    fs.mkdirSync(storage, { recursive: true });
+    const stepFile = path.join(storage, 'engine-steps.json');
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', pattern: '**/*.qrecipe.json' }],
-      initializationOptions: { threads: s.threads, memoryBudgetMB: s.memoryBudgetMB } satisfies EngineInitOptions,
+      initializationOptions: { threads: s.threads, memoryBudgetMB: s.memoryBudgetMB, stepFile } satisfies EngineInitOptions,
+      errorHandler: {
+        error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
+        closed: () => {
+          let text: string | undefined;
+          try { text = fs.readFileSync(stepFile, 'utf8'); } catch { text = undefined; }
+          const message = crashMessage(text);
+          // The dead engine's jobs are gone: clear them from the sidebar and the status bar.
+          this.jobs = [];
+          this.jobsEmitter.fire([]);
+          this.output.error(message);
+          void vscode.window.showErrorMessage(message);
+          // Restart (requests made meanwhile wait for it), unless the engine keeps dying: 5 crashes in 3 minutes.
+          const now = Date.now();
+          this.crashes = [...this.crashes.filter((t) => now - t < 180_000), now];
+          if (this.crashes.length >= 5) {
+            void vscode.window.showErrorMessage('The QuantLens engine crashed 5 times in 3 minutes and will not be restarted; see the QuantLens output.');
+            return { action: CloseAction.DoNotRestart, handled: true };
+          }
+          return { action: CloseAction.Restart, handled: true };
+        },
+      },
       synchronize: { configurationSection: 'quantlens' },
       outputChannel: this.output,
     };

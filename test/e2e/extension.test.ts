@@ -2,6 +2,7 @@
 // Open a real model in the model view, a corrupt one, analyze from the palette, check the report, toggle a layer,
 // run a short QAT, export and load the exported model in ONNX Runtime. Screenshots go to test-artifacts/e2e/.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -298,6 +299,31 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
     const f = await webviewFrame(page, 'report', MODEL);
     await f.locator('.status .running').waitFor({ timeout: 30_000 });
     await until('analysis with the recipe finished', async () => (await f.locator('.recommendation .verdict').count()) > 0 && !(await f.locator('.status .running').count()), 120_000);
+    assert.match(await f.locator('.count').innerText(), /^\d+ layers$/);
+  });
+
+  it('reports an engine crash with the model and step, and the next analysis starts a fresh engine', async () => {
+    await openFile(page, MODEL);
+    await webviewFrame(page, 'model', MODEL);
+    await runCommand(page, 'QuantLens: Open Report');
+    const f = await webviewFrame(page, 'report', MODEL);
+    await f.locator('#analyze').click();
+    await f.locator('.status .running').waitFor({ timeout: 30_000 });
+    const engine = path.join(ROOT, 'dist', 'engine.js');
+    const pids = execFileSync('pgrep', ['-f', engine], { encoding: 'utf8' }).trim().split('\n').map(Number).filter((p) => p > 0);
+    assert.ok(pids.length > 0, `no engine process runs ${engine}`);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    const toast = page.locator('.notification-toast', { hasText: 'stopped unexpectedly' }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    await screenshot(page, '14-engine-crash');
+    assert.match(await toast.innerText(), /analyze of cls\.onnx at step '[^']+'/);
+    await until('the dead job left the status bar', async () => (await page.locator('.statusbar-item', { hasText: 'QuantLens' }).count()) === 0, 30_000);
+    await until('an analysis running on a fresh engine', async () => {
+      await f.locator('#analyze').click();
+      await f.locator('.status .running').waitFor({ timeout: 15_000 });
+      return true;
+    }, 90_000);
+    await until('the analysis on the fresh engine finished', async () => (await f.locator('.recommendation .verdict').count()) > 0 && !(await f.locator('.status .running').count()), 150_000);
     assert.match(await f.locator('.count').innerText(), /^\d+ layers$/);
   });
 });
