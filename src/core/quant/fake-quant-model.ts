@@ -9,11 +9,10 @@
  * Below opset 11 (no Round) the rounding is (v + 1.5 * 2^23) - 1.5 * 2^23 in float32, which rounds half
  * to even for |v| <= 2^22 (true after the Clip) and Clip takes min/max attributes.
  */
-import { formatToString } from '../../shared/formats';
 import { float } from '../onnx/builder';
 import { DataType, ModelProto } from '../onnx/proto';
 import { ModelEditor } from './graph-edit';
-import { activationQuantParams, aliasesOf, ExportOptions, firstConsumers, floatFormatType, opsetFor, planWeightParams, QuantPlan, RangeMap } from './qdq-export';
+import { activationQuantParams, aliasesOf, ExportOptions, floatFormatType, opsetFor, planWeightParams, QuantPlan, RangeMap, rewritePlan } from './qdq-export';
 import { Graph } from '../onnx/graph';
 import { upgradeOpset } from '../onnx/opset-upgrade';
 import { fakeQuantize, quantizeWeight } from './quantize';
@@ -35,63 +34,37 @@ export function buildFakeQuantModel(model: ModelProto, plan: QuantPlan, ranges: 
   const ed = new ModelEditor(base, file, base === model ? original : undefined);
   if (base !== model) ed.aliases = aliasesOf(original, plan);
   const opset = ed.graph.opset;
-  const weightOut = new Map<string, string>();
-  const actOut = new Map<string, string>();
-  const actAt = firstConsumers(ed, plan);
-
-  for (const layer of plan) {
-    const node = ed.node(layer.node);
-    const w = layer.weight;
-    if (w && w.format.kind !== 'float') {
-      const key = `${w.tensor}|${formatToString(w.format)}|${w.params ? layer.node : ''}`;
-      let out = weightOut.get(key);
-      if (!out) {
-        const { data, dims } = ed.weightValue(w.tensor, options.weightValues);
-        let fake: Float32Array;
-        if (w.format.kind === 'int') {
-          const p = planWeightParams(w, data, dims);
-          fake = fakeQuantize(data, p.dims, p.params);
-        } else fake = quantizeWeight(data, dims, w.format, w.channelAxis, w.reductionAxis).fake;
-        out = ed.addInitializer(`${w.tensor}_fakequant`, { type: DataType.FLOAT, dims, data: fake });
-        weightOut.set(key, out);
+  rewritePlan(ed, plan, options.weightValues, {
+    weight: (w, data, dims) => {
+      const fake = w.format.kind === 'int'
+        ? (() => { const p = planWeightParams(w, data, dims); return fakeQuantize(data, p.dims, p.params); })()
+        : quantizeWeight(data, dims, w.format, w.channelAxis, w.reductionAxis).fake;
+      return ed.addInitializer(`${w.tensor}_fakequant`, { type: DataType.FLOAT, dims, data: fake });
+    },
+    activation: (a, at) => {
+      if (a.format.kind !== 'int') {
+        const narrow = ed.addNode(at, 'Cast', [a.tensor], `${a.tensor}_fq_cast`, { to: floatFormatType(a.format) });
+        return ed.addNode(at, 'Cast', [narrow], `${a.tensor}_fakequant`, { to: DataType.FLOAT });
       }
-      ed.rewire(node, w.tensor, out);
-      ed.dropIfUnused(w.tensor);
-    }
-    for (const a of layer.activations) {
-      if (a.format.kind === 'float') continue;
-      ed.assertFloatActivation(a.tensor);
-      const key = `${a.tensor}|${formatToString(a.format)}|${a.params ? layer.node : ''}`;
-      let out = actOut.get(key);
-      if (!out) {
-        const at = actAt.get(`a|${a.tensor}`) ?? node.index;
-        if (a.format.kind === 'int') {
-          const p = activationQuantParams(a.tensor, a.format, ranges, a.params, file);
-          const s = p.scale[0];
-          const z = p.zeroPoint[0];
-          const sName = ed.addInitializer(`${a.tensor}_scale`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(s) });
-          const div = ed.addNode(at, 'Div', [a.tensor, sName], `${a.tensor}_fq_div`);
-          let rounded: string;
-          if (opset >= 11) {
-            const lo = ed.addInitializer(`${a.tensor}_fq_lo`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(p.qmin - z) });
-            const hi = ed.addInitializer(`${a.tensor}_fq_hi`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(p.qmax - z) });
-            const clip = ed.addNode(at, 'Clip', [div, lo, hi], `${a.tensor}_fq_clip`);
-            rounded = ed.addNode(at, 'Round', [clip], `${a.tensor}_fq_round`);
-          } else {
-            const clip = ed.addNode(at, 'Clip', [div], `${a.tensor}_fq_clip`, { min: float(p.qmin - z), max: float(p.qmax - z) });
-            const magic = ed.addInitializer(`${a.tensor}_fq_magic`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(ROUND_MAGIC) });
-            const up = ed.addNode(at, 'Add', [clip, magic], `${a.tensor}_fq_magic_add`);
-            rounded = ed.addNode(at, 'Sub', [up, magic], `${a.tensor}_fq_round`);
-          }
-          out = ed.addNode(at, 'Mul', [rounded, sName], `${a.tensor}_fakequant`);
-        } else {
-          const narrow = ed.addNode(at, 'Cast', [a.tensor], `${a.tensor}_fq_cast`, { to: floatFormatType(a.format) });
-          out = ed.addNode(at, 'Cast', [narrow], `${a.tensor}_fakequant`, { to: DataType.FLOAT });
-        }
-        actOut.set(key, out);
+      const p = activationQuantParams(a.tensor, a.format, ranges, a.params, file);
+      const s = p.scale[0];
+      const z = p.zeroPoint[0];
+      const sName = ed.addInitializer(`${a.tensor}_scale`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(s) });
+      const div = ed.addNode(at, 'Div', [a.tensor, sName], `${a.tensor}_fq_div`);
+      let rounded: string;
+      if (opset >= 11) {
+        const lo = ed.addInitializer(`${a.tensor}_fq_lo`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(p.qmin - z) });
+        const hi = ed.addInitializer(`${a.tensor}_fq_hi`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(p.qmax - z) });
+        const clip = ed.addNode(at, 'Clip', [div, lo, hi], `${a.tensor}_fq_clip`);
+        rounded = ed.addNode(at, 'Round', [clip], `${a.tensor}_fq_round`);
+      } else {
+        const clip = ed.addNode(at, 'Clip', [div], `${a.tensor}_fq_clip`, { min: float(p.qmin - z), max: float(p.qmax - z) });
+        const magic = ed.addInitializer(`${a.tensor}_fq_magic`, { type: DataType.FLOAT, dims: [], data: Float32Array.of(ROUND_MAGIC) });
+        const up = ed.addNode(at, 'Add', [clip, magic], `${a.tensor}_fq_magic_add`);
+        rounded = ed.addNode(at, 'Sub', [up, magic], `${a.tensor}_fq_round`);
       }
-      ed.rewire(node, a.tensor, out);
-    }
-  }
+      return ed.addNode(at, 'Mul', [rounded, sName], `${a.tensor}_fakequant`);
+    },
+  });
   return ed.build(base === model ? undefined : need);
 }

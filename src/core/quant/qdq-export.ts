@@ -177,75 +177,89 @@ export function exportQdq(model: ModelProto, plan: QuantPlan, ranges: RangeMap, 
   const base = opset > original.opset ? upgradeOpset(model, opset) : model;
   const ed = new ModelEditor(base, file, base === model ? original : undefined);
   if (base !== model) ed.aliases = aliasesOf(original, plan);
-  const weightOut = new Map<string, string>();
-  const actOut = new Map<string, string>();
-  const actAt = firstConsumers(ed, plan);
+  rewritePlan(ed, plan, options.weightValues, {
+    weight: (w, data, dims, at) => {
+      if (w.format.kind === 'int') {
+        const { params, dims: qdims, reshaped } = planWeightParams(w, data, dims);
+        const type = containerType(w.format);
+        const q = quantize(data, qdims, params);
+        const qName = ed.addInitializer(`${w.tensor}_quantized`, integerTensor('', q, qdims, type));
+        const sName = ed.addInitializer(`${w.tensor}_scale`, scaleTensor(params, qdims));
+        const zName = ed.addInitializer(`${w.tensor}_zero_point`, integerTensor('', params.zeroPoint, scaleDims(qdims, params), type));
+        let out = ed.addNode(at, 'DequantizeLinear', [qName, sName, zName], `${w.tensor}_DequantizeLinear_Output`, {
+          axis: params.axis, block_size: params.blockSize,
+        });
+        if (reshaped) {
+          const shape = ed.addInitializer(`${w.tensor}_shape`, { type: DataType.INT64, dims: [dims.length], data: BigInt64Array.from(dims.map(BigInt)) });
+          out = ed.addNode(at, 'Reshape', [out, shape], `${w.tensor}_Reshape_Output`);
+        }
+        return out;
+      }
+      const stored = ed.addInitializer(`${w.tensor}_${formatToString(w.format)}`, narrowFloatTensor('', data, dims, w.format));
+      return ed.addNode(at, 'Cast', [stored], `${w.tensor}_Cast_Output`, { to: DataType.FLOAT });
+    },
+    activation: (a, at) => {
+      if (a.format.kind !== 'int') {
+        const narrow = ed.addNode(at, 'Cast', [a.tensor], `${a.tensor}_Cast_${formatToString(a.format)}`, { to: floatFormatType(a.format) });
+        return ed.addNode(at, 'Cast', [narrow], `${a.tensor}_Cast_Output`, { to: DataType.FLOAT });
+      }
+      const params = activationQuantParams(a.tensor, a.format, ranges, a.params, file);
+      const type = containerType(a.format);
+      const sName = ed.addInitializer(`${a.tensor}_scale`, scaleTensor(params, []));
+      const zName = ed.addInitializer(`${a.tensor}_zero_point`, integerTensor('', params.zeroPoint, [], type));
+      const q = ed.addNode(at, 'QuantizeLinear', [a.tensor, sName, zName], `${a.tensor}_QuantizeLinear_Output`);
+      const dq = ed.addNode(at, 'DequantizeLinear', [q, sName, zName], `${a.tensor}_DequantizeLinear_Output`);
+      if (!needsClip(a.format)) return dq;
+      // Clip after DequantizeLinear: (qmin - zp) * s is exactly what DQ gives for qmin, so the result equals the
+      // narrower format's saturation; a Clip before QuantizeLinear made ORT 1.30's optimized run deviate (measured).
+      const s = params.scale[0];
+      const z = params.zeroPoint[0];
+      const lo = ed.addInitializer(`${a.tensor}_clip_min`, { type: DataType.FLOAT, dims: [], data: Float32Array.of((params.qmin - z) * s) });
+      const hi = ed.addInitializer(`${a.tensor}_clip_max`, { type: DataType.FLOAT, dims: [], data: Float32Array.of((params.qmax - z) * s) });
+      return ed.addNode(at, 'Clip', [dq, lo, hi], `${a.tensor}_Clip_Output`);
+    },
+  });
+  return ed.build(opset);
+}
 
+/** How the tensors of a plan are replaced: each emitter returns the tensor the layer reads instead. */
+export interface PlanEmitters {
+  /** Emits a quantized weight (values given) before node index `at`. */
+  weight(w: NonNullable<QuantPlanLayer['weight']>, data: Float32Array, dims: number[], at: number): string;
+  /** Emits a quantized activation before node index `at`. */
+  activation(a: QuantPlanLayer['activations'][number], at: number): string;
+}
+
+/**
+ * Walks the plan: each distinct (tensor, format, fixed parameters) is emitted once, at its first planned consumer,
+ * and every planned layer is rewired to it; float formats are left alone.
+ */
+export function rewritePlan(ed: ModelEditor, plan: QuantPlan, weightValues: Map<string, Tensor> | undefined, emit: PlanEmitters): void {
+  const out = new Map<string, string>();
+  const actAt = firstConsumers(ed, plan);
+  const once = (key: string, make: () => string) => {
+    let name = out.get(key);
+    if (!name) out.set(key, (name = make()));
+    return name;
+  };
   for (const layer of plan) {
     const node = ed.node(layer.node);
     const w = layer.weight;
     if (w && w.format.kind !== 'float') {
-      const key = `${w.tensor}|${formatToString(w.format)}|${w.params ? layer.node : ''}`;
-      let out = weightOut.get(key);
-      if (!out) {
-        const { data, dims } = ed.weightValue(w.tensor, options.weightValues);
-        const at = actAt.get(`w|${w.tensor}`) ?? node.index;
-        if (w.format.kind === 'int') {
-          const { params, dims: qdims, reshaped } = planWeightParams(w, data, dims);
-          const type = containerType(w.format);
-          const q = quantize(data, qdims, params);
-          const qName = ed.addInitializer(`${w.tensor}_quantized`, integerTensor('', q, qdims, type));
-          const sName = ed.addInitializer(`${w.tensor}_scale`, scaleTensor(params, qdims));
-          const zName = ed.addInitializer(`${w.tensor}_zero_point`, integerTensor('', params.zeroPoint, scaleDims(qdims, params), type));
-          out = ed.addNode(at, 'DequantizeLinear', [qName, sName, zName], `${w.tensor}_DequantizeLinear_Output`, {
-            axis: params.axis, block_size: params.blockSize,
-          });
-          if (reshaped) {
-            const shape = ed.addInitializer(`${w.tensor}_shape`, { type: DataType.INT64, dims: [dims.length], data: BigInt64Array.from(dims.map(BigInt)) });
-            out = ed.addNode(at, 'Reshape', [out, shape], `${w.tensor}_Reshape_Output`);
-          }
-        } else {
-          const stored = ed.addInitializer(`${w.tensor}_${formatToString(w.format)}`, narrowFloatTensor('', data, dims, w.format));
-          out = ed.addNode(at, 'Cast', [stored], `${w.tensor}_Cast_Output`, { to: DataType.FLOAT });
-        }
-        weightOut.set(key, out);
-      }
-      ed.rewire(node, w.tensor, out);
+      const name = once(`w|${w.tensor}|${formatToString(w.format)}|${w.params ? layer.node : ''}`, () => {
+        const { data, dims } = ed.weightValue(w.tensor, weightValues);
+        return emit.weight(w, data, dims, actAt.get(`w|${w.tensor}`) ?? node.index);
+      });
+      ed.rewire(node, w.tensor, name);
       ed.dropIfUnused(w.tensor);
     }
     for (const a of layer.activations) {
       if (a.format.kind === 'float') continue;
       ed.assertFloatActivation(a.tensor);
-      const key = `${a.tensor}|${formatToString(a.format)}|${a.params ? layer.node : ''}`;
-      let out = actOut.get(key);
-      if (!out) {
-        const at = actAt.get(`a|${a.tensor}`) ?? node.index;
-        if (a.format.kind === 'int') {
-          const params = activationQuantParams(a.tensor, a.format, ranges, a.params, file);
-          const type = containerType(a.format);
-          const sName = ed.addInitializer(`${a.tensor}_scale`, scaleTensor(params, []));
-          const zName = ed.addInitializer(`${a.tensor}_zero_point`, integerTensor('', params.zeroPoint, [], type));
-          const q = ed.addNode(at, 'QuantizeLinear', [a.tensor, sName, zName], `${a.tensor}_QuantizeLinear_Output`);
-          out = ed.addNode(at, 'DequantizeLinear', [q, sName, zName], `${a.tensor}_DequantizeLinear_Output`);
-          if (needsClip(a.format)) {
-            // Clip after DequantizeLinear: (qmin - zp) * s is exactly what DQ gives for qmin, so the result equals the
-            // narrower format's saturation; a Clip before QuantizeLinear made ORT 1.30's optimized run deviate (measured).
-            const s = params.scale[0];
-            const z = params.zeroPoint[0];
-            const lo = ed.addInitializer(`${a.tensor}_clip_min`, { type: DataType.FLOAT, dims: [], data: Float32Array.of((params.qmin - z) * s) });
-            const hi = ed.addInitializer(`${a.tensor}_clip_max`, { type: DataType.FLOAT, dims: [], data: Float32Array.of((params.qmax - z) * s) });
-            out = ed.addNode(at, 'Clip', [out, lo, hi], `${a.tensor}_Clip_Output`);
-          }
-        } else {
-          const narrow = ed.addNode(at, 'Cast', [a.tensor], `${a.tensor}_Cast_${formatToString(a.format)}`, { to: floatFormatType(a.format) });
-          out = ed.addNode(at, 'Cast', [narrow], `${a.tensor}_Cast_Output`, { to: DataType.FLOAT });
-        }
-        actOut.set(key, out);
-      }
-      ed.rewire(node, a.tensor, out);
+      const name = once(`a|${a.tensor}|${formatToString(a.format)}|${a.params ? layer.node : ''}`, () => emit.activation(a, actAt.get(`a|${a.tensor}`) ?? node.index));
+      ed.rewire(node, a.tensor, name);
     }
   }
-  return ed.build(opset);
 }
 
 /** For each weight/activation tensor of the plan, the earliest topological index among its planned consumers. */
