@@ -38,6 +38,17 @@ async function engineUnavailable(f: Frame): Promise<string | undefined> {
   return m?.[0];
 }
 
+/** Opens the model, then its report panel, clicks Analyze and waits until the analysis runs; returns the panel. */
+async function startAnalysisFromReport(): Promise<Frame> {
+  await openFile(page, MODEL);
+  await webviewFrame(page, 'model', MODEL);
+  await runCommand(page, 'QuantLens: Open Report');
+  const f = await webviewFrame(page, 'report', MODEL);
+  await f.locator('#analyze').click();
+  await f.locator('.status .running').waitFor({ timeout: 30_000 });
+  return f;
+}
+
 describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
   before(async () => {
     const entry = setupCodeServer();
@@ -274,12 +285,7 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
   });
 
   it('cancels a running analysis and keeps the previous report', async () => {
-    await openFile(page, MODEL);
-    await webviewFrame(page, 'model', MODEL);
-    await runCommand(page, 'QuantLens: Open Report');
-    const f = await webviewFrame(page, 'report', MODEL);
-    await f.locator('#analyze').click();
-    await f.locator('.status .running').waitFor({ timeout: 30_000 });
+    const f = await startAnalysisFromReport();
     await page.locator('.statusbar-item', { hasText: 'QuantLens' }).first().waitFor({ timeout: 30_000 });
     await screenshot(page, '11-analysis-running');
     await f.locator('#cancel').click();
@@ -303,12 +309,7 @@ describe('QuantLens in a real VS Code', { timeout: 280_000 }, () => {
   });
 
   it('reports an engine crash with the model and step, and the next analysis starts a fresh engine', async () => {
-    await openFile(page, MODEL);
-    await webviewFrame(page, 'model', MODEL);
-    await runCommand(page, 'QuantLens: Open Report');
-    const f = await webviewFrame(page, 'report', MODEL);
-    await f.locator('#analyze').click();
-    await f.locator('.status .running').waitFor({ timeout: 30_000 });
+    const f = await startAnalysisFromReport();
     const engine = path.join(ROOT, 'dist', 'engine.js');
     const pids = execFileSync('pgrep', ['-f', engine], { encoding: 'utf8' }).trim().split('\n').map(Number).filter((p) => p > 0);
     assert.ok(pids.length > 0, `no engine process runs ${engine}`);
