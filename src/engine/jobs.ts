@@ -169,7 +169,12 @@ export class JobRegistry {
   private writeStepFile(): void {
     if (!this.stepLog.file) return;
     const state = { pid: process.pid, jobs: [...this.jobs.values()].map((j) => ({ job: j.info.id, kind: j.info.kind, model: j.info.model, step: j.step })) };
-    try { fs.writeFileSync(this.stepLog.file, JSON.stringify(state)); } catch { /* best effort */ }
+    // a temporary file renamed over the old one: a kill mid-write leaves the previous state, never a truncated file
+    const tmp = `${this.stepLog.file}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(state));
+      fs.renameSync(tmp, this.stepLog.file);
+    } catch { /* best effort */ }
   }
 }
 
