@@ -13,6 +13,30 @@ export interface LayerSpec {
   calibration?: string;
   /** Learned or fixed quantization parameters written by QAT (per tensor name). */
   scales?: Record<string, number | number[]>;
+  /** How the weights are rounded: `rtn` (round to nearest, the default), `adaround`, `gptq`, `bias-correction`, `equalize`, `awq`. */
+  algorithm?: string;
+}
+
+/** The weight rounding / repair algorithms a recipe may name (see src/core/quant/algorithms). */
+export const QUANT_ALGORITHMS = ['rtn', 'adaround', 'gptq', 'bias-correction', 'equalize', 'awq'] as const;
+
+/** A weight rounding / repair algorithm. */
+export type QuantAlgorithm = (typeof QUANT_ALGORITHMS)[number];
+
+/** One-line descriptions of the algorithms, for help, hover and reports. */
+export const ALGORITHM_HELP: Record<QuantAlgorithm, string> = {
+  rtn: 'round to nearest (plain rounding, no data needed)',
+  adaround: 'AdaRound: learned up/down rounding per weight minimising the layer output error on calibration data',
+  gptq: 'GPTQ: column-by-column rounding with error feedback through the inverse Hessian of the layer output error',
+  'bias-correction': 'round to nearest, then the bias absorbs the mean output shift rounding causes (measured on calibration data)',
+  equalize: 'cross-layer equalization (Conv/Gemm pairs) or SmoothQuant scale migration (after LayerNormalization), then round to nearest',
+  awq: 'AWQ: input channels scaled by activation magnitude^alpha (alpha searched on the layer output error), absorbed by the producer, then round to nearest',
+};
+
+/** Parses an algorithm name (case-insensitive); undefined when unknown. */
+export function parseAlgorithm(text: string): QuantAlgorithm | undefined {
+  const t = text.trim().toLowerCase();
+  return (QUANT_ALGORITHMS as readonly string[]).includes(t) ? (t as QuantAlgorithm) : undefined;
 }
 
 /** A recipe file as stored on disk. A layer value of `"float"` keeps the layer unquantized. */
@@ -36,6 +60,7 @@ export const DEFAULT_LAYER_SPEC: Required<Omit<LayerSpec, 'scales'>> = {
   weights: 'int8/per-channel',
   activations: 'uint8',
   calibration: 'minmax',
+  algorithm: 'rtn',
 };
 
 /** The effective spec of a layer: defaults, then the override (`"float"` becomes float/float). */

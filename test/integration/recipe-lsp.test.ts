@@ -119,7 +119,7 @@ describe('engine process: recipe language features', () => {
     const base = { version: 1, model: 'mlp.onnx', defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: {} as Record<string, unknown> };
     const uri = await open(file, JSON.stringify(base, null, 2));
     await diagnosticsWhere(uri, () => true);
-    const report = await engine.connection.sendRequest(AnalyzeRequest, { model, data: { samples: 8 }, formats: ['w8a8', 'w4a8'] });
+    const report = await engine.connection.sendRequest(AnalyzeRequest, { model, data: { samples: 8 }, formats: ['w8a8', 'w4a8'], measure: 'all' });
     const w4 = report.formats.find((f) => f.weights === 'int4/per-channel' && f.activations === 'uint8')!;
     const worst = [...report.layers].sort((a, b) => a.formats[w4.id].isolated!.sqnrDb - b.formats[w4.id].isolated!.sqnrDb)[0];
     base.layers[worst.name] = { weights: 'int4/per-channel' };

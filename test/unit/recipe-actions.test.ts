@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { CodeAction, Diagnostic, TextEdit } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { pathToFileURL } from 'url';
-import { recipeCodeActions, recipeCodeLenses, recipeDocumentLinks, RECIPE_COMMANDS, removePropertyEdit } from '../../src/engine/recipe-actions';
-import { recipeDiagnostics } from '../../src/engine/recipe-diagnostics';
-import { modelIndex, reportIndex } from '../../src/engine/recipe-index';
-import { parseRecipeText } from '../../src/engine/recipe-parse';
+import { recipeCodeActions, recipeCodeLenses, recipeDocumentLinks, RECIPE_COMMANDS, removePropertyEdit } from '../../src/engine/recipe/actions';
+import { recipeDiagnostics } from '../../src/engine/recipe/diagnostics';
+import { modelIndex, reportIndex } from '../../src/engine/recipe/indexes';
+import { parseRecipeText } from '../../src/engine/recipe/parse';
 import * as path from 'path';
-import { SPREAD_WARN } from '../../src/engine/recipe-validate';
+import { SPREAD_WARN } from '../../src/engine/recipe/validate';
 import { CLS_MODEL, CLS_REL, clsRecipe, loadFixtureModel, RECIPES_DIR, recipeDocument, REC_MODEL, syntheticReport } from '../fixtures/recipes/fixture-model';
 
 const cls = loadFixtureModel(CLS_MODEL);

@@ -4,9 +4,9 @@ import { CompletionItem, MarkupContent, TextEdit } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { parseFormat, FORMAT_EXAMPLES } from '../../src/shared/formats';
 import { CALIBRATION_METHODS, parseCalibration } from '../../src/shared/recipe';
-import { recipeCompletions } from '../../src/engine/recipe-completion';
-import { humanCount, recipeHover } from '../../src/engine/recipe-hover';
-import { modelIndex, reportIndex } from '../../src/engine/recipe-index';
+import { recipeCompletions } from '../../src/engine/recipe/completion';
+import { humanCount, recipeHover } from '../../src/engine/recipe/hover';
+import { modelIndex, reportIndex } from '../../src/engine/recipe/indexes';
 import { CLS_MODEL, CLS_REL, loadFixtureModel, recipeDocument, syntheticReport } from '../fixtures/recipes/fixture-model';
 
 const cls = loadFixtureModel(CLS_MODEL);
@@ -75,9 +75,9 @@ test('calibration methods, field names, layer values, version and model files co
   const cal = labels(complete(`${head}"defaults": { "calibration": "|" }, "layers": {} }`).items);
   for (const m of CALIBRATION_METHODS) assert.ok(cal.some((c) => String(c).startsWith(m)), m);
   for (const c of cal) assert.ok(parseCalibration(String(c)).ok, String(c));
-  assert.deepEqual(labels(complete(`${head}"defaults": { "weights": "int8", | }, "layers": {} }`).items), ['activations', 'calibration', 'scales']);
+  assert.deepEqual(labels(complete(`${head}"defaults": { "weights": "int8", | }, "layers": {} }`).items), ['activations', 'calibration', 'algorithm', 'scales']);
   assert.deepEqual(labels(complete(`{ "version": 1, | }`).items), ['model', 'data', 'samples', 'defaults', 'layers', 'notes', '$schema']);
-  assert.deepEqual(labels(complete(`${head}"defaults": {}, "layers": { "p2o.Conv.0": { "weights": "int8", "| } } }`).items), ['activations', 'calibration', 'scales']);
+  assert.deepEqual(labels(complete(`${head}"defaults": {}, "layers": { "p2o.Conv.0": { "weights": "int8", "| } } }`).items), ['activations', 'calibration', 'algorithm', 'scales']);
   assert.ok(labels(complete(`${head}"defaults": {}, "layers": { "p2o.Conv.0": | } }`).items).includes('float'));
   assert.deepEqual(labels(complete(`{ "version": | }`).items), ['1']);
   assert.deepEqual(labels(complete(`{ "version": 1, "model": "|" }`).items), ['a.onnx', 'b.ONNX']);

@@ -5,9 +5,9 @@ import * as path from 'path';
 import { Diagnostic, DiagnosticSeverity, DiagnosticTag } from 'vscode-languageserver';
 import { parseFormat } from '../../src/shared/formats';
 import { parseCalibration } from '../../src/shared/recipe';
-import { recipeDiagnostics } from '../../src/engine/recipe-diagnostics';
-import { atLeastAsPrecise, modelIndex, reportIndex } from '../../src/engine/recipe-index';
-import { SPREAD_WARN } from '../../src/engine/recipe-validate';
+import { recipeDiagnostics } from '../../src/engine/recipe/diagnostics';
+import { atLeastAsPrecise, modelIndex, reportIndex } from '../../src/engine/recipe/indexes';
+import { SPREAD_WARN } from '../../src/engine/recipe/validate';
 import { CLS_MODEL, CLS_REL, clsRecipe, loadFixtureModel, RECIPES_DIR, recipeDocument, REC_MODEL, syntheticReport } from '../fixtures/recipes/fixture-model';
 
 const cls = loadFixtureModel(CLS_MODEL);
@@ -211,4 +211,18 @@ test('no sensitivity warning for a layer at least as precise as the recommended 
   assert.equal(pt.filter((d) => d.code === 'sensitive-layer').length, 1, 'per-tensor int8 is below the recommended int8/per-channel');
   const { document: d2 } = recipeDocument(clsRecipe({ [worst.name]: { weights: 'int16' } }, { weights: 'int8/per-channel', activations: 'uint8' }));
   assert.deepEqual(recipeDiagnostics(d2, { recipePath, model: modelIndex(cls), report: reportIndex(withPt) }).filter((d) => d.code === 'sensitive-layer'), []);
+});
+
+test('a sensitive layer the recommendation repairs at the base format is not flagged when the recipe uses that repair', () => {
+  const repaired = syntheticReport(cls, 0);
+  const worst = repaired.layers.find((l) => l.rank === 1)!;
+  repaired.recommendation!.repaired = [worst.name];
+  repaired.recommendation!.remedies = [{ layer: worst.name, remedy: 'repair', algorithm: 'gptq', extraBytes: 0 }];
+  const flagged = (layer: object) => {
+    const { document, recipePath } = recipeDocument(clsRecipe({ [worst.name]: layer }, { weights: 'int8/per-channel', activations: 'uint8' }));
+    return recipeDiagnostics(document, { recipePath, model: modelIndex(cls), report: reportIndex(repaired) }).filter((d) => d.code === 'sensitive-layer').length;
+  };
+  assert.equal(flagged({ weights: 'int4/per-channel', algorithm: 'gptq' }), 0, 'the measured choice');
+  assert.equal(flagged({ weights: 'int4/per-channel' }), 1, 'plain rounding is what the isolated numbers measured');
+  assert.equal(flagged({ weights: 'int4/per-channel', algorithm: 'adaround' }), 1, 'another repair was not measured in the configuration');
 });

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { recipeCodeActions, recipeCodeLenses, recipeDocumentLinks } from '../../src/engine/recipe-actions';
-import { recipeCompletions } from '../../src/engine/recipe-completion';
-import { recipeDiagnostics } from '../../src/engine/recipe-diagnostics';
-import { recipeHover } from '../../src/engine/recipe-hover';
-import { modelIndex, reportIndex } from '../../src/engine/recipe-index';
-import { parseRecipeText } from '../../src/engine/recipe-parse';
+import { recipeCodeActions, recipeCodeLenses, recipeDocumentLinks } from '../../src/engine/recipe/actions';
+import { recipeCompletions } from '../../src/engine/recipe/completion';
+import { recipeDiagnostics } from '../../src/engine/recipe/diagnostics';
+import { recipeHover } from '../../src/engine/recipe/hover';
+import { modelIndex, reportIndex } from '../../src/engine/recipe/indexes';
+import { parseRecipeText } from '../../src/engine/recipe/parse';
 import { CLS_MODEL, loadFixtureModel, RECIPES_DIR, recipeDocument, syntheticReport } from '../fixtures/recipes/fixture-model';
 
 const cls = loadFixtureModel(CLS_MODEL);

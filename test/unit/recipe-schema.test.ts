@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import schema from '../../src/shared/recipe-schema.json';
 import { FORMAT_EXAMPLES, formatToString, INT_BITS, parseFormat } from '../../src/shared/formats';
 import { parseCalibration } from '../../src/shared/recipe';
-import { ACTIVATION_FORMATS, CALIBRATION_EXAMPLES, WEIGHT_FORMATS } from '../../src/engine/recipe-fields';
-import { checkRecipe } from '../../src/engine/recipe-validate';
-import { parseRecipeText } from '../../src/engine/recipe-parse';
+import { ACTIVATION_FORMATS, CALIBRATION_EXAMPLES, WEIGHT_FORMATS } from '../../src/engine/recipe/fields';
+import { checkRecipe } from '../../src/engine/recipe/validate';
+import { parseRecipeText } from '../../src/engine/recipe/parse';
 
 const formatPattern = new RegExp(schema.definitions.format.pattern);
 const calibrationPattern = new RegExp(schema.definitions.calibration.pattern);
@@ -40,7 +40,7 @@ test('completion offers only canonical, parseable formats', () => {
 });
 
 test('every field the schema names is accepted by the checker, and nothing else', () => {
-  const spec = Object.fromEntries(Object.keys(schema.definitions.layerSpec.properties).map((k) => [k, k === 'scales' ? {} : k === 'calibration' ? 'minmax' : 'int8']));
+  const spec = Object.fromEntries(Object.keys(schema.definitions.layerSpec.properties).map((k) => [k, k === 'scales' ? {} : k === 'calibration' ? 'minmax' : k === 'algorithm' ? 'adaround' : 'int8']));
   const full = { version: 1, model: 'm.onnx', data: 'd', samples: 4, defaults: spec, layers: { a: spec, b: 'float' }, notes: '', $schema: schema.$id };
   assert.deepEqual(Object.keys(full).sort(), Object.keys(schema.properties).sort());
   assert.deepEqual(checkRecipe({ doc: parseRecipeText(JSON.stringify(full)) }), []);

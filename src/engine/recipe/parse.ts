@@ -1,6 +1,6 @@
 /** Parses recipe text into a jsonc-parser tree that keeps offsets, and indexes its fields and layer entries. */
 import { findNodeAtOffset, getNodeValue, Node, ParseError, parseTree } from 'jsonc-parser';
-import type { LayerSpec, Recipe } from '../shared/recipe';
+import type { LayerSpec, Recipe } from '../../shared/recipe';
 
 /** One `"key": value` pair of an object node, with its offsets. */
 export interface PropertyEntry {
@@ -81,7 +81,7 @@ export function lenientRecipe(doc: RecipeDoc): Pick<Recipe, 'defaults' | 'layers
     const s: LayerSpec = {};
     if (n?.type !== 'object') return s;
     for (const e of objectEntries(n)) {
-      if (e.key === 'weights' || e.key === 'activations' || e.key === 'calibration') {
+      if (e.key === 'weights' || e.key === 'activations' || e.key === 'calibration' || e.key === 'algorithm') {
         const v = str(e.valueNode);
         if (v !== undefined) s[e.key] = v;
       }

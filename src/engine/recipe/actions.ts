@@ -3,13 +3,13 @@ import { pathToFileURL } from 'url';
 import { CodeAction, CodeActionKind, CodeLens, Diagnostic, DocumentLink, Range, TextEdit } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Node } from 'jsonc-parser';
-import type { LayerSpec } from '../shared/recipe';
-import { effectiveLayerSpec, RECIPE_VERSION } from '../shared/recipe';
-import { RECIPE_DIAGNOSTIC_SOURCE } from './recipe-diagnostics';
-import { atLeastAsPrecise, canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './recipe-index';
-import { lenientRecipe, nodeAt, parseRecipeText, PropertyEntry, RecipeDoc } from './recipe-parse';
-import type { RecipeIssueCode, RecipeIssueData } from './recipe-validate';
-import { resolveRecipePath } from './recipe-validate';
+import type { LayerSpec } from '../../shared/recipe';
+import { effectiveLayerSpec, RECIPE_VERSION } from '../../shared/recipe';
+import { RECIPE_DIAGNOSTIC_SOURCE } from './diagnostics';
+import { atLeastAsPrecise, canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './indexes';
+import { lenientRecipe, nodeAt, parseRecipeText, PropertyEntry, RecipeDoc } from './parse';
+import type { RecipeIssueCode, RecipeIssueData } from './validate';
+import { resolveRecipePath } from './validate';
 
 /** Commands the extension registers; lenses pass the recipe URI, or `{ model, layer }` (absolute model path) to showLayer. */
 export const RECIPE_COMMANDS = {

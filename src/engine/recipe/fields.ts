@@ -1,6 +1,6 @@
 /** Field names and descriptions of the recipe, read from the published JSON Schema (one source of truth). */
-import { FORMAT_EXAMPLES, NumberFormat } from '../shared/formats';
-import schema from '../shared/recipe-schema.json';
+import { FORMAT_EXAMPLES, NumberFormat } from '../../shared/formats';
+import schema from '../../shared/recipe-schema.json';
 
 interface SchemaProp { description?: string }
 
@@ -23,6 +23,11 @@ export const FORMAT_GRAMMAR: string = schema.definitions.format.description;
 export const CALIBRATION_HELP: string = schema.definitions.calibration.description;
 /** Calibration values offered by completion. */
 export const CALIBRATION_EXAMPLES: readonly string[] = schema.definitions.calibration.examples;
+
+/** Description of the weight rounding algorithms (for hovers). */
+export const ALGORITHM_DESCRIPTION: string = schema.definitions.algorithm.description;
+/** Algorithm names offered by completion. */
+export const ALGORITHM_NAMES: readonly string[] = schema.definitions.algorithm.enum;
 
 /** A one-line description of a parsed format, e.g. `4-bit signed integer, per-channel, symmetric`. */
 export function describeFormat(f: NumberFormat): string {

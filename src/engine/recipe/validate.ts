@@ -3,18 +3,18 @@ import { existsSync } from 'fs';
 import * as path from 'path';
 import { distance } from 'fastest-levenshtein';
 import { Node, ParseErrorCode } from 'jsonc-parser';
-import { formatToString, parseFormat } from '../shared/formats';
-import type { QuantLayer } from '../core/onnx/layer';
-import { effectiveLayerSpec, parseCalibration, RECIPE_VERSION } from '../shared/recipe';
-import { REQUIRED_FIELDS, ROOT_FIELDS, SPEC_FIELDS } from './recipe-fields';
-import { bitsOf, canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex, sensitivityVerdict, SensitivityVerdict } from './recipe-index';
-import { lenientRecipe, objectEntries, PropertyEntry, RecipeDoc } from './recipe-parse';
+import { formatToString, parseFormat } from '../../shared/formats';
+import type { QuantLayer } from '../../core/onnx/layer';
+import { effectiveLayerSpec, parseAlgorithm, parseCalibration, QUANT_ALGORITHMS, RECIPE_VERSION } from '../../shared/recipe';
+import { REQUIRED_FIELDS, ROOT_FIELDS, SPEC_FIELDS } from './fields';
+import { bitsOf, canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex, sensitivityVerdict, SensitivityVerdict } from './indexes';
+import { lenientRecipe, objectEntries, PropertyEntry, RecipeDoc } from './parse';
 
 /** Every kind of issue the checker reports (the diagnostic `code`). */
 export type RecipeIssueCode =
   | 'json-syntax' | 'trailing-comma' | 'not-object' | 'unknown-field' | 'missing-field' | 'wrong-type' | 'duplicate-key'
   | 'unsupported-version' | 'model-not-found' | 'model-unreadable' | 'data-not-found'
-  | 'invalid-format' | 'invalid-calibration' | 'activation-granularity'
+  | 'invalid-format' | 'invalid-calibration' | 'invalid-algorithm' | 'activation-granularity'
   | 'unknown-layer' | 'not-quantizable' | 'layer-short-form'
   | 'qat-integer-only' | 'per-tensor-spread' | 'float-weights-int-activations' | 'no-weights' | 'block-size' | 'calibration-unused' | 'redundant-override'
   | 'unknown-scale-tensor' | 'sensitive-layer' | 'sensitive-defaults';
@@ -235,6 +235,8 @@ function checkSpec(obj: Node, layer: string | undefined, input: RecipeCheckInput
       if (v.type !== 'string') { add('wrong-type', 'error', `'calibration' must be a string: minmax, percentile:99.99, mse or entropy`, v); continue; }
       const c = parseCalibration(v.value);
       if (!c.ok) add('invalid-calibration', 'error', `Invalid calibration: ${c.error}`, v);
+    } else if (e.key === 'algorithm') {
+      if (v.type !== 'string' || !parseAlgorithm(v.value)) add('invalid-algorithm', 'error', `Unknown algorithm ${v.type === 'string' ? `'${v.value}'` : ''}: expected one of ${QUANT_ALGORITHMS.join(', ')}`, v);
     } else if (e.key === 'scales') {
       if (v.type !== 'object') { add('wrong-type', 'error', `'scales' must be an object: tensor name -> scale or per-channel scales`, v); continue; }
       for (const s of objectEntries(v)) {
@@ -309,7 +311,7 @@ function checkLayer(e: PropertyEntry, recipe: ReturnType<typeof lenientRecipe>, 
   if (same && v) add('redundant-override', 'hint', `Same as the defaults: this override of '${e.key}' changes nothing`, e.prop, { unnecessary: true, data: { layer: e.key } });
 
   if (input.report) {
-    const verdict = sensitivityVerdict(input.report, e.key, eff.weights, eff.activations);
+    const verdict = sensitivityVerdict(input.report, e.key, eff.weights, eff.activations, eff.algorithm);
     if (verdict) {
       add('sensitive-layer', 'warning', sensitivityMessage(e.key, eff.weights, verdict, input.report), e.keyNode, { data: { layer: e.key, higher: higherFor(input.report) } });
     }
@@ -348,7 +350,7 @@ function checkDefaultsSensitivity(doc: RecipeDoc, recipe: ReturnType<typeof leni
   for (const l of input.model!.layers) {
     if (listed.has(l.name)) continue;
     const eff = effectiveLayerSpec(recipe, l.name);
-    const v = sensitivityVerdict(input.report!, l.name, eff.weights, eff.activations);
+    const v = sensitivityVerdict(input.report!, l.name, eff.weights, eff.activations, eff.algorithm);
     if (v) hits.push({ name: l.name, v });
   }
   if (!hits.length) return;
@@ -357,8 +359,14 @@ function checkDefaultsSensitivity(doc: RecipeDoc, recipe: ReturnType<typeof leni
   if (!(bitsOf(eff.weights) < 32)) return;
   const list = hits.slice(0, 5).map((h) => `${h.name} (${h.v.sens.isolatedSqnrDb?.toFixed(1) ?? '?'} dB, rank ${h.v.sens.rank ?? '?'} of ${h.v.sens.of})`).join(', ');
   const target = specValue(defaultsEntry.valueNode, 'weights') ?? defaultsEntry.keyNode;
+  // Most layers flagged is not news about a few layers: it says the defaults are too coarse for the target.
+  const total = input.model!.layers.length;
+  const rec = input.report!.report.recommendation;
+  const many = hits.length > Math.max(3, total / 4);
   add('sensitive-defaults', 'warning',
-    `${hits.length} highly sensitive layer${hits.length > 1 ? 's' : ''} use${hits.length > 1 ? '' : 's'} these defaults (${eff.weights}) per the last analysis: ${list}${hits.length > 5 ? ', ...' : ''}`,
+    many && rec
+      ? `The last analysis keeps ${rec.keep.length} of ${total} layers at ${rec.higher.weights} to reach its target (${rec.met ? 'met' : 'not met'}); these defaults (${eff.weights}) apply to ${hits.length} of them, most sensitive first: ${list}${hits.length > 5 ? ', ...' : ''}. Consider a more precise default.`
+      : `${hits.length} of ${total} layers are among the most sensitive (lowest 10% by isolated SQNR, or kept by the recommendation) and use these defaults (${eff.weights}) per the last analysis: ${list}${hits.length > 5 ? ', ...' : ''}`,
     target, { data: { layers: hits.map((h) => h.name), higher: higherFor(input.report!) } });
 }
 

@@ -4,12 +4,12 @@ import * as path from 'path';
 import { getLocation, Node } from 'jsonc-parser';
 import { CompletionItem, CompletionItemKind, InsertTextFormat, MarkupKind, Range, TextEdit } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
-import { parseFormat } from '../shared/formats';
-import { RECIPE_VERSION } from '../shared/recipe';
-import { ACTIVATION_FORMATS, CALIBRATION_EXAMPLES, CALIBRATION_HELP, describeFormat, fieldDescription, ROOT_FIELDS, SPEC_FIELDS, WEIGHT_FORMATS } from './recipe-fields';
-import { canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './recipe-index';
-import { humanCount } from './recipe-hover';
-import { nodeAt, objectEntries, parseRecipeText, RecipeDoc } from './recipe-parse';
+import { parseFormat } from '../../shared/formats';
+import { ALGORITHM_HELP, QuantAlgorithm, RECIPE_VERSION } from '../../shared/recipe';
+import { ACTIVATION_FORMATS, ALGORITHM_NAMES, CALIBRATION_EXAMPLES, CALIBRATION_HELP, describeFormat, fieldDescription, ROOT_FIELDS, SPEC_FIELDS, WEIGHT_FORMATS } from './fields';
+import { canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './indexes';
+import { humanCount } from './hover';
+import { nodeAt, objectEntries, parseRecipeText, RecipeDoc } from './parse';
 
 /** What completion needs besides the document. */
 export interface RecipeCompletionInput {
@@ -115,6 +115,7 @@ export function recipeCompletions(document: TextDocument, offset: number, input:
       return valueItem(f, { kind: CompletionItemKind.EnumMember, detail, sortText: String(i).padStart(3, '0') });
     });
   }
+  if (inSpec && key === 'algorithm') return ALGORITHM_NAMES.map((a) => valueItem(a, { kind: CompletionItemKind.EnumMember, detail: ALGORITHM_HELP[a as QuantAlgorithm] }));
   if (inSpec && key === 'calibration') return CALIBRATION_EXAMPLES.map((c) => valueItem(c, { kind: CompletionItemKind.EnumMember, documentation: CALIBRATION_HELP }));
   if (p.length === 2 && p[0] === 'layers') {
     return [

@@ -3,14 +3,14 @@ import { existsSync } from 'fs';
 import { fileURLToPath } from 'url';
 import { CodeActionKind, Connection, ServerCapabilities, TextDocuments } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
-import type { EngineContext } from './context';
-import { APPLY_RECOMMENDATION_KIND, recipeCodeActions, recipeCodeLenses, recipeDocumentLinks } from './recipe-actions';
-import { recipeCompletions } from './recipe-completion';
-import { issueToDiagnostic } from './recipe-diagnostics';
-import { recipeHover } from './recipe-hover';
-import { modelIndex, RecipeModelIndex, reportIndex, ReportIndex } from './recipe-index';
-import { parseRecipeText, RecipeDoc } from './recipe-parse';
-import { checkRecipe, resolveRecipePath } from './recipe-validate';
+import type { EngineContext } from '../context';
+import { APPLY_RECOMMENDATION_KIND, recipeCodeActions, recipeCodeLenses, recipeDocumentLinks } from './actions';
+import { recipeCompletions } from './completion';
+import { issueToDiagnostic } from './diagnostics';
+import { recipeHover } from './hover';
+import { modelIndex, RecipeModelIndex, reportIndex, ReportIndex } from './indexes';
+import { parseRecipeText, RecipeDoc } from './parse';
+import { checkRecipe, resolveRecipePath } from './validate';
 
 /** The part of the engine context the recipe features use. */
 export type RecipeContext = Pick<EngineContext, 'getModel' | 'peekModel' | 'getLastReport' | 'onDidChangeReport' | 'log'>;

@@ -1,9 +1,9 @@
 /** Per-model and per-report indexes the recipe features query on every keystroke (built once, cached weakly). */
 import { distance } from 'fastest-levenshtein';
-import type { Graph } from '../core/onnx/graph';
-import type { QuantLayer } from '../core/onnx/layer';
-import { formatBits, formatToString, parseFormat } from '../shared/formats';
-import type { AnalysisReport, FormatCandidate, LayerFormatResult, LayerReport } from '../shared/report';
+import type { Graph } from '../../core/onnx/graph';
+import type { QuantLayer } from '../../core/onnx/layer';
+import { formatBits, formatToString, parseFormat } from '../../shared/formats';
+import type { AnalysisReport, FormatCandidate, LayerFormatResult, LayerReport, Recommendation } from '../../shared/report';
 
 /** What the recipe features need of a model: its graph and layer inventory. */
 export interface RecipeModelSource {
@@ -168,6 +168,13 @@ export function reportIndex(report: AnalysisReport): ReportIndex {
   return idx;
 }
 
+/** The recommendation repairs `layer` at its base format with this algorithm (the recipe follows the measured choice). */
+function repairedAsRecommended(rec: Recommendation, layer: string, weights: string, activations: string, algorithm: string): boolean {
+  const r = rec.remedies?.find((x) => x.layer === layer);
+  return r?.remedy === 'repair' && r.algorithm?.toLowerCase() === algorithm.trim().toLowerCase()
+    && canonicalFormat(weights) === canonicalFormat(rec.base.weights) && canonicalFormat(activations) === canonicalFormat(rec.base.activations);
+}
+
 /** Fraction of layers (at least one) counted as "highly sensitive" by rank. */
 export const SENSITIVE_RANK_FRACTION = 0.1;
 
@@ -184,11 +191,13 @@ export interface SensitivityVerdict {
  * A layer at `weights`/`activations` is highly sensitive when its weights are less precise than the recommendation's
  * higher format (int8/per-channel without a recommendation; see atLeastAsPrecise), the last analysis has numbers
  * for it at a matching candidate, and either (a) the recommendation keeps it at higher precision, or (b) its isolated SQNR ranks among the lowest 10% of layers (at least the lowest one).
+ * A layer the recommendation repairs at its base format with `algorithm` is not: that choice was measured in the whole configuration.
  */
-export function sensitivityVerdict(rep: ReportIndex, layer: string, weights: string, activations: string): SensitivityVerdict | undefined {
+export function sensitivityVerdict(rep: ReportIndex, layer: string, weights: string, activations: string, algorithm?: string): SensitivityVerdict | undefined {
   const bits = bitsOf(weights);
   const rec = rep.report.recommendation;
   if (!(bits < 32) || atLeastAsPrecise(weights, rec?.higher.weights ?? 'int8/per-channel')) return undefined;
+  if (rec && algorithm && repairedAsRecommended(rec, layer, weights, activations, algorithm)) return undefined;
   const match = rep.candidateFor(weights, activations);
   const recommendedKeep = !!rec && rep.keep.has(layer);
   // Without numbers at this exact format, a kept layer forced to the base precision or lower shows the base's numbers.

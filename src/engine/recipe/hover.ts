@@ -3,14 +3,14 @@ import { Hover, MarkupKind } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Node } from 'jsonc-parser';
 import { getNodePath } from 'jsonc-parser';
-import type { QuantLayer } from '../core/onnx/layer';
-import { parseFormat } from '../shared/formats';
-import { effectiveLayerSpec } from '../shared/recipe';
-import type { EndToEndMetrics } from '../shared/report';
-import { CALIBRATION_HELP, describeFormat, fieldDescription, FORMAT_GRAMMAR } from './recipe-fields';
-import { canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './recipe-index';
-import { lenientRecipe, nodeAt, parseRecipeText, RecipeDoc } from './recipe-parse';
-import { resolveRecipePath } from './recipe-validate';
+import type { QuantLayer } from '../../core/onnx/layer';
+import { parseFormat } from '../../shared/formats';
+import { ALGORITHM_HELP, effectiveLayerSpec, parseAlgorithm } from '../../shared/recipe';
+import type { EndToEndMetrics } from '../../shared/report';
+import { ALGORITHM_DESCRIPTION, CALIBRATION_HELP, describeFormat, fieldDescription, FORMAT_GRAMMAR } from './fields';
+import { canonicalFormat, isolatedSqnr, RecipeModelIndex, ReportIndex } from './indexes';
+import { lenientRecipe, nodeAt, parseRecipeText, RecipeDoc } from './parse';
+import { resolveRecipePath } from './validate';
 
 /** What hover needs besides the document. */
 export interface RecipeHoverInput {
@@ -105,6 +105,7 @@ export function recipeHover(document: TextDocument, offset: number, input: Recip
   const inSpec = path.length >= 2 && (path[0] === 'defaults' || path[0] === 'layers');
   if (inSpec && (key === 'weights' || key === 'activations')) return md(formatHover(node, key, path, input));
   if (inSpec && key === 'calibration') return md(CALIBRATION_HELP);
+  if (inSpec && key === 'algorithm') { const a = parseAlgorithm(String(node.value)); return md(a ? `**${a}**: ${ALGORITHM_HELP[a]}` : ALGORITHM_DESCRIPTION); }
   if (path.length === 1 && (key === 'model' || key === 'data') && input.recipePath) {
     const abs = resolveRecipePath(input.recipePath, node.value);
     const extra = key === 'model' && input.model && input.model.path === abs ? `\n\n${input.model.graph.nodes.length} nodes, ${input.model.layers.length} quantizable layers` : '';

@@ -1,8 +1,8 @@
 /** Recipe issues as LSP diagnostics (pure: text + model/report indexes in, diagnostics out). */
 import { Diagnostic, DiagnosticSeverity, DiagnosticTag } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
-import { parseRecipeText, RecipeDoc } from './recipe-parse';
-import { checkRecipe, RecipeCheckInput, RecipeIssue } from './recipe-validate';
+import { parseRecipeText, RecipeDoc } from './parse';
+import { checkRecipe, RecipeCheckInput, RecipeIssue } from './validate';
 
 /** The `source` of every recipe diagnostic. */
 export const RECIPE_DIAGNOSTIC_SOURCE = 'quantlens';
