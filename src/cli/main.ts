@@ -1,8 +1,9 @@
 /** The `quantlens` command line: parses arguments with commander, runs a command, maps errors to exit codes. */
 import { Command, CommanderError } from 'commander';
 import { isQuantLensError } from '../core/errors';
+import { ortBackend } from '../core/runtime/ort-backend';
 import { COMMANDS } from './commands';
-import { CliIO, EXIT, EXIT_CODES_HELP, processIO } from './context';
+import { CliIO, EXIT, EXIT_CODES_HELP, formatBytes, processIO } from './context';
 
 const VERSION = '0.1.0';
 
@@ -23,6 +24,14 @@ export function buildProgram(io: CliIO): Command {
 /** Runs the CLI on `argv` (without node and script) and returns the exit code; never throws. */
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
   const program = buildProgram(io);
+  // big models take seconds to load in ONNX Runtime: say so, so that a long silence is not taken for a hang
+  // (once a model of that size loaded in under 2 s, its later loads are not announced)
+  const quick = new Set<number>();
+  ortBackend().onBigModelLoad = (e) => {
+    if (quick.has(e.bytes)) return;
+    if (e.phase === 'done' && e.seconds! < 2) quick.add(e.bytes);
+    io.progressStream.write(e.phase === 'start' ? `Loading the model in ONNX Runtime (${formatBytes(e.bytes)})...\n` : `Loaded in ${e.seconds!.toFixed(1)} s\n`);
+  };
   if (argv.length === 0) {
     program.outputHelp();
     return EXIT.USAGE;

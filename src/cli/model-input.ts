@@ -1,8 +1,7 @@
 /** Loading the model and recipe a CLI command names, with clear errors. */
 export { readRecipeFile, recipeDataPath } from '../core/recipe-file';
-import * as fs from 'fs';
 import { Graph } from '../core/onnx/graph';
-import { loadModelFile } from '../core/onnx/model-file';
+import { loadModelFile, modelFileSize } from '../core/onnx/model-file';
 import { ModelProto } from '../core/onnx/proto';
 
 /** A model ready for the commands: its proto, graph and file size. */
@@ -18,5 +17,5 @@ export function loadModelForCli(file: string): LoadedModel {
   const model = loadModelFile(file);
   const graph = new Graph(model, file);
   graph.assertKnownOps();
-  return { file, model, graph, fileSize: fs.statSync(file).size };
+  return { file, model, graph, fileSize: modelFileSize(file, model) };
 }

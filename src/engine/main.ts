@@ -1,64 +1,63 @@
 /**
- * The QuantLens engine process: a language server for recipe files plus the `quant/*` requests, jobs and caches.
- * Started by the extension over IPC, or standalone with `node dist/engine.js --stdio`.
+ * The QuantLens engine process. Started by the extension over IPC (`--node-ipc`), or standalone with
+ * `node dist/engine.js --stdio`. The engine itself (src/engine/worker.ts: models, caches, jobs, recipe features)
+ * runs in a worker thread, because ONNX Runtime blocks the thread it is called on for seconds while it creates a
+ * session for a big model. This thread only relays JSON-RPC messages (src/engine/relay.ts), so `quant/status` and
+ * cancellations are answered at once whatever the worker is doing, and ends the process when the client goes away.
  */
-import { createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, DidChangeConfigurationNotification } from 'vscode-languageserver/node';
-import type { InitializeResult } from 'vscode-languageserver/node';
-import { TextDocument } from 'vscode-languageserver-textdocument';
-import type { EngineInitOptions } from '../shared/protocol';
-import { Engine } from './engine';
-import { registerRecipeFeatures } from './recipe-features';
-import { registerQuantRequests } from './requests';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { IPCMessageReader, IPCMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import type { MessageReader, MessageWriter } from 'vscode-jsonrpc/node';
+import type { FromEngineWorker, ToEngineWorker } from '../shared/job-messages';
+import { Relay } from './relay';
 
-const connection = createConnection(ProposedFeatures.all);
-const documents = new TextDocuments(TextDocument);
-const engine = new Engine(connection);
-registerQuantRequests(connection, engine);
-// Recipe language features (diagnostics, completion, hover, actions) on `*.qrecipe.json` documents.
-const recipeCapabilities = registerRecipeFeatures(connection, documents, engine);
+const [reader, writer] = clientTransport();
+// The worker's stray console output goes to stderr, never into a stdio protocol stream.
+const worker = startWorker();
+worker.stdout.pipe(process.stderr);
 
-connection.onInitialize((params): InitializeResult => {
-  const options = (params.initializationOptions ?? {}) as EngineInitOptions;
-  const env = process.env;
-  engine.configure({
-    ...options,
-    memoryBudgetMB: options.memoryBudgetMB ?? numberOrUndefined(env.QUANTLENS_MEMORY_BUDGET_MB),
-    threads: options.threads ?? numberOrUndefined(env.QUANTLENS_THREADS),
-    stepFile: options.stepFile ?? env.QUANTLENS_STEP_FILE,
-  });
-  return {
-    capabilities: { textDocumentSync: TextDocumentSyncKind.Incremental, ...recipeCapabilities },
-    serverInfo: { name: 'quantlens-engine', version: '0.1.0' },
-  };
-});
-
-connection.onInitialized(() => {
-  // Ask for the `quantlens` settings when the client supports pulling them.
-  void connection.workspace.getConfiguration('quantlens').then((s) => engine.applySettings(s), () => {});
-  void connection.client.register(DidChangeConfigurationNotification.type, { section: 'quantlens' }).catch(() => {});
-});
-
-connection.onDidChangeConfiguration((change) => {
-  const s = (change.settings as { quantlens?: EngineInitOptions } | undefined)?.quantlens;
-  if (s) engine.applySettings(s);
-  else void connection.workspace.getConfiguration('quantlens').then((c) => engine.applySettings(c), () => {});
-});
-
-connection.onShutdown(async () => {
-  await engine.dispose();
-});
+const relay = new Relay((m) => void writer.write(m), (m: ToEngineWorker) => worker.postMessage(m));
+worker.on('message', (m: FromEngineWorker) => relay.fromWorker(m));
+reader.listen((m) => relay.fromClient(m));
+reader.onClose(() => bye('the client closed the connection', relay.shutdownRequested ? 0 : 1));
+worker.on('error', (e) => bye(`the engine worker failed: ${e?.stack ?? e}`, 1));
+// The worker ends on the `exit` notification (or its parent-process watch) with the process's exit code.
+worker.on('exit', (code) => process.exit(code));
+exitWithClient();
 
 process.on('uncaughtException', (e) => {
-  connection.console.error(`engine uncaught exception: ${e?.stack ?? e}`);
-});
-process.on('unhandledRejection', (e) => {
-  connection.console.error(`engine unhandled rejection: ${(e as Error)?.stack ?? e}`);
+  try { fs.writeSync(2, `engine uncaught exception: ${e?.stack ?? e}\n`); } catch { /* stderr gone */ }
 });
 
-documents.listen(connection);
-connection.listen();
+/** Starts the engine worker: dist/engine-worker.js when bundled (esbuild.mjs), worker.ts through tsx when run from source. */
+function startWorker(): Worker {
+  if (!__filename.endsWith('.ts')) return new Worker(path.join(__dirname, 'engine-worker.js'), { stdout: true });
+  const source = `require('tsx/cjs'); require(${JSON.stringify(path.join(__dirname, 'worker.ts'))});`;
+  return new Worker(source, { eval: true, stdout: true });
+}
 
-function numberOrUndefined(v: string | undefined): number | undefined {
-  const n = Number(v);
-  return v && Number.isFinite(n) && n > 0 ? n : undefined;
+/** The client connection named on the command line (as vscode-languageserver reads it): `--node-ipc` or `--stdio`. */
+function clientTransport(): [MessageReader, MessageWriter] {
+  const args = process.argv.slice(2);
+  if (args.includes('--node-ipc')) return [new IPCMessageReader(process), new IPCMessageWriter(process)];
+  if (args.includes('--stdio')) return [new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout)];
+  bye('start the engine with --node-ipc or --stdio', 2);
+}
+
+/**
+ * Ends the engine when its client goes away, even while a job runs: the IPC channel disconnects, stdin ends, or
+ * the parent process dies (checked every second by the parent pid, also when the client sent no processId). An
+ * orphaned engine would otherwise keep its memory and cores.
+ */
+function exitWithClient(): void {
+  const parent = process.ppid;
+  process.on('disconnect', () => bye('the IPC channel to the client closed', 1));
+  setInterval(() => { if (process.ppid !== parent) bye(`the parent process ${parent} is gone`, 1); }, 1000).unref();
+}
+
+function bye(why: string, code: number): never {
+  try { fs.writeSync(2, `quantlens engine: exiting, ${why}\n`); } catch { /* stderr gone too */ }
+  process.exit(code);
 }

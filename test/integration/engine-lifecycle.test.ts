@@ -79,7 +79,7 @@ describe('engine lifecycle', () => {
         layers += l.length;
         if (layers === 2) engine.child.kill('SIGKILL'); // stands in for a native crash or an out-of-memory kill
       });
-      const pending = engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 2 }, formats: ['w8a8'], partialResultToken: 'crash' });
+      const pending = engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 2 }, formats: ['w8a8'], measure: 'all', partialResultToken: 'crash' });
       pending.catch(() => {});
       assert.equal(await engine.exited, 'SIGKILL');
       const state = JSON.parse(fs.readFileSync(stepFile, 'utf8'));

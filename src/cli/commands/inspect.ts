@@ -20,19 +20,28 @@ export interface InspectOptions {
 export interface InspectResult {
   summary: ModelSummary;
   layers: QuantLayer[];
+  /** What limited the inspection (e.g. ONNX Runtime cannot run the model, so the static view is shown). */
+  warnings?: string[];
 }
 
 /** Builds the summary and layer inventory of a model file. */
 export async function inspectModel(file: string, options: InspectOptions = {}): Promise<InspectResult> {
   const { model, graph, fileSize } = loadModelForCli(file);
-  let layers: QuantLayer[];
+  let layers: QuantLayer[] | undefined;
   let shapes: Map<string, number[]> | undefined;
-  if (options.shapes === false) layers = buildInventory(graph);
-  else {
-    shapes = await inferShapes(model, ortBackend(), undefined, { threads: 1 });
-    layers = await buildInventoryAsync(graph, ortBackend(), { shapes });
+  const warnings: string[] = [];
+  if (options.shapes !== false) {
+    try {
+      shapes = await inferShapes(model, ortBackend(), undefined, { threads: 1, file });
+      layers = await buildInventoryAsync(graph, ortBackend(), { shapes });
+    } catch (e) {
+      // ONNX Runtime cannot run this model: the static view (no MACs or inferred shapes) still describes it.
+      warnings.push(`ONNX Runtime cannot run this model, so this is the static view (no MACs or inferred shapes): ${(e instanceof Error ? e.message : String(e)).replace(`${file}: `, '')}`);
+      shapes = undefined;
+    }
   }
-  return { summary: modelSummary(model, graph, layers, { file, fileSize, shapes }), layers };
+  layers ??= buildInventory(graph);
+  return { summary: modelSummary(model, graph, layers, { file, fileSize, shapes }), layers, ...(warnings.length ? { warnings } : {}) };
 }
 
 const shape = (s: readonly (number | string)[] | undefined) => (s ? `(${s.join(', ')})` : '(unknown)');
@@ -56,6 +65,7 @@ export function formatInspect(r: InspectResult): string {
     l.weightStats ? l.weightStats.channelRangeSpread.toFixed(1) : '-',
   ]);
   lines.push(formatTable(['#', 'layer', 'op', 'kind', 'weight', 'params', 'MACs', 'ch-spread'], rows, [true, false, false, false, false, true, true, true]));
+  for (const w of r.warnings ?? []) lines.push(`Note: ${w}`);
   return lines.join('\n');
 }
 

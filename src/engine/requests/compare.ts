@@ -1,5 +1,6 @@
 /** `quant/compare`: run a float model and its quantized version side by side and measure every tensor they share. */
 import { detectOutputLayout, ErrorAccumulator, isFloatTensor, MetricsAccumulator } from '../../core/analysis/metrics';
+import { QuantLensError } from '../../core/errors';
 import { captureModel } from '../../core/data/collect-ranges';
 import { encodeModelProto } from '../../core/onnx/proto';
 import { unfetchableTensors } from '../../core/onnx/shapes';
@@ -37,7 +38,7 @@ export async function compareModels(engine: Engine, job: Job, params: ComparePar
   const f = await engine.modelForJob(job, params.float);
   const q = await engine.modelForJob(job, params.quantized);
   const missing = f.graph.inputs.filter((i) => !q.graph.inputs.some((j) => j.name === i.name));
-  if (missing.length) throw new Error(`the quantized model lacks the float model's input${missing.length > 1 ? 's' : ''} ${missing.map((i) => `'${i.name}'`).join(', ')}`);
+  if (missing.length) throw new QuantLensError('compare-inputs', `the quantized model lacks the float model's input${missing.length > 1 ? 's' : ''} ${missing.map((i) => `'${i.name}'`).join(', ')}`, q.path);
   const outputs = f.graph.outputs.map((o) => o.name);
   const shared = sharedTensors(f, q).filter((t) => !outputs.includes(t));
   const chunks: string[][] = [];
@@ -85,7 +86,7 @@ export async function compareModels(engine: Engine, job: Job, params: ComparePar
   } finally {
     for (const s of [...fSessions, ...qs, qOut]) await s.release();
   }
-  if (!outAcc) throw new Error('the data gave no batch to compare with');
+  if (!outAcc) throw new QuantLensError('data-empty', 'the data gave no batch to compare with', data.description.source);
   const tensors: TensorComparison[] = [];
   for (const name of [...shared, ...outputs]) {
     const s = acc.get(name);

@@ -7,7 +7,7 @@ import type { Job } from '../jobs';
 
 /** A layer as a table row. */
 export function layerRow(l: QuantLayer): LayerRow {
-  const row: LayerRow = { name: l.name, opType: l.opType, kind: l.kind, params: l.params };
+  const row: LayerRow = { name: l.name, opType: l.opType, kind: l.kind, nodeIndex: l.nodeIndex, params: l.params };
   if (l.macs !== undefined) row.macs = l.macs;
   if (l.weight) row.weightShape = l.weight.dims.slice();
   if (l.weightStats) row.channelRangeSpread = l.weightStats.channelRangeSpread;
