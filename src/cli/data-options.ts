@@ -1,6 +1,8 @@
 /** The data options shared by commands that read samples (quantize, analyze, qat): flags and their parsing. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { z } from 'zod';
 import { OpenDataOptions } from '../core/data/open';
+import { MAX_SAMPLES, SampleCountSchema } from '../shared/request-params';
 
 /** Parsed values of the data flags. */
 export interface DataFlags {
@@ -16,6 +18,15 @@ export interface DataFlags {
   scale?: number;
   size?: [number, number];
   dim?: Record<string, number>;
+}
+
+/** A commander option parser that checks the number against a schema of src/shared/request-params.ts (as the engine does). */
+export function schemaNumber(schema: z.ZodType<number>): (v: string) => number {
+  return (v: string) => {
+    const r = schema.safeParse(v.trim() === '' ? NaN : Number(v));
+    if (r.success) return r.data;
+    throw new InvalidArgumentError(r.error.issues[0].message.replace(/got (NaN|a number \(NaN\))$/, `got '${v}'`));
+  };
 }
 
 /** Parses a positive integer option value. */
@@ -47,8 +58,8 @@ function dimArg(v: string, prev: Record<string, number> = {}): Record<string, nu
 export function addDataOptions(cmd: Command): Command {
   return cmd
     .option('--data <path>', 'calibration data: a folder of .npy files (one subfolder per input for several inputs), PNG/JPEG images, or ONNX test data (input_0.pb...); "mnist" for MNIST digits')
-    .option('--synthetic', 'use seeded synthetic inputs made from the model\'s input shapes (N(0,1) floats); results then say nothing about real accuracy')
-    .option('--samples <n>', 'use at most N samples (synthetic: generate N; default 16)', positiveInt)
+    .option('--synthetic', 'use seeded synthetic inputs made from the model\'s input shapes (N(0,1) floats, token ids across the embedding table, 0/1 masks); results then say nothing about real accuracy')
+    .option('--samples <n>', `use at most N samples (synthetic: generate N; default 16; at most ${MAX_SAMPLES.toLocaleString('en-US')})`, schemaNumber(SampleCountSchema))
     .option('--seed <n>', 'seed for synthetic data and MNIST splits (default 0)', (v) => { const n = Number(v); if (!Number.isInteger(n)) throw new InvalidArgumentError('expected an integer'); return n; })
     .option('--labels <file>', 'integer labels .npy (default: labels.npy in the data folder)')
     .addOption(new Option('--layout <layout>', 'image layout (default: from the model input shape)').choices(['nchw', 'nhwc']))

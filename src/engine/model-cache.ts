@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Graph } from '../core/onnx/graph';
-import { loadModelFile } from '../core/onnx/model-file';
+import { loadModelFile, modelFileSize } from '../core/onnx/model-file';
 import type { QuantLayer } from '../core/onnx/layer';
 import type { LoadedModel } from './context';
 
@@ -89,7 +89,7 @@ export class ModelCache {
       const model = loadModelFile(key);
       const graph = new Graph(model, key);
       const inventory = await this.buildInventory(graph);
-      const fileBytes = fs.statSync(key).size;
+      const fileBytes = modelFileSize(key, model);
       return { path: key, model, graph, inventory, fileBytes };
     })();
     const entry: Entry = { loaded, mtimeMs, modelBytes: 0, items: new Map(), lastUsed: ++this.clock, pins: pin ? 1 : 0 };

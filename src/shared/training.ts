@@ -40,3 +40,30 @@ export interface TrainingLog {
   /** Why the job ended. */
   end: 'done' | 'cancelled' | 'diverged';
 }
+
+/** Number formats a QAT run trained, with how many layers use them. */
+export interface TrainedFormat {
+  weights: string;
+  activations: string;
+  layers: number;
+}
+
+/**
+ * The exported QAT model against plain post-training quantization (PTQ) of the same recipe: both measured against
+ * the float model's outputs on the same samples (the numbers a user compares to decide whether QAT paid off).
+ */
+export interface QatVersusPtq {
+  /** Output SQNR (dB) against the float model: PTQ of the recipe, and the exported QAT model (first float output). */
+  ptqSqnrDb: number;
+  qatSqnrDb: number;
+  /** Top-1 agreement with the float model (0..1), for [N, classes] outputs. */
+  ptqAgreement?: number;
+  qatAgreement?: number;
+  /** True when QAT came out worse than PTQ (lower SQNR, or lower agreement): a result to report, not to hide. */
+  qatWorse: boolean;
+  /** The samples both were measured on, and whether they were synthetic. */
+  samples: number;
+  synthetic: boolean;
+  /** The formats the run trained. */
+  formats: TrainedFormat[];
+}

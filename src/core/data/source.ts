@@ -125,23 +125,36 @@ function newArray(type: DataType, n: number): TensorArray {
   }
 }
 
+/** What a reader hands over: chunks of samples per model input, the samples' labels, and what the data is. */
+export interface SampleRead {
+  /** Which data this is; the source adds the counts (`samples`, `labeled`). */
+  about: Omit<DataDescription, 'samples' | 'labeled'>;
+  chunks: ReadonlyMap<string, readonly SampleChunk[]>;
+  labels?: Int32Array;
+}
+
+/** The DataSource over what a reader read, using at most `limit` samples (the one place sources are built). */
+export function dataSource(read: SampleRead, inputs: readonly ModelInput[], limit?: number): DataSource {
+  return new ChunkedDataSource(read, inputs, limit);
+}
+
 /** A DataSource over chunks of samples per input (files or generated blocks), loaded lazily one chunk at a time. */
 export class ChunkedDataSource implements DataSource {
   readonly samples: number;
+  readonly description: DataDescription;
+  private readonly chunks: ReadonlyMap<string, readonly SampleChunk[]>;
+  private readonly labels?: Int32Array;
 
-  constructor(
-    readonly description: DataDescription,
-    private readonly inputs: readonly ModelInput[],
-    private readonly chunks: ReadonlyMap<string, readonly SampleChunk[]>,
-    private readonly labels?: Int32Array,
-    limit?: number,
-  ) {
+  constructor(read: SampleRead, private readonly inputs: readonly ModelInput[], limit?: number) {
+    const { about, chunks, labels } = read;
+    this.chunks = chunks;
+    this.labels = labels;
     let total = -1;
     for (const input of inputs) {
       const list = chunks.get(input.name) ?? [];
       const n = list.reduce((s, c) => s + c.count, 0);
       if (total >= 0 && n !== total) {
-        throw new QuantLensError('data-count', `input '${input.name}' has ${n} samples but input '${inputs[0].name}' has ${total}; every input needs the same number`, description.source);
+        throw new QuantLensError('data-count', `input '${input.name}' has ${n} samples but input '${inputs[0].name}' has ${total}; every input needs the same number`, about.source);
       }
       total = n;
       const first = list[0];
@@ -151,17 +164,17 @@ export class ChunkedDataSource implements DataSource {
         }
       }
     }
-    if (total <= 0) throw new QuantLensError('data-empty', 'the data source has no samples', description.source);
+    if (total <= 0) throw new QuantLensError('data-empty', 'the data source has no samples', about.source);
     if (labels && labels.length !== total) {
-      throw new QuantLensError('data-labels', `there are ${labels.length} labels for ${total} samples`, description.source);
+      throw new QuantLensError('data-labels', `there are ${labels.length} labels for ${total} samples`, about.source);
     }
     this.samples = limit !== undefined && limit > 0 ? Math.min(limit, total) : total;
     const fixed = inputs.find((i) => typeof i.shape?.[0] === 'number' && (i.shape[0] as number) > 1);
     if (fixed && this.samples < (fixed.shape![0] as number)) {
-      throw new QuantLensError('data-count', `model input '${fixed.name}' has a fixed batch size of ${fixed.shape![0]} but the data gives only ${this.samples} sample${this.samples === 1 ? '' : 's'}`, description.source);
+      throw new QuantLensError('data-count', `model input '${fixed.name}' has a fixed batch size of ${fixed.shape![0]} but the data gives only ${this.samples} sample${this.samples === 1 ? '' : 's'}`, about.source);
     }
     if (fixed) this.samples -= this.samples % (fixed.shape![0] as number); // whole batches only
-    this.description = { ...description, samples: this.samples, labeled: !!labels };
+    this.description = { ...about, samples: this.samples, labeled: !!labels };
   }
 
   async *batches(batchSize: number): AsyncIterable<DataBatch> {

@@ -1,6 +1,7 @@
 /** Graph IR over a decoded ONNX model: topological nodes, producers/consumers, constants, opsets, subgraphs. */
 import { QuantLensError } from '../errors';
 import { ONNX_OPS } from './onnx-ops';
+import { InputRole, inputRole } from './input-roles';
 import { AttributeProto, DataType, ModelProto, NodeProto, TensorProto, ValueInfoProto } from './proto';
 import { tensorFromProto, Tensor } from './tensor-data';
 
@@ -23,6 +24,8 @@ export interface ValueInfo {
   name: string;
   elemType: DataType;
   shape?: SymbolicShape;
+  /** For graph inputs: what an integer input holds (token ids of an embedding, an attention mask), read from its use. */
+  role?: InputRole;
 }
 
 /** The model's main graph, indexed for analysis. */
@@ -87,6 +90,10 @@ export class Graph {
       const random = /^Random/.test(n.opType);
       if (constIn && !random && n.opType !== 'Loop' && n.opType !== 'If' && n.opType !== 'Scan') for (const o of n.outputs) this.constantSet.add(o);
     }
+    for (const inp of this.inputs) {
+      const role = inputRole(this, inp);
+      if (role) inp.role = role;
+    }
   }
 
   /** Opset of the default domain. */
@@ -102,7 +109,18 @@ export class Graph {
   /** The stored value of a constant tensor (initializer or Constant node output), or undefined when derived. */
   constantValue(tensor: string): Tensor | undefined {
     const t = this.initializers.get(tensor) ?? this.constantNodes.get(tensor);
-    return t ? tensorFromProto(t) : undefined;
+    if (!t) return undefined;
+    let v: Tensor;
+    try { v = tensorFromProto(t); } catch (e) {
+      if (e instanceof QuantLensError) throw e;
+      throw new QuantLensError('model-corrupt', `tensor '${tensor}' cannot be read: ${e instanceof Error ? e.message : e}`, this.file);
+    }
+    // a shape that does not match the values (a damaged or hand-edited file) would mislead every later step
+    const n = v.dims.reduce((a, b) => a * b, 1);
+    if (v.type !== DataType.INT4 && v.type !== DataType.UINT4 && v.data.length !== n) {
+      throw new QuantLensError('model-corrupt', `tensor '${tensor}' declares shape (${v.dims.join(', ')}), ${n.toLocaleString('en-US')} values, but holds ${v.data.length.toLocaleString('en-US')}`, this.file);
+    }
+    return v;
   }
 
   /** The nodes that depend (transitively) on any of `tensors`, in topological order. */

@@ -203,7 +203,38 @@ function weightDims(graph: Graph, t: string, opts: InventoryOptions): number[] |
 
 function makeWeight(graph: Graph, t: string, dims: number[] | undefined, channelAxis: number, reductionAxis: number): LayerWeight {
   const source = graph.initializers.has(t) ? 'initializer' : graph.constantNodes.has(t) ? 'constant-node' : 'derived';
-  return { tensor: t, dims: dims ?? [], channelAxis, reductionAxis, source };
+  const w: LayerWeight = { tensor: t, dims: dims ?? [], channelAxis, reductionAxis, source };
+  if (source === 'derived') {
+    const origin = relayoutOrigin(graph, t);
+    if (origin) w.origin = origin;
+  }
+  return w;
+}
+
+const RELAYOUT_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
+
+/** The stored tensor a derived one only relays out (through RELAYOUT_OPS), or undefined. */
+export function relayoutOrigin(graph: Graph, t: string): string | undefined {
+  let cur = t;
+  for (let k = 0; k < 16; k++) {
+    if (graph.initializers.has(cur) || graph.constantNodes.has(cur)) return cur === t ? undefined : cur;
+    const p = graph.producer.get(cur);
+    if (!p || p.domain !== '' || !RELAYOUT_OPS.has(p.opType)) return undefined;
+    cur = p.inputs[0];
+  }
+  return undefined;
+}
+
+/** Weight parameters of the layers, each stored tensor counted once (a weight tied between layers is one set). */
+export function uniqueLayerParams(layers: readonly QuantLayer[]): number {
+  const seen = new Set<string>();
+  let n = 0;
+  for (const l of layers) {
+    const key = l.weight ? l.weight.origin ?? l.weight.tensor : undefined;
+    if (key !== undefined) { if (seen.has(key)) continue; seen.add(key); }
+    n += l.params;
+  }
+  return n;
 }
 
 function finish(graph: Graph, layer: QuantLayer, opts: InventoryOptions): QuantLayer {

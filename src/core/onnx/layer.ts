@@ -29,6 +29,11 @@ export interface LayerWeight {
   reductionAxis: number;
   /** Where the value lives: an initializer, a Constant node, or derived from constants by other nodes. */
   source: 'initializer' | 'constant-node' | 'derived';
+  /**
+   * For a derived weight that only relays out a stored one (Transpose, Reshape, Identity, Squeeze, Unsqueeze,
+   * Flatten): that stored tensor. Two layers with the same origin share one set of parameters (a tied weight).
+   */
+  origin?: string;
 }
 
 /** One quantizable layer (keyed by its node name in recipes). */

@@ -1,6 +1,8 @@
 /** ONNX protobuf messages: typed plain objects, decoded and encoded with protobufjs. */
 import * as protobuf from 'protobufjs';
 import { ONNX_PROTO } from './onnx-schema';
+import { QuantLensError } from '../errors';
+import { externalDataFolder } from './external-data';
 
 // int64 fields decode to JS numbers (exact up to 2^53, ample for dims and attributes).
 protobuf.util.Long = undefined as never;
@@ -127,9 +129,49 @@ export function decodeModelProto(bytes: Uint8Array): ModelProto {
   return ModelType.decode(bytes) as unknown as ModelProto;
 }
 
-/** Encodes a ModelProto to bytes. */
+/** Protobuf cannot hold a message of 2 GiB or more. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+const encoded = new WeakMap<Uint8Array, { folder: string; model: ModelProto }>();
+
+/**
+ * Encodes a ModelProto to bytes. External tensors stay references: the folder ONNX Runtime must read them from is
+ * remembered for the returned bytes (externalDataFolderOf). A model whose in-memory data reaches 2 GiB is refused
+ * with a clear error (save it with saveModelFile, which writes external data) instead of building a broken buffer.
+ */
 export function encodeModelProto(model: ModelProto): Uint8Array {
-  return ModelType.encode(model as never).finish();
+  let inMemory = 0;
+  for (const t of modelTensors(model.graph ?? {})) inMemory += t.raw_data?.byteLength ?? 0;
+  if (inMemory >= PROTOBUF_LIMIT) {
+    throw new QuantLensError('model-too-large', `the model holds ${(inMemory / 2 ** 30).toFixed(2)} GiB of tensor data in memory, over protobuf's 2 GiB limit for one message; it must be written with external data`);
+  }
+  const bytes = ModelType.encode(model as never).finish();
+  const folder = externalDataFolder(modelTensors(model.graph ?? {}));
+  if (folder !== undefined) encoded.set(bytes, { folder, model });
+  return bytes;
+}
+
+/** The folder the external data of model bytes from encodeModelProto lives in (undefined when all in memory). */
+export function externalDataFolderOf(bytes: Uint8Array): string | undefined {
+  return encoded.get(bytes)?.folder;
+}
+
+/** The model that model bytes referring to external data were encoded from (to save it with its data). */
+export function encodedModelOf(bytes: Uint8Array): ModelProto | undefined {
+  return encoded.get(bytes)?.model;
+}
+
+/** Every TensorProto in a graph and its subgraphs: initializers and Constant/attribute tensors. */
+export function* modelTensors(graph: GraphProto): Generator<TensorProto> {
+  yield* graph.initializer ?? [];
+  for (const node of graph.node ?? []) {
+    for (const a of node.attribute ?? []) {
+      if (a.t) yield a.t;
+      yield* a.tensors ?? [];
+      if (a.g) yield* modelTensors(a.g);
+      for (const g of a.graphs ?? []) yield* modelTensors(g);
+    }
+  }
 }
 
 /** Decodes a standalone TensorProto (the `.pb` files of ONNX test data). */

@@ -2,6 +2,7 @@
 import { ModelSummary, TensorSummary } from '../../shared/model-summary';
 import { Graph, ValueInfo } from './graph';
 import { QuantLayer } from './layer';
+import { uniqueLayerParams } from './inventory';
 import { ModelProto } from './proto';
 import { dataTypeName, elementSize, sizeOf } from './tensor-data';
 import { isFloatType } from './shapes';
@@ -35,14 +36,14 @@ export function modelSummary(model: ModelProto, graph: Graph, layers: QuantLayer
   }
   const layersByKind: Record<string, number> = {};
   const weightSources: Record<string, number> = {};
-  let macs: number | undefined = 0, layerParams = 0;
+  let macs: number | undefined = 0;
   for (const l of layers) {
     layersByKind[l.kind] = (layersByKind[l.kind] ?? 0) + 1;
     if (l.weight) weightSources[l.weight.source] = (weightSources[l.weight.source] ?? 0) + 1;
-    layerParams += l.params;
     if (l.macs === undefined) macs = undefined;
     else if (macs !== undefined) macs += l.macs;
   }
+  const layerParams = uniqueLayerParams(layers);
   return {
     file: opts.file,
     fileSize: opts.fileSize,

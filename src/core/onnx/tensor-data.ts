@@ -1,5 +1,6 @@
 /** Typed-array views of ONNX tensors, element types, and float16/bfloat16/int4 conversions. */
 import { DataType, TensorProto } from './proto';
+import { hasExternalData, readExternalData } from './external-data';
 
 /** A dense tensor in memory: element type, shape and data. */
 export interface Tensor {
@@ -68,11 +69,12 @@ function arrayConstructor(type: DataType): ArrayCtor {
 }
 
 /**
- * The data of an in-file TensorProto as a typed array (views on raw_data when aligned).
- * External data must have been resolved into raw_data first (see external-data.ts).
+ * The data of a TensorProto as a typed array (views on raw_data when aligned). External data is read from its file
+ * (registered by loadModelFile; see external-data.ts).
  */
 export function tensorProtoData(t: TensorProto): TensorArray {
   const type = (t.data_type ?? DataType.UNDEFINED) as DataType;
+  if (hasExternalData(t)) return viewAs(type, readExternalData(t));
   if (t.raw_data && t.raw_data.byteLength > 0) return viewAs(type, t.raw_data);
   const n = sizeOf(t.dims ?? []);
   switch (type) {

@@ -49,6 +49,30 @@ export function mnistCnn(seed = 1, c1 = 8, c2 = 16): ModelProto {
   return b.model(17);
 }
 
+/** CNN with two fully connected layers (4 quantizable layers): Conv(1->c1) Relu MaxPool Conv(c1->c2) Relu MaxPool Flatten Gemm(->hidden) Relu Gemm(->10). */
+export function mnistCnn4(seed = 1, c1 = 8, c2 = 16, hidden = 64): ModelProto {
+  const rng = new Rng(seed);
+  const b = new GraphBuilder('mnist_cnn4');
+  const x = b.input('input', DataType.FLOAT, ['N', 1, 28, 28]);
+  const conv = (name: string, inp: string, cin: number, cout: number) => {
+    const w = b.initializer(`${name}.weight`, { type: DataType.FLOAT, dims: [cout, cin, 3, 3], data: he(rng, cout * cin * 9, cin * 9) });
+    const bias = b.initializer(`${name}.bias`, { type: DataType.FLOAT, dims: [cout], data: new Float32Array(cout) });
+    const c = b.node('Conv', [inp, w, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: `/${name}/Conv` });
+    const r = b.node('Relu', [c], {}, { name: `/${name}/Relu` });
+    return b.node('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }, { name: `/${name}/MaxPool` });
+  };
+  const p2 = conv('conv2', conv('conv1', x, 1, c1), c1, c2);
+  const f = b.node('Flatten', [p2], { axis: 1 }, { name: '/flatten/Flatten' });
+  const w1 = b.initializer('fc1.weight', { type: DataType.FLOAT, dims: [hidden, c2 * 49], data: he(rng, hidden * c2 * 49, c2 * 49) });
+  const b1 = b.initializer('fc1.bias', { type: DataType.FLOAT, dims: [hidden], data: new Float32Array(hidden) });
+  const h = b.node('Relu', [b.node('Gemm', [f, w1, b1], { transB: 1 }, { name: '/fc1/Gemm' })], {}, { name: '/fc1/Relu' });
+  const w2 = b.initializer('fc2.weight', { type: DataType.FLOAT, dims: [10, hidden], data: he(rng, 10 * hidden, hidden) });
+  const b2 = b.initializer('fc2.bias', { type: DataType.FLOAT, dims: [10], data: new Float32Array(10) });
+  const y = b.node('Gemm', [h, w2, b2], { transB: 1 }, { name: '/fc2/Gemm', output: 'logits' });
+  b.output(y, DataType.FLOAT, ['N', 10]);
+  return b.model(17);
+}
+
 /** The fixed MNIST split used by the QAT tests and benchmarks: 8000 training and 2000 test digits. */
 export function loadMnistSplit(train = 8000, test = 2000): { train: DigitSet; test: DigitSet } {
   const d = mnistDataset({ train, test, seed: 2024 });

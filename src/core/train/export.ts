@@ -1,6 +1,7 @@
 /** From a QAT result to a QDQ model (through the core exporter), a plan with the learned parameters, and recipe scales. */
 import { NumberFormat } from '../../shared/formats';
-import { Recipe } from '../../shared/recipe';
+import { effectiveLayerSpec, Recipe } from '../../shared/recipe';
+import { TrainedFormat } from '../../shared/training';
 import { foldBatchNorm } from '../onnx/batchnorm-fold';
 import { Graph } from '../onnx/graph';
 import { upgradeOpset } from '../onnx/opset-upgrade';
@@ -73,4 +74,19 @@ export function recipeWithScales(recipe: Recipe, layers: PlanLayer[], specs: Fak
     out.layers[l.name] = { ...(cur ?? {}), scales };
   }
   return out;
+}
+
+/** The formats a QAT result trained, grouped (the weight and activation formats of each quantized layer, as the recipe spells them). */
+export function trainedFormats(recipe: Pick<Recipe, 'defaults' | 'layers'>, layers: PlanLayer[]): TrainedFormat[] {
+  const out = new Map<string, TrainedFormat>();
+  for (const l of layers) {
+    if (l.weight === undefined && !l.activations.length) continue;
+    const spec = effectiveLayerSpec(recipe, l.name);
+    const weights = l.weight !== undefined ? spec.weights : 'float', activations = l.activations.length ? spec.activations : 'float';
+    const key = `${weights}|${activations}`;
+    const e = out.get(key) ?? { weights, activations, layers: 0 };
+    e.layers++;
+    out.set(key, e);
+  }
+  return [...out.values()].sort((a, b) => b.layers - a.layers);
 }

@@ -2,7 +2,7 @@
 import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
 import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
-import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
+import { sizeOf, Tensor, TensorArray, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
 import { Recipe } from '../../shared/recipe';
@@ -13,18 +13,23 @@ import { LossSpec } from './losses';
 import { LrSchedule, learningRate, OPT_INPUTS, OptimizerSpec } from './optimizer';
 import { constFloat, initActivationScale, initWeightScales, PlanLayer, planFromRecipe, trainableTensors } from './quant-plan';
 import { Rng } from './random';
-import { probeModel } from './shape-probe';
 import { buildTrainStep, withParams } from './train-step';
 import { loopTrainStep } from './loop';
 import { prepareForTraining } from './export';
 import { accuracy, predict } from './evaluate';
-import { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
+import { argmaxRows, checkSamples, feedRows, fixedBatch, gatherRows, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
+import { planBatches } from './batch-plan';
 
 export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
+export type { SampleSet } from './batches';
 
-/** Training data: one input tensor with the sample axis first, and optional class labels. */
+/**
+ * Training data: one tensor per model input (`inputs`, by name; integer inputs such as token ids and masks are fed
+ * as they are and get no gradient), or `input` alone for a one-input model; sample axis first; optional class labels.
+ */
 export interface QatData {
-  input: Tensor;
+  inputs?: SampleSet;
+  input?: Tensor;
   labels?: Int32Array;
 }
 
@@ -63,6 +68,14 @@ export interface QatOptions {
   threads?: number;
   /** Training steps per session run, inside an ONNX Loop (default 8; 1 runs the plain step graph). */
   stepsPerRun?: number;
+  /**
+   * Samples per forward/backward pass inside a step (gradients are accumulated over the step's micro-batches).
+   * Default: the model's fixed batch dim if it has one, else the largest divisor of the batch size whose
+   * activations fit `activationBudgetBytes`.
+   */
+  microBatch?: number;
+  /** Memory the activations kept for backward may take (default 1 GiB); sets the micro-batch (see `microBatch`). */
+  activationBudgetBytes?: number;
   backend?: InferenceBackend;
 }
 
@@ -77,6 +90,9 @@ export interface QatResult {
   steps: number;
   /** The tensor used as logits. */
   logits: string;
+  /** Samples per step and per forward/backward pass (the step accumulates batch / microBatch passes). */
+  batch: number;
+  microBatch: number;
 }
 
 /** Fine-tunes (or trains, with recipe null) a model. */
@@ -87,21 +103,11 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   // Opset raised to 13+ and BatchNormalization folded (no-ops when already so).
   o = { ...o, model: prepareForTraining(o.model, file) };
   const graph = new Graph(o.model, file);
-  if (graph.inputs.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; this one has ${graph.inputs.length}`, file);
-  const inputName = graph.inputs[0].name;
-  if (graph.inputs[0].elemType !== DataType.FLOAT) throw new QuantLensError('train-inputs', `QAT supports float32 model inputs; input '${inputName}' is ${DataType[graph.inputs[0].elemType]}`, file);
-  const N = o.data.input.dims[0];
-  const want = graph.inputs[0].shape;
-  const got = o.data.input.dims;
-  if (want && (want.length !== got.length || want.some((d, i) => i > 0 && typeof d === 'number' && d !== got[i]))) {
-    throw new QuantLensError('train-data-shape', `the training samples have shape [${got.join(', ')}] but input '${inputName}' takes [${want.join(', ')}]`, file);
-  }
-  const B = Math.min(o.batchSize ?? 64, N);
+  const samples = checkSamples(o.data, graph.inputs, file);
+  const N = sampleCount(samples);
   const seed = o.seed ?? 0;
   const logits = logitsTensor(graph);
-  // Shapes at the training batch size.
-  const probeFeed = { [inputName]: gatherRows(o.data.input, Array.from({ length: B }, (_, i) => i)) };
-  const probe = await probeModel(backend, o.model, probeFeed);
+  const { batch: B, micro, probe } = await planBatches(o, graph, samples, backend, file);
   const logitDims = probe.shapes.get(logits)!;
   const classes = logitDims[logitDims.length - 1];
   /** Values per sample of the trained output, and whether it is [batch, classes] (accuracy and agreement apply). */
@@ -124,17 +130,18 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   let teacher: Float32Array | undefined;
   if (o.recipe || lossSpec.distill > 0) {
     const s = await backend.createSession(encodeModelProto(withOutput(o.model, logits)), { threads });
-    try { teacher = await runBatches(s, inputName, o.data.input, logits, B); } finally { await s.release(); }
+    try { teacher = await runBatches(s, samples, logits, fixedBatch(graph.inputs, file) ?? B); } finally { await s.release(); }
   }
   // Top-1 of the FP32 model on the evaluation data (for agreement).
   let evalTeacher: Int32Array | undefined;
-  if (o.evaluation) evalTeacher = await predict(o.model, o.evaluation.data.input, undefined, { backend, threads, fetch: logits });
+  const evalSamples = o.evaluation ? checkSamples(o.evaluation.data, graph.inputs, file) : undefined;
+  if (evalSamples) evalTeacher = await predict(o.model, evalSamples, undefined, { backend, threads, fetch: logits });
   // Plan and initial scales.
   const params = trainableTensors(graph);
   const { specs, layers } = o.recipe ? planFromRecipe(graph, o.recipe, o.learnScales ?? true, file) : { specs: [], layers: [] };
-  if (specs.length) await calibrate(o, graph, specs, inputName, backend, threads);
+  if (specs.length) await calibrate(o, graph, specs, samples, backend, threads);
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
-  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, file });
+  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, file });
   const loop = (o.stepsPerRun ?? 8) > 1 ? loopTrainStep(step) : undefined;
   const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads });
   // State.
@@ -184,7 +191,8 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
         if (epoch !== permEpoch) { perm = new Rng(seed * 1000003 + epoch + 1).permutation(N); permEpoch = epoch; }
         const off = (t % stepsPerEpoch) * B;
         const idx = perm.slice(off, off + B);
-        const feeds: Record<string, Tensor> = { [inputName]: gatherRows(o.data.input, idx) };
+        const feeds: Record<string, Tensor> = {};
+        graph.inputs.forEach((inp, i) => { feeds[step.dataInputs[i]] = gatherRows(samples[inp.name], idx); });
         if (step.labels) {
           const onehot = new Float32Array(B * classes);
           for (let i = 0; i < B; i++) onehot[i * classes + o.data.labels![idx[i]]] = 1;
@@ -193,7 +201,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
         if (step.teacher) {
           const td = new Float32Array(B * width);
           for (let i = 0; i < B; i++) td.set(teacher!.subarray(idx[i] * width, (idx[i] + 1) * width), i * width);
-          feeds[step.teacher] = { type: DataType.FLOAT, dims: logitDims, data: td };
+          feeds[step.teacher] = { type: DataType.FLOAT, dims: [B, ...logitDims.slice(1)], data: td };
         }
         const lr = learningRate(o.lr, schedule, t, total);
         feeds[OPT_INPUTS.lr] = scalar(lr);
@@ -220,9 +228,9 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
         for (const p of loop.perStep) {
           const first = stepFeeds[0][p.name];
           const size = first.data.length;
-          const data = new Float32Array(m * size);
-          for (let j = 0; j < m; j++) data.set(stepFeeds[j][p.name].data as Float32Array, j * size);
-          feeds[p.seq] = { type: DataType.FLOAT, dims: [m, ...first.dims], data };
+          const data = new (first.data.constructor as { new (n: number): TensorArray })(m * size);
+          for (let j = 0; j < m; j++) (data as Float32Array).set(stepFeeds[j][p.name].data as Float32Array, j * size);
+          feeds[p.seq] = { type: first.type, dims: [m, ...first.dims], data };
         }
         for (const c of loop.carried) feeds[c.init] = tensorOf(c.name);
         for (const sc of step.scales) if (!loop.carried.some((c) => c.name === sc)) feeds[sc] = tensorOf(sc);
@@ -259,7 +267,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
           gradNorm, samplesPerSec: sps, etaSeconds: ((total - done) * elapsed) / Math.max(1, done - startStep),
         };
         if (o.evaluation && classifier && (done % (o.evaluation.every ?? stepsPerEpoch) === 0 || done === total)) {
-          entry.eval = await evaluateNow(o.model, o.evaluation.data, values, params, specs, step.scales, evalTeacher, backend, threads);
+          entry.eval = await evaluateNow(o.model, { ...o.evaluation.data, inputs: evalSamples }, values, params, specs, step.scales, evalTeacher, backend, threads);
         }
         log.push(entry);
         o.onProgress?.(entry);
@@ -274,7 +282,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   }
   specs.forEach((s, k) => { s.scale = values.get(step.scales[k])!.slice(); });
   const trained = new Map(params.map((p) => [p, values.get(p)!]));
-  return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits };
+  return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits, batch: B, microBatch: micro };
 }
 
 /** Scales the recipe fixes (`scales`, e.g. learned by an earlier QAT run) replace the calibrated ones. */
@@ -299,7 +307,7 @@ function applyRecipeScales(recipe: Pick<Recipe, 'defaults' | 'layers'>, layers: 
 async function evaluateNow(model: ModelProto, data: QatData, values: Map<string, Float32Array>, params: string[], specs: FakeQuantSpec[], scaleNames: string[], teacher: Int32Array | undefined, backend: InferenceBackend, threads: number): Promise<{ accuracy?: number; agreement?: number }> {
   const current = withParams(model, new Map(params.map((p) => [p, values.get(p)!])));
   const now = specs.map((s, k) => ({ ...s, scale: values.get(scaleNames[k])! }));
-  const pred = await predict(current, data.input, now.length ? now : undefined, { backend, threads, fetch: logitsTensor(new Graph(model)) });
+  const pred = await predict(current, data.inputs!, now.length ? now : undefined, { backend, threads, fetch: logitsTensor(new Graph(model)) });
   return {
     accuracy: data.labels ? accuracy(pred, data.labels) : undefined,
     agreement: teacher ? accuracy(pred, teacher) : undefined,
@@ -311,7 +319,7 @@ function scalar(v: number): Tensor {
 }
 
 /** Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model. */
-async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], inputName: string, backend: InferenceBackend, threads: number): Promise<void> {
+async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], samples: SampleSet, backend: InferenceBackend, threads: number): Promise<void> {
   for (const s of specs) {
     if (s.role !== 'weight') continue;
     const p = graph.initializers.get(s.tensor) ?? graph.constantNodes.get(s.tensor)!;
@@ -319,17 +327,20 @@ async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], in
   }
   const acts = specs.filter((s) => s.role === 'activation');
   if (!acts.length) return;
-  const n = Math.min(o.calibrationSamples ?? 512, o.data.input.dims[0]);
+  const total = sampleCount(samples);
+  const n = Math.min(o.calibrationSamples ?? 512, total);
+  const fixed = fixedBatch(graph.inputs, '<model>');
   const g = o.model.graph!;
   const names = [...new Set(acts.map((s) => s.tensor))];
   const m: ModelProto = { ...o.model, graph: { ...g, output: [...(g.output ?? []), ...names.filter((t) => !(g.output ?? []).some((x) => x.name === t)).map((name) => ({ name }))] } };
   const session = await backend.createSession(encodeModelProto(m), { threads });
   const lo = new Map<string, number>(), hi = new Map<string, number>();
   try {
-    const step = 64;
+    const step = fixed ?? 64;
     for (let s = 0; s < n; s += step) {
-      const idx = Array.from({ length: Math.min(step, n - s) }, (_, i) => s + i);
-      const r = await session.run({ [inputName]: gatherRows(o.data.input, idx) }, names);
+      // A fixed-batch model gets whole batches (the last one repeats samples: min and max do not change).
+      const idx = Array.from({ length: fixed ?? Math.min(step, n - s) }, (_, i) => Math.min(s + i, total - 1));
+      const r = await session.run(feedRows(samples, idx), names);
       for (const t of names) {
         const d = toFloat32(r[t]);
         let a = lo.get(t) ?? Infinity, b = hi.get(t) ?? -Infinity;

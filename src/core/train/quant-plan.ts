@@ -25,12 +25,14 @@ function isFloatConst(graph: Graph, t: string | undefined): t is string {
   return !!p && p.data_type === DataType.FLOAT && (p.dims ?? []).length > 0;
 }
 
-/** The tensors QAT trains: weights and biases of Conv/ConvTranspose/Gemm/MatMul, norm affine parameters, bias Adds. */
+/** The tensors QAT trains: weights and biases of Conv/ConvTranspose/Gemm/MatMul, norm affine parameters, bias Adds, embedding tables. */
 export function trainableTensors(graph: Graph): string[] {
   const out = new Set<string>();
   for (const n of graph.nodes) {
     if (LAYER_OPS.has(n.opType)) n.inputs.forEach((t) => { if (isFloatConst(graph, t)) out.add(t); });
     else if (n.opType === 'BatchNormalization' || n.opType === 'LayerNormalization') n.inputs.slice(1, 3).forEach((t) => { if (isFloatConst(graph, t)) out.add(t); });
+    // Embedding tables (token, position): trained through Gather's scatter-add gradient; a tied head reads the same tensor.
+    else if (n.opType === 'Gather' && isFloatConst(graph, n.inputs[0]) && (graph.constantValue(n.inputs[0])?.dims.length ?? 0) >= 2) out.add(n.inputs[0]);
     else if (n.opType === 'Add') {
       const [a, b] = n.inputs;
       const prod = (t: string) => graph.producer.get(t)?.opType;

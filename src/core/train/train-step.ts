@@ -4,10 +4,11 @@ import { GraphBuilder } from '../onnx/builder';
 import { Graph } from '../onnx/graph';
 import { DataType, ModelProto, NodeProto, TensorProto } from '../onnx/proto';
 import { emitBackward, FwdNode, GradRule, prepareForward, requiresGrad } from './autodiff';
-import { emitFakeQuant, FakeQuantSpec, scaleDims, scaleInputName } from './fake-quant';
+import { emitFakeQuant, FakeQuantSpec, qRange, scaleDims, scaleInputName } from './fake-quant';
 import { GradContext } from './grad-context';
 import { emitLoss, LossSpec } from './losses';
-import { emitOptimizer, OPT_INPUTS, OptimizerSpec, stateNames } from './optimizer';
+import { emitOptimizer, OPT_INPUTS, OptimizerSpec } from './optimizer';
+import { MicroBatchLoop } from './micro-batch';
 import { ProbeResult } from './shape-probe';
 
 /** Options of buildTrainStep. */
@@ -25,13 +26,22 @@ export interface TrainStepOptions {
   optimizer: OptimizerSpec;
   /** Opset of the training graph (at least 17). */
   opset?: number;
+  /**
+   * Micro-batches per step (default 1): the probe's batch is one micro-batch; the step takes `microBatches` times
+   * as many samples, runs forward and backward on each micro-batch inside an ONNX Loop and averages the gradients
+   * (the big-batch gradient), then updates once. For models with a fixed batch dim, and to bound activation memory.
+   */
+  microBatches?: number;
   file?: string;
 }
 
 /** The built step and the names of its inputs/outputs. */
 export interface TrainStepGraph {
   model: ModelProto;
+  /** Graph inputs taking the samples of each model input (in model input order), [batch, ...]. */
   dataInputs: string[];
+  /** Samples per step (micro-batch size times micro-batches). */
+  batch: number;
   labels?: string;
   teacher?: string;
   params: string[];
@@ -64,8 +74,10 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
     if (!graph.initializers.has(p) && !graph.constantNodes.has(p)) throw new QuantLensError('train-param', `trainable tensor '${p}' is neither an initializer nor a Constant node output`, file);
   }
   // Reserve the names of the forward graph.
-  for (const n of graph.nodes) for (const t of [...n.inputs, ...n.outputs]) if (t) b.fresh(t);
-  for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
+  for (const n of graph.nodes) for (const t of [...n.inputs, ...n.outputs, n.name]) if (t) b.fresh(t);
+  const k = Math.max(1, Math.floor(o.microBatches ?? 1));
+  const acc = k > 1 ? new MicroBatchLoop(b, k) : undefined;
+  const dataInputs = graph.inputs.map((i) => (acc ? acc.perSampleInput(i.name, i.elemType, shapes.get(i.name)!) : b.input(i.name, i.elemType, shapes.get(i.name))));
   for (const p of o.params) b.input(p, dtype, shapes.get(p));
   for (const t of o.model.graph!.initializer ?? []) if (!paramSet.has(t.name ?? '')) b.initializerProto(t);
   const ctx = new GradContext(b, dtype, shapes, new Set(), constInts, file);
@@ -77,33 +89,46 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   });
   const learnedScales = o.fakeQuant.filter((s) => s.learnScale).map(scaleInputName);
   const req0 = requiresGrad(graph.nodes, [...o.params, ...learnedScales]);
+  acc?.begin();
   const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0);
   // Loss and its gradient.
   const logitDims = shapes.get(o.logits);
   if (!logitDims) throw new QuantLensError('train-logits', `tensor '${o.logits}' is not produced by the model`, file);
-  const labels = o.loss.crossEntropy > 0 ? b.input(STEP_INPUTS.labels, dtype, logitDims) : undefined;
-  const teacher = o.loss.distill > 0 ? b.input(STEP_INPUTS.teacher, dtype, logitDims) : undefined;
-  const { loss, grad } = emitLoss(ctx, o.loss, o.logits, logitDims, labels, teacher);
+  const stepInput = (name: string) => (acc ? acc.perSampleInput(name, dtype, logitDims) : b.input(name, dtype, logitDims));
+  const labels = o.loss.crossEntropy > 0 ? stepInput(STEP_INPUTS.labels) : undefined;
+  const teacher = o.loss.distill > 0 ? stepInput(STEP_INPUTS.teacher) : undefined;
+  const { loss: microLoss, grad } = emitLoss(ctx, o.loss, o.logits, logitDims, acc?.local(labels) ?? labels, acc?.local(teacher) ?? teacher);
   // Backward.
   const wrt = [...o.params, ...learnedScales];
   const grads = emitBackward({ b, nodes: fwd, wrt, seeds: new Map([[o.logits, grad]]), shapes, dtype, constInts, custom, file });
+  let loss = microLoss, logits = o.logits;
+  if (acc) {
+    const r = acc.end(ctx, microLoss, o.logits, logitDims, wrt.filter((w) => grads.get(w)).map((w) => [w, grads.get(w)!, shapes.get(w)!]));
+    for (const [w, g] of r.grads) grads.set(w, g);
+    loss = r.loss;
+    logits = r.logits;
+  }
   for (const w of wrt) if (!grads.get(w)) grads.set(w, ctx.zeros(shapes.get(w)!));
   // Optimizer.
   b.input(OPT_INPUTS.lr, dtype, []);
   if (o.optimizer.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, dtype, []); b.input(OPT_INPUTS.bc2, dtype, []); }
-  const entries = wrt.map((w) => ({ name: w, grad: grads.get(w)!, decay: o.params.includes(w) && (shapes.get(w)!.length > 1), relative: !o.params.includes(w) }));
-  const state: string[] = [];
-  for (const e of entries) for (const s of stateNames(o.optimizer, e.name)) { b.input(s, dtype, shapes.get(e.name)); state.push(s); shapes.set(s, shapes.get(e.name)!); }
+  // Learned scales stay positive, and inside the range of a Clip they quantize (see clipScaleCap).
+  const specOf = new Map(o.fakeQuant.filter((s) => s.learnScale).map((s) => [scaleInputName(s), s]));
+  const entries = wrt.map((w) => {
+    const spec = specOf.get(w);
+    return { name: w, dims: shapes.get(w)!, grad: grads.get(w)!, decay: !spec && shapes.get(w)!.length > 1, relative: !!spec, min: spec ? 1e-8 : undefined, max: spec ? clipScaleCap(graph, spec) : undefined };
+  });
   const upd = emitOptimizer(ctx, o.optimizer, entries);
-  // Learned scales stay positive.
+  const state = upd.state.map((st) => { shapes.set(st.name, st.dims); return st.name; });
   const newParams = upd.newParams.slice(0, o.params.length);
-  const newScalesList = upd.newParams.slice(o.params.length).map((s) => b.node('Max', [s, ctx.scalar(1e-8)]));
-  const newState = upd.newState.flat();
+  const newScalesList = upd.newParams.slice(o.params.length);
+  const newState = upd.newState;
   const out = (t: string, dims: number[]) => { b.output(t, dtype, dims); };
   out(loss, []);
   // Graph outputs must not be graph inputs or repeated: route logits through Identity.
-  const logitsOut = b.node('Identity', [o.logits]);
-  out(logitsOut, logitDims);
+  const logitsOut = b.node('Identity', [logits]);
+  const batchLogitDims = [logitDims[0] * k, ...logitDims.slice(1)];
+  out(logitsOut, batchLogitDims);
   out(upd.gradNorm, []);
   newParams.forEach((t, i) => out(t, shapes.get(o.params[i])!));
   newState.forEach((t, i) => out(t, shapes.get(state[i])!));
@@ -113,7 +138,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const model = b.model(opset, (o.model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
   model.graph!.value_info = [];
   return {
-    model, dataInputs: graph.inputs.map((i) => i.name), labels, teacher, params: o.params, newParams, state, newState,
+    model, dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, newParams, state, newState,
     scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes,
   };
 }
@@ -177,7 +202,7 @@ export function buildQuantForward(model: ModelProto, probe: ProbeResult, specs: 
   const graph = new Graph(model, file);
   const b = new GraphBuilder('quantlens_fake_quant');
   const shapes = new Map(probe.shapes);
-  for (const n of graph.nodes) for (const t of [...n.inputs, ...n.outputs]) if (t) b.fresh(t);
+  for (const n of graph.nodes) for (const t of [...n.inputs, ...n.outputs, n.name]) if (t) b.fresh(t);
   for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
   for (const t of model.graph!.initializer ?? []) b.initializerProto(t);
   const ctx = new GradContext(b, DataType.FLOAT, shapes, new Set(), (t) => probe.ints.get(t) ?? intsOf(graph, t), file);
@@ -189,6 +214,26 @@ export function buildQuantForward(model: ModelProto, probe: ProbeResult, specs: 
   emitForward(b, ctx, graph, specs, scaleInputs, new Set(), new Set());
   b.output(b.node('Identity', [fetch]), DataType.FLOAT, shapes.get(fetch));
   return b.model(Math.max(17, graph.opset), (model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
+}
+
+/**
+ * The largest scale of an activation produced by a Clip with constant bounds whose quantization grid stays inside
+ * the Clip's range (e.g. ReLU6: 6 / 255 for uint8): a wider grid only wastes levels on values that never occur, and
+ * ONNX Runtime 1.30's optimizer fails to load a QDQ model where such a Clip stays beside a depthwise Conv
+ * ("two nodes with same node name"), which happens once the learned range passes the Clip's.
+ */
+function clipScaleCap(graph: Graph, spec: FakeQuantSpec): number | undefined {
+  if (spec.role !== 'activation' || spec.granularity.kind !== 'tensor') return undefined;
+  const clip = graph.producer.get(spec.tensor);
+  if (clip?.opType !== 'Clip') return undefined;
+  const bound = (t: string | undefined) => { const v = t ? graph.constantValue(t) : undefined; return v && v.data.length === 1 ? Number(v.data[0]) : undefined; };
+  const lo = bound(clip.inputs[1]), hi = bound(clip.inputs[2]);
+  const [qmin, qmax] = qRange(spec.bits, spec.signed);
+  const z = spec.zeroPoint[0];
+  const caps: number[] = [];
+  if (hi !== undefined && hi > 0 && qmax > z) caps.push(hi / (qmax - z));
+  if (lo !== undefined && lo < 0 && qmin < z) caps.push(lo / (qmin - z));
+  return caps.length ? Math.min(...caps) : undefined;
 }
 
 function intsOf(graph: Graph, t: string): number[] | undefined {

@@ -1,13 +1,15 @@
 /** `quant/qat`: fine-tune with fake quantization (live curve points as notifications), export QDQ with the learned scales. */
 import * as path from 'path';
 import type { Connection } from 'vscode-languageserver';
-import type { DataSource } from '../../core/data';
 import { QuantLensError } from '../../core/errors';
 import { writeFileAtomic } from '../../core/onnx/model-file';
+import { checkOutputFile, writeOutputFile } from '../../core/output-file';
+import { checkSamplesFitMemory } from '../../core/work-limits';
 import { encodeModelProto } from '../../core/onnx/proto';
-import type { Tensor, TensorArray } from '../../core/onnx/tensor-data';
-import { exportQatModel, prepareForTraining, recipeWithScales } from '../../core/train/export';
+import { exportQatModel, prepareForTraining, recipeWithScales, trainedFormats } from '../../core/train/export';
+import { versusPtq } from '../../core/train/versus-ptq';
 import { runQat } from '../../core/train/qat';
+import { readAllSamples } from '../../core/train/batches';
 import { QatProgressNotification } from '../../shared/protocol';
 import type { QatParams, QatResult } from '../../shared/protocol';
 import type { TrainingLog } from '../../shared/training';
@@ -20,38 +22,18 @@ import { quantizeForJob } from './quantize-job';
 /** Samples QAT uses when the request does not say (synthetic data). */
 export const QAT_DEFAULT_SAMPLES = 256;
 
-/** All samples of a one-input source as one tensor (sample axis first) with the labels when there are any. */
-export async function loadAllSamples(data: DataSource, file: string): Promise<{ input: Tensor; labels?: Int32Array }> {
-  const parts: Tensor[] = [];
-  const labels: number[] = [];
-  let labelled = true;
-  for await (const b of data.batches(64)) {
-    const ts = Object.values(b.feeds);
-    if (ts.length !== 1) throw new QuantLensError('train-inputs', `QAT supports models with one input; the data has ${ts.length}`, file);
-    parts.push(ts[0]);
-    if (b.labels) labels.push(...b.labels); else labelled = false;
-  }
-  if (!parts.length) throw new QuantLensError('data-empty', 'the data gave no samples to train on', data.description.source);
-  const n = parts.reduce((s, t) => s + t.dims[0], 0);
-  const per = parts[0].data.length / parts[0].dims[0];
-  const Ctor = parts[0].data.constructor as { new (n: number): TensorArray };
-  const all = new Ctor(n * per);
-  let off = 0;
-  for (const t of parts) { (all as Float32Array).set(t.data as Float32Array, off); off += t.data.length; }
-  return { input: { type: parts[0].type, dims: [n, ...parts[0].dims.slice(1)], data: all }, labels: labelled ? Int32Array.from(labels) : undefined };
-}
-
 /**
  * Measures the recipe's post-training quantization (before), trains, exports the QDQ model with the learned
  * scales, measures it (after) and writes the model, the recipe with the scales and the training log.
  */
 export async function runQatJob(engine: Engine, connection: Connection, job: Job, params: QatParams): Promise<QatResult> {
   if (!params.output) throw new QuantLensError('qat-no-output', 'no output file given');
-  const output = path.resolve(params.output);
+  const output = checkOutputFile(params.output, 'QAT output');
   const m = await engine.modelForJob(job, params.model);
   const rr = resolveRecipe(params.recipe);
   const spec = params.data ?? {};
   const data = openJobData(spec, m.graph.inputs, rr, QAT_DEFAULT_SAMPLES, 'train');
+  await checkSamplesFitMemory(data, engine.cache.budget, 'QAT');
 
   // Before: post-training quantization of the same recipe (what export would write without training).
   const ptq = await quantizeForJob(engine, job, m, rr, spec, 'train', QAT_DEFAULT_SAMPLES);
@@ -64,7 +46,7 @@ export async function runQatJob(engine: Engine, connection: Connection, job: Job
   }
 
   job.enter('loading training samples', 10);
-  const samples = await loadAllSamples(data, m.path);
+  const samples = await readAllSamples(data);
   job.enter('preparing the training graph', 12);
   const prepared = prepareForTraining(m.model, m.path);
   job.enter('training', 15);
@@ -98,8 +80,9 @@ export async function runQatJob(engine: Engine, connection: Connection, job: Job
   const notes = `scales learned by QAT (${result.steps} steps); the trained weights are in ${path.basename(output)}`;
   const recipe = recipeWithScales({ ...rr.recipe, model: path.relative(path.dirname(recipeFile), m.path), notes }, result.layers, result.specs);
   const log: TrainingLog = { version: 1, model: m.path, seed: params.seed ?? 0, optimizer: 'adam', entries: result.log, end: 'done' };
-  writeFileAtomic(output, bytes);
+  writeOutputFile(output, bytes, 'output');
   writeFileAtomic(recipeFile, `${JSON.stringify(recipe, null, 2)}\n`);
   writeFileAtomic(logFile, `${JSON.stringify(log, null, 2)}\n`);
-  return { output, recipe: recipeFile, log: logFile, before, after, steps: result.steps };
+  const versus = versusPtq(before, after, ptq.data.samples, ptq.data.description.synthetic, trainedFormats(rr.recipe, result.layers));
+  return { output, recipe: recipeFile, log: logFile, before, after, steps: result.steps, versusPtq: versus };
 }

@@ -1,4 +1,4 @@
-/** Gradient rules of broadcasting arithmetic and unary math: Add, Sub, Mul, Div, Neg, Sqrt, Exp, Log, Pow, Erf, Abs, Reciprocal, Sum. */
+/** Gradient rules of broadcasting arithmetic and unary math: Add, Sub, Mul, Div, Neg, Sqrt, Exp, Log, Pow, Erf, Abs, Reciprocal, Sin, Cos, Sum. */
 import { GradContext, GradRule } from '../grad-context';
 
 const binary = (f: (ctx: GradContext, gy: string, a: string, b: string, y: string) => [string | undefined, string | undefined], needA = true, needB = true): GradRule =>
@@ -32,6 +32,8 @@ export const elementwiseRules: Record<string, GradRule> = {
   Exp: (ctx, n, [gy]) => [gy ? ctx.op('Mul', [gy, n.outputs[0]]) : undefined],
   Log: (ctx, n, [gy]) => [gy ? ctx.op('Div', [gy, n.inputs[0]]) : undefined],
   Reciprocal: (ctx, n, [gy]) => [gy ? ctx.op('Neg', [ctx.op('Mul', [gy, ctx.op('Mul', [n.outputs[0], n.outputs[0]])])]) : undefined],
+  Sin: (ctx, n, [gy]) => [gy ? ctx.op('Mul', [gy, ctx.op('Cos', [n.inputs[0]])]) : undefined],
+  Cos: (ctx, n, [gy]) => [gy ? ctx.op('Neg', [ctx.op('Mul', [gy, ctx.op('Sin', [n.inputs[0]])])]) : undefined],
   Abs: (ctx, n, [gy]) => [gy ? ctx.op('Mul', [gy, ctx.op('Sign', [n.inputs[0]])]) : undefined],
   Erf: (ctx, n, [gy]) => {
     if (!gy) return [];

@@ -6,11 +6,12 @@ import { elementwiseRules } from './elementwise';
 import { linearRules } from './linear';
 import { normRules } from './norm';
 import { poolRules } from './pool';
+import { selectRules } from './select';
 import { shapeRules } from './shape-ops';
 
 /** Gradient rules of the default ONNX domain. */
 export const GRAD_RULES: Record<string, GradRule> = {
-  ...elementwiseRules, ...activationRules, ...linearRules, ...convRules, ...poolRules, ...normRules, ...shapeRules,
+  ...elementwiseRules, ...activationRules, ...linearRules, ...convRules, ...poolRules, ...normRules, ...shapeRules, ...selectRules,
 };
 
 /** Ops whose outputs never carry a gradient (integer, boolean or piecewise-constant results). */

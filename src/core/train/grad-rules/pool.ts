@@ -1,5 +1,5 @@
 /** Gradient rules of pooling: MaxPool (through its indices output, or indices the rule computes for tiling 2-D windows), AveragePool, GlobalAveragePool, GlobalMaxPool. */
-import { attrInt, attrInts, attrString } from '../../onnx/graph';
+import { attrInt, attrInts } from '../../onnx/graph';
 import { DataType } from '../../onnx/proto';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradRule, FwdNode } from '../grad-context';

@@ -1,4 +1,4 @@
-/** Gradient rules of data-movement ops: Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Cast, Transpose, Concat, Split, Slice, Pad, Expand, Resize (nearest), Gather, ReduceSum, ReduceMean. */
+/** Gradient rules of data-movement ops: Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout, Cast, Transpose, Concat, Split, Slice, Pad, Expand, Resize (nearest), ReduceSum, ReduceMean. */
 import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradContext, GradRule, FwdNode } from '../grad-context';
@@ -44,6 +44,19 @@ function sliceIndices(xs: number[], starts: number[], ends: number[], axes: numb
   };
   walk(0, 0);
   return { idx, out };
+}
+
+/** A unit-step Slice's gradient: the output gradient padded with zeros back to the input's shape. */
+function padBack(ctx: GradContext, gy: string, xs: number[], ys: number[], starts: number[], axes: number[]): string {
+  const begin = xs.map(() => 0);
+  axes.forEach((a0, k) => {
+    const a = norm(a0, xs.length), d = xs[a];
+    let s = starts[k];
+    if (s < 0) s += d;
+    begin[a] = Math.max(0, Math.min(d, s));
+  });
+  const end = xs.map((d, i) => d - begin[i] - ys[i]);
+  return ctx.op('Pad', [gy, ctx.ints([...begin, ...end])]);
 }
 
 /** Scatters a gradient back to the flat input positions `idx` (summing duplicates). */
@@ -93,18 +106,8 @@ export const shapeRules: Record<string, GradRule> = {
     const ends = constOrAttr(ctx, n, 2, 'ends')!;
     const axes = constOrAttr(ctx, n, 3, 'axes') ?? starts.map((_, i) => i);
     const steps = constOrAttr(ctx, n, 4, 'steps') ?? starts.map(() => 1);
+    if (steps.every((s) => s === 1)) return [padBack(ctx, gy, xs, ctx.shape(n.outputs[0]), starts, axes)];
     return [scatterBack(ctx, gy, xs, sliceIndices(xs, starts, ends, axes, steps).idx)];
-  },
-  Gather: (ctx, n, [gy]) => {
-    if (!gy) return [];
-    const xs = ctx.shape(n.inputs[0]);
-    const ind = ctx.constInts(n.inputs[1]);
-    if (!ind) throw new Error(`Gather '${n.name}': only constant indices are differentiable`);
-    const axis = norm(attrInt(n.proto, 'axis', 0), xs.length);
-    const outer = sizeOf(xs.slice(0, axis)), inner = sizeOf(xs.slice(axis + 1));
-    const idx: number[] = [];
-    for (let o = 0; o < outer; o++) for (const i of ind) { const ii = i < 0 ? i + xs[axis] : i; for (let k = 0; k < inner; k++) idx.push((o * xs[axis] + ii) * inner + k); }
-    return [scatterBack(ctx, gy, xs, idx)];
   },
   Pad: (ctx, n, [gy]) => {
     if (!gy) return [];

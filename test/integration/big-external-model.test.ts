@@ -1,0 +1,56 @@
+// A model over 2 GiB with external data, generated on the fly (an MLP whose weights are written in chunks: the test
+// never holds them): inspect reports its real size, quantize keeps the big float layers and writes the export over
+// 2 GiB with external data beside it. No step builds a protobuf over 2 GiB (that throws). (analyze is not run here:
+// its first-order screening builds a backward graph holding the weights in memory, 14 GB on this model; see the note.)
+// Everything is written under os.tmpdir() and removed in `finally`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runCli } from '../../src/cli/main';
+import { externalRef } from '../../src/core/onnx/external-data';
+import { loadModelFile } from '../../src/core/onnx/model-file';
+import { DataType } from '../../src/core/onnx/proto';
+import { captureIO } from '../fixtures/tiny-models';
+import { writeBigMlp } from '../fixtures/zoo/big-mlp';
+
+test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with external data)', { timeout: 900_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-big-'));
+  try {
+    const big = writeBigMlp(dir, 'mlp');
+    assert.ok(big.dataBytes > 2 ** 31, `${big.dataBytes} bytes of weights`);
+    const cli = async (argv: string[]) => {
+      const io = captureIO();
+      const code = await runCli(argv, io);
+      assert.equal(code, 0, `${argv[0]} failed:\n${io.stderr()}\n${io.stdout()}`);
+      return io;
+    };
+
+    const inspect = await cli(['inspect', big.model, '--json']);
+    const summary = JSON.parse(inspect.stdout()).summary;
+    assert.ok(summary.fileSize > big.dataBytes, `size ${summary.fileSize} counts the external data`);
+    assert.equal(summary.layerCount, 5);
+    assert.match(inspect.stderr(), /Loading the model in ONNX Runtime \(2\.\d+ GB\)/, 'progress while the big model loads');
+
+    // keep the four big layers float, quantize the head: the export is over 2 GiB, so it gets a data file
+    const recipe = path.join(dir, 'keep.qrecipe.json');
+    const layers = Object.fromEntries([0, 1, 2, 3].map((k) => [`/fc${k}/MatMul`, 'float']));
+    fs.writeFileSync(recipe, JSON.stringify({ version: 1, defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers }));
+    const out = path.join(dir, 'out', 'q.onnx');
+    const q = await cli(['quantize', big.model, '-o', out, '--recipe', recipe, '--synthetic', '--samples', '2', '--check-samples', '2', '--threads', '2', '--json']);
+    const result = JSON.parse(q.stdout());
+    assert.ok(result.sizeAfter > 2 ** 31, `export size ${result.sizeAfter} counts its data file`);
+    assert.ok(result.outputSqnrDb.y > 30, `output SQNR ${result.outputSqnrDb.y} dB`);
+    assert.deepEqual(fs.readdirSync(path.dirname(out)).sort(), ['q.onnx', 'q.onnx.data'], 'only the model and its data, nothing temporary');
+    assert.ok(fs.statSync(out).size < 1 << 20, 'the .onnx holds the graph, not the weights');
+    const exported = loadModelFile(out);
+    const inits = new Map(exported.graph!.initializer!.map((t) => [t.name!, t]));
+    const fc0 = inits.get('fc0.weight')!;
+    assert.equal(externalRef(fc0)?.file, fs.realpathSync(`${out}.data`), 'float weights copied into the output folder');
+    assert.ok([...inits.values()].some((t) => t.data_type === DataType.INT8), 'the head is quantized');
+
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
