@@ -1,21 +1,24 @@
 /** `quantlens quantize <model.onnx> [--recipe r.qrecipe.json] (--data <dir> | --synthetic) -o out.onnx`: calibrate and export QDQ. */
 import * as path from 'path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ErrorAccumulator } from '../../core/analysis/metrics';
+import { ErrorAccumulator, formatSqnr } from '../../core/analysis/metrics';
 import { collectRanges, rangeSpecsFromPlan } from '../../core/data/collect-ranges';
 import { openDataSource } from '../../core/data/open';
-import { DataSource } from '../../core/data/source';
+import { DataBatch, DataSource } from '../../core/data/source';
 import { QuantLensError } from '../../core/errors';
 import { foldConstants } from '../../core/onnx/constant-fold';
 import { buildInventoryAsync } from '../../core/onnx/inventory';
-import { writeFileAtomic } from '../../core/onnx/model-file';
+import { checkOutputFile, writeOutputFile } from '../../core/output-file';
+import { assertFiniteRanges, assertFiniteWeights, assertRunnablePlan } from '../../core/quant-checks';
 import { DataType, encodeModelProto, ModelProto } from '../../core/onnx/proto';
 import { inferShapes } from '../../core/onnx/shapes';
 import { Tensor, toFloat32 } from '../../core/onnx/tensor-data';
 import { buildPlan } from '../../core/quant/plan';
+import { algorithmsFromRecipe, LayerRepair, needsRepair, rangeModel, repairPlan, underdetermined } from '../../core/quant/algorithms';
+import { QUANT_ALGORITHMS } from '../../shared/recipe';
 import { exportQdq } from '../../core/quant/qdq-export';
 import { fidelityMessages, fusedLossWarning } from '../../core/quant/ort-fidelity';
-import { InferenceBackend } from '../../core/runtime/backend';
+import { InferenceBackend, SessionOptions } from '../../core/runtime/backend';
 import { ortBackend } from '../../core/runtime/ort-backend';
 import { DataDescription, describeData } from '../../shared/data';
 import { Recipe } from '../../shared/recipe';
@@ -35,6 +38,10 @@ export interface QuantizeOptions extends DataFlags {
   threads?: number;
   /** Samples for the float-vs-quantized check (0 skips it). Default 4. */
   checkSamples?: number;
+  /** Keep DequantizeLinear + MatMul for weight-only blocked MatMul/Gemm layers instead of com.microsoft MatMulNBits. */
+  keepDq?: boolean;
+  /** Weight rounding algorithm for every layer the recipe does not set one for (overrides the recipe's default). */
+  algorithm?: string;
 }
 
 /** What a quantize run produced. */
@@ -45,7 +52,9 @@ export interface QuantizeResult {
   data: DataDescription;
   quantizedLayers: number;
   calibratedTensors: number;
-  /** SQNR (dB) of each model output, quantized against float, on the check samples. */
+  /** Outputs whose SQNR is undefined (null in JSON) and why. */
+  outputSqnrUndefined?: Record<string, string>;
+  /** SQNR (dB) of each model output, quantized against float, on the check samples (NaN, null in JSON, when undefined). */
   outputSqnrDb: Record<string, number>;
   /** Top-1 agreement (0..1) of classification outputs ([N, classes]) on the check samples. */
   top1Agreement: Record<string, number>;
@@ -56,10 +65,13 @@ export interface QuantizeResult {
   exactSqnrDb: Record<string, number>;
   /** Where ONNX Runtime will not run the model as simulated (predicted for this CPU, or measured), one sentence each. */
   warnings: string[];
+  /** Per layer, what the repair algorithm did (only when some layer uses one other than rtn). */
+  repair?: LayerRepair[];
 }
 
 /** Calibrates `file` on the data and writes the QDQ model to `options.output` (atomically, after checking it runs). */
 export async function quantizeModel(file: string, options: QuantizeOptions, io?: CliIO, backend: InferenceBackend = ortBackend()): Promise<QuantizeResult> {
+  checkOutputFile(options.output, 'output');
   const { model, graph, fileSize } = loadModelForCli(file);
   const recipe: Recipe = options.recipe ? readRecipeFile(options.recipe) : { version: 1, model: file, defaults: {}, layers: {} };
   const flags = dataFromFlags(options);
@@ -70,19 +82,34 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
   if (io) io.err(`Data: ${describeData(data.description)}`);
 
   const threads = options.threads ?? 1;
-  const shapes = await inferShapes(model, backend, undefined, { threads: 1 });
+  const shapes = await inferShapes(model, backend, undefined, { threads: 1, file });
   const layers = await buildInventoryAsync(graph, backend, { shapes, stats: false });
-  const plan = buildPlan(layers, recipe, options.recipe);
+  let plan = buildPlan(layers, recipe, options.recipe);
+  assertRunnablePlan(plan, layers, options.recipe ?? file);
+  const algorithms = algorithmsFromRecipe(layers, recipe, options.algorithm, options.recipe);
   const warnings = fidelityMessages(plan, { layers, graph, shapes });
   const derived = plan.filter((l) => l.weight).map((l) => l.weight!.tensor).filter((t) => !graph.constantValue(t));
   const weightValues = derived.length ? await foldConstants(graph, backend, derived) : undefined;
+  assertFiniteWeights(graph, plan.filter((p) => p.weight).map((p) => ({ node: p.node, tensor: p.weight!.tensor })), file, weightValues);
+
+  let repaired = model;
+  let repair: LayerRepair[] | undefined;
+  if (needsRepair(algorithms)) {
+    let last = '';
+    const r = await repairPlan({ model, layers, plan, algorithms, data, backend, seed: 1, file,
+      onProgress: (msg) => { const head = msg.split(':')[0]; if (io && head !== last) { io.err(`Repair: ${msg}`); last = head; } } });
+    repaired = r.model;
+    plan = r.plan;
+    repair = r.layers;
+  }
 
   const specs = rangeSpecsFromPlan(plan);
   const progress = io ? createProgress('Calibrating', data.samples, io.progressStream) : undefined;
-  const ranges = await collectRanges(model, [...specs.keys()], specs, data, backend, (d) => progress?.update(d), { batchSize: options.batchSize, threads, file });
+  const ranges = await collectRanges(rangeModel(model, repaired, algorithms), [...specs.keys()], specs, data, backend, (d) => progress?.update(d), { batchSize: options.batchSize, threads, file });
   progress?.finish(`${specs.size} activation tensors`);
+  assertFiniteRanges(ranges, plan, file);
 
-  const quantized = exportQdq(model, plan, ranges, { file, weightValues });
+  const quantized = exportQdq(repaired, plan, ranges, { file, weightValues, matMulNBits: !options.keepDq });
   const bytes = encodeModelProto(quantized);
   const check = await compareOutputs(model, bytes, data, options.checkSamples ?? 4, backend, threads, true).catch((e: unknown) => {
     // a load failure ORT's rewrites are known to cause (4-bit Conv inputs): the recipe's fault, said with the reason
@@ -90,16 +117,16 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
     if (/cannot load the exported QDQ model/.test(msg) && warnings.some((w) => /fails to load/.test(w))) throw new QuantLensError('export-ort-load', `${msg}\n${warnings.join('\n')}`, options.recipe ?? file);
     throw e;
   });
-  writeFileAtomic(options.output, bytes);
+  const sizeAfter = writeOutputFile(options.output, bytes, 'output');
   const exactSqnrDb = check.exactSqnr ?? {};
   for (const [name, db] of Object.entries(check.sqnr)) {
     const w = fusedLossWarning(`output '${name}'`, db, exactSqnrDb[name]);
     if (w) warnings.push(w);
   }
   return {
-    output: options.output, sizeBefore: fileSize, sizeAfter: bytes.byteLength, data: data.description,
+    output: options.output, sizeBefore: fileSize, sizeAfter, data: data.description,
     quantizedLayers: plan.length, calibratedTensors: specs.size, outputSqnrDb: check.sqnr, top1Agreement: check.top1Agreement, accuracy: check.accuracy, checkSamples: check.samples,
-    exactSqnrDb, warnings,
+    exactSqnrDb, warnings, repair, ...(check.sqnrUndefined && Object.keys(check.sqnrUndefined).length ? { outputSqnrUndefined: check.sqnrUndefined } : {}),
   };
 }
 
@@ -107,6 +134,8 @@ export async function quantizeModel(file: string, options: QuantizeOptions, io?:
 export interface OutputCheck {
   /** SQNR (dB) per float output (the quantized model run with ONNX Runtime's full graph optimizations). */
   sqnr: Record<string, number>;
+  /** Outputs whose SQNR is undefined (NaN; null in JSON), with the reason (e.g. `reference output is all zero`). */
+  sqnrUndefined?: Record<string, string>;
   /** With `exact`: SQNR (dB) per float output of the quantized model with graph optimizations disabled. */
   exactSqnr?: Record<string, number>;
   /** Share of samples (0..1) whose arg-max agrees, per output of shape [N, classes]. */
@@ -122,62 +151,71 @@ export interface OutputCheck {
  */
 export async function compareOutputs(model: ModelProto, quantized: Uint8Array, data: DataSource, samples: number, backend: InferenceBackend, threads = 1, exact = false): Promise<OutputCheck> {
   if (samples <= 0) return { sqnr: {}, top1Agreement: {}, samples: 0 };
-  const fl = await backend.createSession(encodeModelProto(model), { threads });
-  let q, qx;
-  try {
-    q = await backend.createSession(quantized, { threads, optimization: 'all' });
-    if (exact) qx = await backend.createSession(quantized, { threads, optimization: 'disabled' });
-  } catch (e) {
-    await fl.release();
-    await q?.release();
-    throw new Error(`ONNX Runtime cannot load the exported QDQ model: ${e instanceof Error ? e.message : e}`);
+  const batches: DataBatch[] = [];
+  for await (const batch of data.batches(Math.min(samples, 8))) {
+    batches.push(batch);
+    if (batches.reduce((n, b) => n + (Object.values(b.feeds)[0]?.dims[0] ?? 1), 0) >= samples) break;
   }
+  // One session at a time: a big model never has its float and quantized copies loaded together.
+  const runAll = async (bytes: Uint8Array, opts: SessionOptions, quantizedModel: boolean) => {
+    let s;
+    try {
+      s = await backend.createSession(bytes, opts);
+    } catch (e) {
+      if (!quantizedModel) throw e;
+      throw new Error(`ONNX Runtime cannot load the exported QDQ model: ${e instanceof Error ? e.message : e}`);
+    }
+    try {
+      const outs: Record<string, Tensor>[] = [];
+      for (const b of batches) outs.push(await s.run(b.feeds));
+      return outs;
+    } finally {
+      await s.release();
+    }
+  };
+  const floatOuts = await runAll(encodeModelProto(model), { threads }, false);
+  const qOuts = await runAll(quantized, { threads, optimization: 'all' }, true);
+  const qxOuts = exact ? await runAll(quantized, { threads, optimization: 'disabled' }, true) : undefined;
   const acc = new Map<string, ErrorAccumulator>();
   const accExact = new Map<string, ErrorAccumulator>();
   const agree = new Map<string, number>();
   const correct = new Map<string, { float: number; quantized: number }>();
   let seen = 0;
-  try {
-    for await (const batch of data.batches(Math.min(samples, 8))) {
-      const a = await fl.run(batch.feeds);
-      const b = await q.run(batch.feeds);
-      const bx = qx ? await qx.run(batch.feeds) : undefined;
-      for (const [name, t] of Object.entries(a)) {
-        if (!b[name] || !isFloat(t)) continue;
-        let e = acc.get(name);
-        if (!e) acc.set(name, (e = new ErrorAccumulator()));
-        const [fa, fb] = [toFloat32(t), toFloat32(b[name])];
-        e.add(fa, fb);
-        if (bx?.[name]) {
-          let ex = accExact.get(name);
-          if (!ex) accExact.set(name, (ex = new ErrorAccumulator()));
-          ex.add(fa, toFloat32(bx[name]));
-        }
-        if (t.dims.length === 2 && t.dims[1] > 1) {
-          const c = t.dims[1];
-          let same = 0;
-          const hits = correct.get(name) ?? { float: 0, quantized: 0 };
-          for (let r = 0; r < t.dims[0]; r++) {
-            const [ka, kb] = [argmax(fa, r * c, c), argmax(fb, r * c, c)];
-            if (ka === kb) same++;
-            if (batch.labels) { hits.float += +(ka === batch.labels[r]); hits.quantized += +(kb === batch.labels[r]); }
-          }
-          agree.set(name, (agree.get(name) ?? 0) + same);
-          if (batch.labels) correct.set(name, hits);
-        }
+  for (const [bi, batch] of batches.entries()) {
+    const a = floatOuts[bi];
+    const b = qOuts[bi];
+    const bx = qxOuts?.[bi];
+    for (const [name, t] of Object.entries(a)) {
+      if (!b[name] || !isFloat(t)) continue;
+      let e = acc.get(name);
+      if (!e) acc.set(name, (e = new ErrorAccumulator()));
+      const [fa, fb] = [toFloat32(t), toFloat32(b[name])];
+      e.add(fa, fb);
+      if (bx?.[name]) {
+        let ex = accExact.get(name);
+        if (!ex) accExact.set(name, (ex = new ErrorAccumulator()));
+        ex.add(fa, toFloat32(bx[name]));
       }
-      seen += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
-      if (seen >= samples) break;
+      if (t.dims.length === 2 && t.dims[1] > 1) {
+        const c = t.dims[1];
+        let same = 0;
+        const hits = correct.get(name) ?? { float: 0, quantized: 0 };
+        for (let r = 0; r < t.dims[0]; r++) {
+          const [ka, kb] = [argmax(fa, r * c, c), argmax(fb, r * c, c)];
+          if (ka === kb) same++;
+          if (batch.labels) { hits.float += +(ka === batch.labels[r]); hits.quantized += +(kb === batch.labels[r]); }
+        }
+        agree.set(name, (agree.get(name) ?? 0) + same);
+        if (batch.labels) correct.set(name, hits);
+      }
     }
-  } finally {
-    await fl.release();
-    await q.release();
-    await qx?.release();
+    seen += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
   }
   const db = (m: Map<string, ErrorAccumulator>) => Object.fromEntries([...m].map(([k, e]) => [k, Math.round(e.sqnrDb() * 100) / 100]));
   return {
     sqnr: db(acc),
-    exactSqnr: qx ? db(accExact) : undefined,
+    sqnrUndefined: Object.fromEntries([...acc].flatMap(([k, e]) => { const why = e.undefinedReason(); return why ? [[k, why]] : []; })),
+    exactSqnr: qxOuts ? db(accExact) : undefined,
     top1Agreement: Object.fromEntries([...agree].map(([k, n]) => [k, n / seen])),
     accuracy: correct.size ? Object.fromEntries([...correct].map(([k, h]) => [k, { float: h.float / seen, quantized: h.quantized / seen }])) : undefined,
     samples: seen,
@@ -195,7 +233,7 @@ function isFloat(t: Tensor): boolean {
 }
 
 function exactNote(exact: number | undefined, fused: number): string {
-  if (exact === undefined || Math.abs(exact - fused) < 0.5) return '';
+  if (exact === undefined || !Number.isFinite(fused) || Number.isNaN(exact) || Math.abs(exact - fused) < 0.5) return '';
   return `; ${exact === Infinity ? 'inf' : exact.toFixed(2)} dB with the exact Q/DQ arithmetic (ONNX Runtime optimizations off)`;
 }
 
@@ -207,6 +245,8 @@ export function registerQuantize(program: Command, io: CliIO): void {
     .argument('<model>', 'the float .onnx model')
     .requiredOption('-o, --output <file>', 'where to write the quantized model (written atomically)')
     .option('--recipe <file>', 'a *.qrecipe.json with default and per-layer formats')
+    .option('--algorithm <name>', `weight rounding for layers without their own "algorithm" in the recipe: ${QUANT_ALGORITHMS.join(', ')} (default: the recipe's, else rtn)`)
+    .option('--keep-dq', 'weight-only blocked MatMul/Gemm layers (e.g. int4/block:128 weights, float activations) keep DequantizeLinear + MatMul instead of com.microsoft MatMulNBits')
     .option('--batch-size <n>', 'samples per calibration run (default 8)', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default 1)', positiveInt)
     .option('--check-samples <n>', 'samples for the float-vs-quantized output check (default 4; 0 skips it)', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number'); return n; })
@@ -223,7 +263,12 @@ measured as ONNX Runtime runs it (full graph optimizations: fused integer kernel
 "warnings" in --json) say where ONNX Runtime on this CPU will not run the model as simulated, e.g. int8
 weights with 8-bit activations on x86 CPUs without VNNI (use int7/per-channel weights there).
 
+Repair (--algorithm or "algorithm" in the recipe): adaround, gptq, bias-correction, equalize and awq choose
+the weights' integer codes (or rescale weights) from the calibration data, without labels; each layer's output
+SQNR on the calibration data before and after is printed. rtn is plain rounding.
+
 Example:
+  quantlens quantize model.onnx --data calib/ --algorithm adaround -o model.int4.onnx
   quantlens quantize model.onnx --data calib/ --samples 128 -o model.int8.onnx
   quantlens quantize model.onnx --recipe model.qrecipe.json --synthetic -o model.q.onnx
 ${EXIT_CODES_HELP}`);
@@ -241,7 +286,11 @@ ${EXIT_CODES_HELP}`);
       const top1 = r.top1Agreement[name];
       const acc = r.accuracy?.[name];
       const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-      io.out(`Output SQNR ${name}: ${db.toFixed(2)} dB${top1 !== undefined ? `, top-1 agreement ${pct(top1)}` : ''}${acc ? `, accuracy ${pct(acc.float)} float -> ${pct(acc.quantized)} quantized` : ''} (quantized vs float, ${r.checkSamples} samples)${exactNote(r.exactSqnrDb[name], db)}`);
+      io.out(`Output SQNR ${name}: ${formatSqnr(db, r.outputSqnrUndefined?.[name])}${top1 !== undefined ? `, top-1 agreement ${pct(top1)}` : ''}${acc ? `, accuracy ${pct(acc.float)} float -> ${pct(acc.quantized)} quantized` : ''} (quantized vs float, ${r.checkSamples} samples)${exactNote(r.exactSqnrDb[name], db)}`);
+    }
+    for (const l of r.repair ?? []) {
+      const gain = l.sqnrDb !== undefined && l.rtnSqnrDb !== undefined ? `: layer output SQNR ${l.rtnSqnrDb.toFixed(2)} dB rounded to nearest -> ${l.sqnrDb.toFixed(2)} dB` : '';
+      io.out(`Repair ${l.layer}: ${l.applied === l.algorithm ? l.algorithm : `${l.algorithm} not applied (rtn)`}${gain}${l.note ? ` (${l.note})` : ''}${underdetermined(l) ? ` (fitted on ${l.rows} calibration rows for ${l.inputs} inputs: the gain may not hold on other data; calibrate on more samples)` : ''}`);
     }
     warn();
   });

@@ -3,12 +3,14 @@ import { formatToString, NumberFormat } from '../../shared/formats';
 import { CalibrationSpec } from '../../shared/recipe';
 import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
+import { shareTiedWeights } from './tied-weights';
 import { upgradeOpset } from '../onnx/opset-upgrade';
 import { DataType, ModelProto, TensorProto } from '../onnx/proto';
 import { floatToBfloat16, floatToHalf, packInt4, Tensor } from '../onnx/tensor-data';
 import { ModelEditor } from './graph-edit';
 import { activationParams, QuantParams, scaleDims, weightLayout, weightParams } from './qparams';
 import { floatToFloat8, quantize } from './quantize';
+import { applyMatMulNBits, matMulNBitsBlocker } from './matmul-nbits';
 
 /** What to do with one layer: its weight's format (and fixed parameters) and its activation inputs' formats. */
 export interface QuantPlanLayer {
@@ -38,6 +40,13 @@ export interface ExportOptions {
   weightValues?: Map<string, Tensor>;
   /** File name for error messages. */
   file?: string;
+  /**
+   * exportQdq only: weight-only blocked MatMul/Gemm layers (int2..int8 blocks of a power of two >= 16, float
+   * activations) become `com.microsoft` MatMulNBits (see matmul-nbits.ts) instead of DequantizeLinear + MatMul.
+   */
+  matMulNBits?: boolean;
+  /** MatMulNBits' accuracy_level (default 0: ONNX Runtime's default kernel). */
+  accuracyLevel?: number;
 }
 
 /** The storage type of an integer format: int4/uint4 up to 4 bits, int8/uint8 up to 8, int16/uint16 above. */
@@ -173,6 +182,13 @@ function scaleTensor(params: QuantParams, dims: number[]): Tensor {
 export function exportQdq(model: ModelProto, plan: QuantPlan, ranges: RangeMap, options: ExportOptions = {}): ModelProto {
   const file = options.file;
   const original = new Graph(model, file);
+  if (options.matMulNBits) {
+    const nbits = plan.filter((l) => !matMulNBitsBlocker(original, l));
+    if (nbits.length) {
+      const rest = plan.map((l) => (nbits.includes(l) ? { ...l, weight: undefined } : l));
+      return applyMatMulNBits(exportQdq(model, rest, ranges, { ...options, matMulNBits: false }), original, nbits, options.weightValues, options.accuracyLevel ?? 0);
+    }
+  }
   const opset = planOpset(original, plan);
   const base = opset > original.opset ? upgradeOpset(model, opset) : model;
   const ed = new ModelEditor(base, file, base === model ? original : undefined);
@@ -219,7 +235,8 @@ export function exportQdq(model: ModelProto, plan: QuantPlan, ranges: RangeMap, 
       return ed.addNode(at, 'Clip', [dq, lo, hi], `${a.tensor}_Clip_Output`);
     },
   });
-  return ed.build(opset);
+  // a weight tied between two layers (quantized the same way for both) is exported once
+  return shareTiedWeights(ed.build(opset)).model;
 }
 
 /** How the tensors of a plan are replaced: each emitter returns the tensor the layer reads instead. */

@@ -1,7 +1,7 @@
 /** `quant/export`: calibrate the recipe's activations and write a QDQ model that ONNX Runtime loads. */
 import * as path from 'path';
 import { QuantLensError } from '../../core/errors';
-import { writeFileAtomic } from '../../core/onnx/model-file';
+import { checkOutputFile, writeOutputFile } from '../../core/output-file';
 import { fusedLossWarning } from '../../core/quant/ort-fidelity';
 import type { EndToEndMetrics } from '../../shared/report';
 import type { EvaluateParams, EvaluateResult, ExportParams, ExportResult } from '../../shared/protocol';
@@ -34,7 +34,7 @@ async function measureQuantized(engine: Engine, job: Job, m: LoadedModel, q: Qua
 /** Quantizes, checks ORT loads the result, measures it against the float model, then writes it atomically. */
 export async function exportModel(engine: Engine, job: Job, params: ExportParams): Promise<ExportResult> {
   if (!params.output) throw new QuantLensError('export-no-output', 'no output file given');
-  const output = path.resolve(params.output);
+  const output = checkOutputFile(params.output, 'export output');
   const m = await engine.modelForJob(job, params.model);
   const q = await quantizeForJob(engine, job, m, resolveRecipe(params.recipe), params.data);
   try {
@@ -42,8 +42,8 @@ export async function exportModel(engine: Engine, job: Job, params: ExportParams
     const measured = await measureQuantized(engine, job, m, q, true, 70, 98);
     job.throwIfCancelled();
     job.enter(`writing ${output}`, 99);
-    writeFileAtomic(output, q.bytes);
-    return { output, sizeBytes: q.bytes.byteLength, floatSizeBytes: m.fileBytes, ...measured };
+    const sizeBytes = writeOutputFile(output, q.bytes, 'export output');
+    return { output, sizeBytes, floatSizeBytes: m.fileBytes, ...measured };
   } finally {
     await q.session.release();
   }

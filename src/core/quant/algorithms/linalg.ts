@@ -1,0 +1,50 @@
+/** Small dense linear algebra on row-major Float64Arrays (Cholesky, inverse) for the layer-wise algorithms. */
+
+/** Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive definite [n, n] matrix; throws when not positive definite. */
+export function cholesky(a: Float64Array, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j];
+    for (let k = 0; k < j; k++) d -= l[j * n + k] * l[j * n + k];
+    if (!(d > 0)) throw new Error(`matrix is not positive definite (pivot ${j}: ${d})`);
+    const ljj = Math.sqrt(d);
+    l[j * n + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      let s = a[i * n + j];
+      const li = i * n, lj = j * n;
+      for (let k = 0; k < j; k++) s -= l[li + k] * l[lj + k];
+      l[i * n + j] = s / ljj;
+    }
+  }
+  return l;
+}
+
+/** Inverse of A = L Lᵀ from its lower Cholesky factor: A⁻¹ = L⁻ᵀ L⁻¹. */
+export function choleskyInverse(l: Float64Array, n: number): Float64Array {
+  // Linv (lower) by forward substitution, stored transposed (t[j n + i] = Linv[i, j]) so that both sums below read
+  // contiguous memory; the sums run in the same order as over Linv itself (same values)
+  const t = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const tj = j * n;
+    t[tj + j] = 1 / l[j * n + j];
+    for (let i = j + 1; i < n; i++) {
+      let s = 0;
+      const li = i * n;
+      for (let k = j; k < i; k++) s += l[li + k] * t[tj + k];
+      t[tj + i] = -s / l[li + i];
+    }
+  }
+  // A⁻¹ = Linvᵀ Linv: A⁻¹[i, j] = Σ_k Linv[k, i] Linv[k, j]
+  const inv = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const ti = i * n;
+    for (let j = i; j < n; j++) {
+      let s = 0;
+      const tj = j * n;
+      for (let k = j; k < n; k++) s += t[ti + k] * t[tj + k];
+      inv[i * n + j] = s;
+      inv[j * n + i] = s;
+    }
+  }
+  return inv;
+}

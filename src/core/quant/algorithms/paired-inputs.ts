@@ -1,0 +1,198 @@
+/**
+ * Statistics for sequential repair (AdaRound's asymmetric reconstruction, Nagel et al. 2020, §4): a layer is
+ * repaired against the float model's output of that layer, W x, while its weight sees x̂, what reaches it once
+ * the layers before it are quantized (and repaired). Both models run on the same calibration batches; the same
+ * rows (the same samples and, for a Conv, output positions) of x and x̂ are kept, and ONNX Runtime computes the
+ * Gram matrix of [x̂ | x̂ - x] over them in one Gemm, which gives Σx̂x̂ᵀ, Σx̂δᵀ and Σδδᵀ (δ = x̂ - x) without
+ * subtracting large terms. No labels are used; the rows are chosen with a seeded generator.
+ */
+import { QuantLensError } from '../../errors';
+import { GraphBuilder } from '../../onnx/builder';
+import { Graph } from '../../onnx/graph';
+import { QuantLayer } from '../../onnx/layer';
+import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
+import { Tensor, toFloat32 } from '../../onnx/tensor-data';
+import { DataSource } from '../../data/source';
+import { InferenceBackend } from '../../runtime/backend';
+import { Rng } from '../../train/random';
+import { convGeom, ConvGeom, convOutput, GatherOptions, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
+
+/** Rows of one layer: [x̂ | δ] per row, plus exact column means of x and x̂. */
+class PairedRows {
+  readonly z: Float32Array;
+  rows = 0;
+  readonly meanF: Float64Array;
+  readonly meanQ: Float64Array;
+  meanCount = 0;
+  readonly absMean: Float64Array;
+  readonly absMax: Float64Array;
+  constructor(readonly cols: number, readonly cap: number) {
+    this.z = new Float32Array(cap * 2 * cols);
+    this.meanF = new Float64Array(cols);
+    this.meanQ = new Float64Array(cols);
+    this.absMean = new Float64Array(cols);
+    this.absMax = new Float64Array(cols);
+  }
+  /** Adds a row pair (x from the float model, q = x̂ from the quantized one) to the Gram rows. */
+  add(x: ArrayLike<number>, q: ArrayLike<number>): void {
+    if (this.rows >= this.cap) return;
+    const K = this.cols;
+    const at = this.rows++ * 2 * K;
+    for (let k = 0; k < K; k++) {
+      this.z[at + k] = q[k];
+      this.z[at + K + k] = q[k] - x[k];
+      const a = Math.abs(x[k]);
+      this.absMean[k] += a;
+      if (a > this.absMax[k]) this.absMax[k] = a;
+    }
+  }
+  /** Adds one position to the exact means. */
+  mean(x: ArrayLike<number>, q: ArrayLike<number>): void {
+    for (let k = 0; k < this.cols; k++) { this.meanF[k] += x[k]; this.meanQ[k] += q[k]; }
+    this.meanCount++;
+  }
+}
+
+/**
+ * Runs the float model and the partly quantized model (same graph, other weights) over `data` and returns, per
+ * layer, the statistics of its float input with `quantized` filled in (see QuantizedInputStats).
+ */
+export async function gatherPairedInputs(floatModel: ModelProto, quantModel: ModelProto, graph: Graph, layers: readonly QuantLayer[], data: DataSource, backend: InferenceBackend, o: GatherOptions = {}): Promise<Map<string, LayerInputStats>> {
+  const rng = new Rng(o.seed ?? 1);
+  const maxRows = o.maxRows ?? 8192;
+  const targets = layers.filter((l) => supportsInputStats(graph, l));
+  const out = new Map<string, LayerInputStats>();
+  if (!targets.length) return out;
+  const inputNames = new Set(graph.inputs.map((i) => i.name));
+  const fetched = [...new Set(targets.map((l) => l.activationInputs[0]))].filter((t) => !inputNames.has(t));
+  const acc = new Map<string, PairedRows>();
+  const geoms = new Map<string, ConvGeom>();
+  for (const l of targets) {
+    const K = l.weight!.dims.reduce((a, b) => a * b, 1) / l.weight!.dims[l.weight!.channelAxis];
+    acc.set(l.name, new PairedRows(K, rowCapOf(K, maxRows)));
+    if (l.kind === 'conv') geoms.set(l.name, convGeom(graph, l)!);
+  }
+  // one session at a time (the float and the partly quantized prefix of a wide model held together were the
+  // analysis's peak memory): the float prefix's values over all batches, then the quantized prefix batch by batch
+  const floatValues: Record<string, Tensor>[] = [];
+  if (fetched.length) {
+    const fs = await backend.createSession(encodeModelProto(upTo(floatModel, fetched)), { optimization: 'basic', threads: o.threads });
+    try {
+      for await (const batch of data.batches(o.batchSize ?? 8)) {
+        o.check?.();
+        floatValues.push(await fs.run(batch.feeds, fetched));
+      }
+    } finally { await fs.release(); }
+  }
+  const qs = fetched.length ? await backend.createSession(encodeModelProto(upTo(quantModel, fetched)), { optimization: 'basic', threads: o.threads }) : undefined;
+  let done = 0;
+  let b = 0;
+  try {
+    for await (const batch of data.batches(o.batchSize ?? 8)) {
+      o.check?.();
+      const rf = fetched.length ? floatValues[b] : {};
+      if (!rf) throw new QuantLensError('repair-capture', 'the calibration data gave more batches on the second pass than on the first', o.file);
+      floatValues[b++] = {}; // released as it is used
+      const rq = qs ? await qs.run(batch.feeds, fetched) : {};
+      for (const l of targets) {
+        const name = l.activationInputs[0];
+        const tf = inputNames.has(name) ? batch.feeds[name] : rf[name];
+        const tq = inputNames.has(name) ? batch.feeds[name] : rq[name];
+        if (!tf || !tq) throw new QuantLensError('repair-capture', `ONNX Runtime returned no value for '${name}'`, o.file);
+        const a = acc.get(l.name)!;
+        const per = Math.max(1, Math.ceil(a.cap / Math.max(1, data.samples)));
+        const g = geoms.get(l.name);
+        if (g) convPairs(toFloat32(tf), toFloat32(tq), tf.dims, g, a, per, rng);
+        else densePairs(toFloat32(tf), toFloat32(tq), a, per * Math.max(1, tf.dims[0]), rng);
+      }
+      done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
+      o.onProgress?.(done, data.samples);
+    }
+  } finally {
+    await qs?.release();
+  }
+  for (const l of targets) out.set(l.name, await finish(acc.get(l.name)!, backend, o.threads));
+  return out;
+}
+
+/** The part of the model that computes `tensors`, with them as its only outputs (a decoder's early layers skip its head). */
+function upTo(model: ModelProto, tensors: readonly string[]): ModelProto {
+  const g = model.graph!;
+  const nodes = g.node ?? [];
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => { for (const o of n.output ?? []) producer.set(o, i); });
+  const keep = new Set<number>();
+  const stack = [...tensors];
+  while (stack.length) {
+    const i = producer.get(stack.pop()!);
+    if (i === undefined || keep.has(i)) continue;
+    keep.add(i);
+    stack.push(...(nodes[i].input ?? []).filter((t) => t));
+    // subgraph attributes (If, Loop) may read outer tensors
+    for (const a of nodes[i].attribute ?? []) for (const sg of [a.g, ...(a.graphs ?? [])]) for (const n of sg?.node ?? []) stack.push(...(n.input ?? []).filter((t) => t));
+  }
+  const used = new Set(nodes.filter((_, i) => keep.has(i)).flatMap((n) => n.input ?? []));
+  for (const i of keep) for (const a of nodes[i].attribute ?? []) for (const sg of [a.g, ...(a.graphs ?? [])]) for (const n of sg?.node ?? []) for (const t of n.input ?? []) used.add(t);
+  for (const t of tensors) used.add(t);
+  // every graph input stays (the feeds name them all)
+  return { ...model, graph: { ...g, node: nodes.filter((_, i) => keep.has(i)), initializer: (g.initializer ?? []).filter((t) => used.has(t.name ?? '')), output: tensors.map((name) => ({ name })) } };
+}
+
+function densePairs(x: Float32Array, q: Float32Array, a: PairedRows, take: number, rng: Rng): void {
+  const K = a.cols;
+  const n = x.length / K;
+  for (let r = 0; r < n; r++) a.mean(x.subarray(r * K, (r + 1) * K), q.subarray(r * K, (r + 1) * K));
+  const pick = Math.min(n, take, a.cap - a.rows);
+  const perm = pick < n ? rng.permutation(n) : undefined;
+  for (let i = 0; i < pick; i++) {
+    const r = perm ? perm[i] : i;
+    a.add(x.subarray(r * K, (r + 1) * K), q.subarray(r * K, (r + 1) * K));
+  }
+}
+
+function convPairs(x: Float32Array, q: Float32Array, dims: readonly number[], g: ConvGeom, a: PairedRows, perSample: number, rng: Rng): void {
+  const { oh, ow } = convOutput(dims, g);
+  const positions = oh * ow;
+  const tx = new Float64Array(a.cols), tq = new Float64Array(a.cols);
+  for (let n = 0; n < dims[0]; n++) {
+    for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) {
+      im2colRow(tx, x, dims, g, n, oy, ox);
+      im2colRow(tq, q, dims, g, n, oy, ox);
+      a.mean(tx, tq);
+    }
+    const pick = Math.min(positions, perSample, a.cap - a.rows);
+    for (let i = 0; i < pick; i++) {
+      const p = Math.floor(rng.next() * positions);
+      im2colRow(tx, x, dims, g, n, Math.floor(p / ow), p % ow);
+      im2colRow(tq, q, dims, g, n, Math.floor(p / ow), p % ow);
+      a.add(tx, tq);
+    }
+  }
+}
+
+/** The Gram matrix of the rows (ONNX Runtime Gemm, float32) split into the statistics. */
+async function finish(a: PairedRows, backend: InferenceBackend, threads?: number): Promise<LayerInputStats> {
+  const K = a.cols, K2 = 2 * K, R = a.rows;
+  const gram = new Float32Array(K2 * K2);
+  if (R > 0) {
+    const b = new GraphBuilder('gram');
+    b.input('z', DataType.FLOAT, [R, K2]);
+    b.node('Gemm', ['z', 'z'], { transA: 1 }, { name: 'gram', output: 'g' });
+    b.output('g', DataType.FLOAT, [K2, K2]);
+    const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads });
+    try { gram.set(toFloat32((await s.run({ z: { type: DataType.FLOAT, dims: [R, K2], data: a.z.subarray(0, R * K2) } }, ['g'])).g)); } finally { await s.release(); }
+  }
+  const h = new Float64Array(K * K), cross = new Float64Array(K * K), dd = new Float64Array(K * K), hf = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) {
+    for (let j = 0; j < K; j++) {
+      h[i * K + j] = gram[i * K2 + j];
+      cross[i * K + j] = gram[i * K2 + K + j];
+      dd[i * K + j] = gram[(K + i) * K2 + K + j];
+    }
+  }
+  // Σ x xᵀ with x = x̂ - δ
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hf[i * K + j] = h[i * K + j] - cross[i * K + j] - cross[j * K + i] + dd[i * K + j];
+  const n = Math.max(1, a.meanCount);
+  const mean = a.meanF.map((v) => v / n), meanQ = a.meanQ.map((v) => v / n);
+  return { cols: K, rows: R, h: hf, mean, absMean: a.absMean.map((v) => v / Math.max(1, R)), absMax: a.absMax, quantized: { h, cross, dd, mean: meanQ } };
+}
