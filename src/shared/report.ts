@@ -56,7 +56,11 @@ export interface LayerFormatResult {
   isolated?: EndToEndMetrics;
   /** Everything quantized except this layer. */
   allButOne?: EndToEndMetrics;
-  /** First-order (gradient x noise) estimate of the output error, for ranking before exact runs. */
+  /**
+   * Predicted isolated output SQNR (dB, the unit of `isolated.sqnrDb`) from the first-order screening (gradient of
+   * random output projections x quantization noise); an estimate, never measured. `isolated` is present only when
+   * the layer was measured exactly.
+   */
   estimate?: number;
 }
 
@@ -89,8 +93,63 @@ export interface LayerReport {
   /** Results keyed by FormatCandidate.id. */
   formats: Record<string, LayerFormatResult>;
   diagnoses: Diagnosis[];
-  /** 1 = most sensitive, under the report's primary format. */
+  /** 1 = most sensitive, under the report's primary format (measured isolated SQNR, else the estimate). */
   rank: number;
+  /** True when the isolated results of this layer were measured exactly (else only estimated). */
+  measured?: boolean;
+  /** Why the layer has no estimate (the autodiff cannot differentiate through an op after it): it is measured instead. */
+  notScreened?: string;
+  /** What repair would give at the recommendation's base weight format (layer output SQNR on the calibration data). */
+  repair?: LayerRepairResult;
+}
+
+/** A layer's output SQNR (dB, on the calibration data, float inputs) with plain rounding and with each repair algorithm. */
+export interface LayerRepairResult {
+  /** The weight format rounded (e.g. int4/per-channel). */
+  weights: string;
+  rtnSqnrDb: number;
+  /** SQNR per algorithm that applies to the layer (gptq, adaround, bias-correction...). */
+  algorithms: Record<string, number>;
+  /** The algorithm with the highest SQNR, when one beats plain rounding. */
+  best?: string;
+  /** Calibration rows the algorithms fitted and the weight's inputs per output (fewer rows: the fit may not hold on other data). */
+  rows?: number;
+  inputs?: number;
+}
+
+/** How the recommendation treats one layer, and the measured effect of that choice. */
+export interface LayerRemedy {
+  layer: string;
+  /** keep: higher precision; repair: base format with `algorithm`; base: base format rounded to nearest. */
+  remedy: 'keep' | 'repair' | 'base';
+  algorithm?: string;
+  /** Extra bytes over the base format (0 for repair). */
+  extraBytes: number;
+  /** The recommended configuration's metrics with this layer put back to the base format rounded to nearest (measured). */
+  without?: EndToEndMetrics;
+}
+
+/** How the analysis spent its runs: what was estimated and what measured. */
+export interface AnalysisMethod {
+  /** 'all': every layer x format measured exactly; 'decisive': estimated, measured where the decision is made. */
+  measure: 'all' | 'decisive';
+  /** The first-order estimator of `estimate` ('fisher': Σ g²δ², 'taylor': (g·δ)²), or 'none' when screening was off. */
+  estimator: 'fisher' | 'taylor' | 'none';
+  /** Samples the screening ran (forward + backward each). */
+  screenedSamples: number;
+  /** Layers measured exactly, of all. */
+  measuredLayers: number;
+  /** Layers that could not be screened (measured instead). */
+  unscreenedLayers: number;
+  /** All-but-one runs were made. */
+  allButOne: boolean;
+  /** Layers the repair algorithms were tried on ('decisive': those the recommendation's choice turns on; 'all': every layer). */
+  repairedLayers?: number;
+  /** True when this run resumed an interrupted one (its finished steps were reused). */
+  resumed?: boolean;
+  /** Intra-op threads and execution providers the runs used. */
+  threads?: number;
+  executionProviders?: string[];
 }
 
 /** What the recommendation must achieve. */
@@ -107,8 +166,10 @@ export interface ParetoPoint {
   /** Bit operations (MACs x weight bits x activation bits), when MACs are known. */
   bops?: number;
   metrics: EndToEndMetrics;
-  /** True when this point was measured by running it, not estimated. */
+  /** True when this point was measured by running it; false: its metrics are predicted by adding the layers' estimated noises. */
   verified: boolean;
+  /** Layers repaired at the base format in this point (see Recommendation.repaired). */
+  repaired?: string[];
 }
 
 /** Which layers to keep in higher precision to meet the target. */
@@ -127,6 +188,10 @@ export interface Recommendation {
   baseSizeBytes: number;
   pareto: ParetoPoint[];
   recipe: Recipe;
+  /** Layers repaired at the base format (weights rounded by an algorithm instead of kept at higher precision). */
+  repaired?: string[];
+  /** Per layer the remedy chosen and its measured effect (kept and repaired layers). */
+  remedies?: LayerRemedy[];
 }
 
 /** The whole analysis report. */
@@ -139,8 +204,14 @@ export interface AnalysisReport {
   formats: FormatCandidate[];
   /** The format the ranking uses. */
   primaryFormat: string;
-  /** Metrics with every layer quantized, per format id. */
+  /** Metrics with every layer quantized, per format id (measured). */
   allQuantized: Record<string, EndToEndMetrics>;
+  /** Predicted output SQNR (dB) with every layer quantized, per format id, for the formats not measured (sum of estimated noises). */
+  allQuantizedEstimate?: Record<string, number>;
+  /** What was estimated and what measured. */
+  method?: AnalysisMethod;
+  /** Present while the analysis is still running or was interrupted: the report holds what was finished. */
+  partial?: { phase: string; done: number; total: number };
   /** Accuracy of the float model against labels, when labels exist. */
   floatAccuracy?: number;
   layers: LayerReport[];
@@ -151,6 +222,10 @@ export interface AnalysisReport {
     floatPassMs?: number;
     /** The isolated per-layer runs (all candidates): total, of which session creation and ORT runs. */
     isolatedMs?: number; isolatedSessionMs?: number; isolatedRunMs?: number;
+    /** The first-order screening (build + forward/backward runs). */
+    screeningMs?: number;
+    /** Per phase of the analysis: wall time, and of it ONNX Runtime session creations and runs (counts and ms). */
+    phases?: Record<string, { ms: number; sessions: number; sessionMs: number; runs: number; runMs: number }>;
   };
   warnings: string[];
 }

@@ -9,7 +9,7 @@ const codes = (r: { diagnoses: { code: string }[] }) => r.diagnoses.map((d) => d
 
 test('a layer with one output channel x30 is the most sensitive under per-tensor weights, diagnosed as channel spread', async () => {
   const data = arraySource('x', [4, 8, 8], normalData(32, 256, 11));
-  const report = await analyzeModel({ modelPath: 'wide.onnx', model: wideChannelNet(), data, formats: ['w8-pt', 'w8-pc', 'a8'], allButOne: false });
+  const report = await analyzeModel({ modelPath: 'wide.onnx', model: wideChannelNet(), data, formats: ['w8-pt', 'w8-pc', 'a8'], allButOne: false, measure: 'all' });
   assert.deepEqual(report.layers.map((l) => l.name).sort(), ['conv1', 'conv2', 'conv3', 'fc']);
   const byRank = report.layers.slice().sort((a, b) => a.rank - b.rank);
   assert.equal(byRank[0].name, 'conv2');
@@ -27,7 +27,7 @@ test('a layer with one output channel x30 is the most sensitive under per-tensor
 
 test('a depthwise convolution quantized per-tensor is far more sensitive than per-channel', async () => {
   const data = arraySource('x', [8, 8, 8], normalData(16, 512, 12));
-  const report = await analyzeModel({ modelPath: 'dw.onnx', model: depthwiseNet(), data, formats: ['w8-pc', 'w8-pt'], primaryFormat: 'w8-pt' });
+  const report = await analyzeModel({ modelPath: 'dw.onnx', model: depthwiseNet(), data, formats: ['w8-pc', 'w8-pt'], primaryFormat: 'w8-pt', measure: 'all' });
   const dw = report.layers.find((l) => l.name === 'dw')!;
   assert.equal(dw.kind, 'depthwise-conv');
   const pt = dw.formats['w8-pt'].isolated!.sqnrDb;
@@ -43,7 +43,7 @@ test('a depthwise convolution quantized per-tensor is far more sensitive than pe
 
 test('an input activation with outliers is the most sensitive under 8-bit activations, diagnosed as outliers', async () => {
   const data = arraySource('x', [16], outlierData(64, 13));
-  const report = await analyzeModel({ modelPath: 'outlier.onnx', model: outlierMlp(), data, formats: ['a8', 'a16', 'w8-pc'], allButOne: false });
+  const report = await analyzeModel({ modelPath: 'outlier.onnx', model: outlierMlp(), data, formats: ['a8', 'a16', 'w8-pc'], allButOne: false, measure: 'all' });
   const fc1 = report.layers.find((l) => l.name === 'fc1')!;
   const fc2 = report.layers.find((l) => l.name === 'fc2')!;
   assert.equal(fc1.rank, 1);

@@ -32,7 +32,7 @@ test('PaddleOCR classifier: a full analysis completes, every layer present, ever
   const streamed: string[] = [];
   let lastProgress = { done: 0, total: 0 };
   const report = await analyzeModel({
-    modelPath: CLS, model, data, batchSize: 4, target: { kind: 'min-sqnr-db', value: 25 },
+    modelPath: CLS, model, data, batchSize: 4, measure: 'all', allButOne: true, target: { kind: 'min-sqnr-db', value: 25 },
     onLayer: (l) => streamed.push(l.name), onProgress: (p) => { lastProgress = p; },
   });
   const names = buildInventory(graph).map((l) => l.name);
@@ -93,7 +93,7 @@ async function mnistClassifier(): Promise<ModelProto> {
 test('MNIST CNN with labels: accuracy per layer and format, recommendation on accuracy drop', async () => {
   const model = await mnistClassifier();
   const data = mnistDataSource(new Graph(model).inputs, { samples: 128, split: 'test' });
-  const report = await analyzeModel({ modelPath: 'mnist-cnn.onnx', model, data, batchSize: 32, formats: ['w4-pc', 'a8', 'w8-pc'], target: { kind: 'max-accuracy-drop', value: 0.02 }, base: 'w4a8', higher: 'w8a8' });
+  const report = await analyzeModel({ modelPath: 'mnist-cnn.onnx', model, data, batchSize: 32, formats: ['w4-pc', 'a8', 'w8-pc'], measure: 'all', target: { kind: 'max-accuracy-drop', value: 0.02 }, base: 'w4a8', higher: 'w8a8' });
   assert.equal(report.data.labels, true);
   assert.ok(report.floatAccuracy! > 0.6, `float accuracy ${report.floatAccuracy}`);
   assert.deepEqual(report.layers.map((l) => l.name), ['/conv1/Conv', '/conv2/Conv', '/fc/Gemm']);

@@ -82,7 +82,7 @@ describe('engine process: analysis', () => {
         cts.cancel(); // the point is made; stop the analysis
       });
     });
-    await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 2 }, formats: ['w8a8'], partialResultToken: 'partial-4' }, cts.token)
+    await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 2 }, formats: ['w8a8'], measure: 'all', partialResultToken: 'partial-4' }, cts.token)
       .catch((e: ResponseError<unknown>) => { if (e.code !== LSPErrorCodes.RequestCancelled) throw e; });
     analysisDone = true;
     sub.dispose();
@@ -111,7 +111,7 @@ describe('engine process: analysis', () => {
       received += layers.length;
       if (received === 3) cts.cancel();
     });
-    const err = await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 4 }, formats: ['w8a8'], partialResultToken: 'partial-2' }, cts.token)
+    const err = await engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 4 }, formats: ['w8a8'], measure: 'all', partialResultToken: 'partial-2' }, cts.token)
       .then(() => undefined, (e: unknown) => e);
     sub.dispose();
     assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${err}`);
@@ -130,7 +130,7 @@ describe('engine process: analysis', () => {
       if (jobId && !sent) { sent = true; void engine.connection.sendNotification(CancelJobNotification, { id: jobId }); }
     });
     await assert.rejects(
-      engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 4 }, formats: ['w8a8'], partialResultToken: 'partial-3' }),
+      engine.connection.sendRequest(AnalyzeRequest, { model: CLS_MODEL, data: { samples: 4 }, formats: ['w8a8'], measure: 'all', partialResultToken: 'partial-3' }),
       (e: ResponseError<unknown>) => e.code === LSPErrorCodes.RequestCancelled,
     );
     sub.dispose();

@@ -23,9 +23,13 @@ export interface CaptureOptions {
   data: DataSource;
   /** Intermediate tensors to keep (graph inputs and outputs are always kept). */
   tensors: Iterable<string>;
+  /** Intermediate tensors fetched and handed to `observe` batch by batch, not kept (statistics, calibration). */
+  observed?: Iterable<string>;
+  observe?: (name: string, value: Tensor) => void;
   batchSize?: number;
   memoryBudgetBytes?: number;
   threads?: number;
+  executionProviders?: readonly string[];
   signal?: AbortSignal;
   /** Called after each captured batch. */
   onBatch?: (done: number) => void;
@@ -50,6 +54,7 @@ export class ActivationCache {
   private dir?: string;
   private bytesInMemory = 0;
   private bytesOnDisk = 0;
+  private spilled = 0;
   /** Wall time of the capture runs alone (ms). */
   captureRunMs = 0;
 
@@ -57,42 +62,61 @@ export class ActivationCache {
 
   /** Runs the float model once over the data and keeps the requested tensors of every batch. */
   static async capture(o: CaptureOptions): Promise<ActivationCache> {
-    const { graph } = o;
     const cache = new ActivationCache(o.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET);
+    try {
+      await cache.pass(o, true);
+    } catch (e) {
+      cache.dispose();
+      throw e;
+    }
+    if (!cache.entries.length) throw new QuantLensError('data-empty', 'the data source yielded no samples', o.data.description.source);
+    return cache;
+  }
+
+  /** Adds tensors to the cache with one more float pass over the same data and batch size (those already held are skipped). */
+  async extend(o: CaptureOptions): Promise<void> {
+    const missing = [...new Set(o.tensors)].filter((t) => !this.has(t));
+    if (!missing.length) return;
+    await this.pass({ ...o, tensors: missing }, false);
+  }
+
+  private async pass(o: CaptureOptions, first: boolean): Promise<void> {
+    const { graph } = o;
     const inputNames = new Set(graph.inputs.map((i) => i.name));
-    const outputs = graph.outputs.map((v) => v.name);
-    const extra = [...new Set(o.tensors)].filter((t) => t && !inputNames.has(t) && !outputs.includes(t) && !graph.isConstant(t));
+    const outputs = first ? graph.outputs.map((v) => v.name) : [];
+    const kept = new Set(o.tensors);
+    const extra = [...new Set([...kept, ...(o.observed ?? [])])].filter((t) => t && !inputNames.has(t) && !graph.outputs.some((v) => v.name === t) && !graph.isConstant(t));
     const model: ModelProto = {
       ...graph.model,
-      graph: { ...graph.model.graph, output: [...(graph.model.graph!.output ?? []), ...extra.map((name) => ({ name }))] },
+      graph: { ...graph.model.graph, output: [...(first ? graph.model.graph!.output ?? [] : []), ...extra.map((name) => ({ name }))] },
     };
-    const session = await o.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: o.threads ?? 1 });
+    if (!first && !extra.length) return;
+    const session = await o.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
     const fetches = [...outputs, ...extra];
     try {
       let b = 0;
       for await (const batch of o.data.batches(o.batchSize ?? 8)) {
         throwIfAborted(o.signal);
-        checkFeeds(graph, batch.feeds, o.data.description.source);
+        if (first) checkFeeds(graph, batch.feeds, o.data.description.source);
         const t0 = performance.now();
         const result = await session.run(batch.feeds, fetches);
-        cache.captureRunMs += performance.now() - t0;
-        const map = new Map<string, Entry>();
-        cache.entries.push(map);
-        for (const [k, v] of Object.entries(batch.feeds)) cache.put(map, b, k, v);
-        for (const k of fetches) if (result[k]) cache.put(map, b, k, result[k]);
-        cache.labelList.push(batch.labels);
-        cache.sampleCounts.push(firstDim(batch.feeds));
+        this.captureRunMs += performance.now() - t0;
+        let map = this.entries[b];
+        if (first) {
+          map = new Map<string, Entry>();
+          this.entries.push(map);
+          for (const [k, v] of Object.entries(batch.feeds)) this.put(map, b, k, v);
+          this.labelList.push(batch.labels);
+          this.sampleCounts.push(firstDim(batch.feeds));
+        } else if (!map) throw new Error('the data yielded more batches than when the cache was captured');
+        for (const k of fetches) if (result[k] && (first && outputs.includes(k) || kept.has(k))) this.put(map, b, k, result[k]);
+        if (o.observe) for (const k of o.observed ?? []) { const t = result[k] ?? batch.feeds[k]; if (t) o.observe(k, t); }
         b++;
         o.onBatch?.(b);
       }
-    } catch (e) {
-      cache.dispose();
-      throw e;
     } finally {
       await session.release();
     }
-    if (!cache.entries.length) throw new QuantLensError('data-empty', 'the data source yielded no samples', o.data.description.source);
-    return cache;
   }
 
   /** Number of cached batches. */
@@ -160,7 +184,7 @@ export class ActivationCache {
       return;
     }
     this.dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-act-'));
-    const file = path.join(this.dir, `b${b}_${map.size}.bin`);
+    const file = path.join(this.dir, `b${b}_${this.spilled++}.bin`);
     fs.writeFileSync(file, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     this.bytesOnDisk += bytes;
     map.set(name, { file, type: t.type, dims: t.dims.slice() });

@@ -9,29 +9,30 @@ import { buildInventoryAsync } from '../onnx/inventory';
 import { foldConstants } from '../onnx/constant-fold';
 import { Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
-import { ortBackend } from '../runtime/ort-backend';
-import { DataSource } from '../data/source';
+import { MeteredBackend } from '../runtime/metered-backend';
+import { checkExecutionProviders, defaultThreads, ortBackend } from '../runtime/ort-backend';
+import { DataSource, effectiveBatchSize } from '../data/source';
 import { DataSpec, OpenDataOptions, openDataSource } from '../data/open';
 import { AnalysisReport, FormatCandidate, LayerReport, REPORT_SCHEMA_VERSION, Target } from '../../shared/report';
+import { exportRepairWeights, repairCandidates, RepairCandidates } from './remedy';
+import { QuantAlgorithm } from '../../shared/recipe';
 import { DEFAULT_LAYER_SPEC, effectiveLayerSpec, parseCalibration, Recipe } from '../../shared/recipe';
 import { mustParseFormat } from '../../shared/formats';
 import { ActivationCache, checkFeeds, throwIfAborted } from './activation-cache';
 import { DEFAULT_CANDIDATES, parseCandidate } from './candidates';
 import { AccuracyAccumulator, detectOutputLayout, isFloatTensor } from './metrics';
 import { derivedConstantsNeeded, neededTensors } from './subgraph';
-import { analyzeLayerIsolated, ConfigurationRunner, SensitivityContext, SensitivityTimings, uniformFormats } from './sensitivity';
-import { activationStats, weightHistogram } from './layer-stats';
+import { activationSetting, analyzeLayerIsolated, ConfigurationRunner, quantizedWeight, SensitivityContext, SensitivityTimings, uniformFormats, weightErrors } from './sensitivity';
+import { Estimator, estimateSqnrDb, screenLayers, ScreeningResult } from './screening';
+import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurements, repairLayers, estimateFor, fixedBatch, outputPower, PhaseProgress, predictConfiguration, uniqueFormats } from './decide';
+import { analysisKey, AnalysisState } from './analysis-state';
+import { ActivationObserver, activationStats, weightHistogram } from './layer-stats';
 import { diagnoseLayer } from './diagnosis';
 import { recommend } from './recommend';
 import { buildPlan } from '../quant/plan';
 import { fidelityMessages } from '../quant/ort-fidelity';
 
-/** Progress of an analysis: `done` of `total` steps, with what is being done. */
-export interface AnalysisProgress {
-  done: number;
-  total: number;
-  message: string;
-}
+export type { AnalysisPhase, AnalysisProgress };
 
 /** Options of analyzeModel. */
 export interface AnalyzeOptions {
@@ -57,11 +58,36 @@ export interface AnalyzeOptions {
   base?: string;
   /** Higher precision for kept layers (default w8a8). */
   higher?: string;
-  /** Also run all-but-one for the primary format (default true). */
+  /** Also run all-but-one for the primary format (default: only on models of at most 30 layers). */
   allButOne?: boolean;
+  /**
+   * 'decisive' (default): every layer x format is estimated by the first-order screening, and exact isolated runs
+   * are made only where they decide (the most sensitive layers, the recommendation's boundary, layers the screening
+   * cannot reach). 'all': every layer x format is measured exactly (and still estimated, for comparison).
+   */
+  measure?: 'all' | 'decisive';
+  /** Run the first-order screening (default true; with false, 'decisive' falls back to 'all'). */
+  screening?: boolean;
+  /** The screening's estimator (default 'fisher', chosen by measurement: see README). */
+  estimator?: Estimator;
+  /** Samples per screening forward + backward run (default 1, or the model's fixed batch). */
+  screeningBatchSize?: number;
+  /**
+   * Repair algorithms tried on every layer at the base weight format (the recommendation's base, else the primary
+   * format): the report shows each layer's output SQNR after them next to plain rounding, and the recommendation may
+   * repair a layer instead of keeping it. Default ['gptq', 'bias-correction']; false skips.
+   */
+  repair?: readonly QuantAlgorithm[] | false;
   batchSize?: number;
   memoryBudgetBytes?: number;
+  /** Intra-op threads (default: the machine's cores). */
   threads?: number;
+  /** ONNX Runtime execution providers, e.g. ['cuda'] (default cpu). */
+  executionProviders?: string[];
+  /** Folder of resumable analysis state: an interrupted run with the same model, data, formats and options resumes from it. */
+  stateDir?: string;
+  /** Called with the report so far (`partial` set) after each finished step. */
+  onPartialReport?: (report: AnalysisReport) => void;
   backend?: InferenceBackend;
   signal?: AbortSignal;
   onProgress?: (p: AnalysisProgress) => void;
@@ -74,8 +100,11 @@ const VERSION = '0.1.0';
 /** Runs the full analysis and returns the report (every quantizable layer present). */
 export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport> {
   const t0 = performance.now();
-  const backend = opts.backend ?? ortBackend();
-  const threads = opts.threads ?? 1;
+  const backend = new MeteredBackend(opts.backend ?? ortBackend());
+  const threads = opts.threads;
+  const eps = opts.executionProviders?.length ? opts.executionProviders : undefined;
+  const offered = backend.executionProviders?.();
+  if (eps && offered) checkExecutionProviders(eps.filter((e) => e !== 'cpu'), offered); // before any work
   const warnings: string[] = [];
   const model = opts.model ?? loadModelFile(opts.modelPath);
   const graph = new Graph(model, opts.modelPath);
@@ -90,6 +119,9 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   const spec = opts.recipe ? effectiveLayerSpec(opts.recipe, '') : DEFAULT_LAYER_SPEC;
   const cal = parseCalibration(spec.calibration);
   if (!cal.ok) throw new QuantLensError('recipe-calibration', cal.error);
+  const wantRecommendation = !!(opts.target || opts.base);
+  const base = opts.base ? parseCandidate(opts.base) : recipeBase(opts.recipe) ?? parseCandidate('w4a8');
+  const higher = parseCandidate(opts.higher ?? 'w8a8');
 
   const data = openData(opts, graph);
   if (data.samples <= 0) throw new QuantLensError('data-empty', 'the data has no samples', data.description.source);
@@ -99,17 +131,29 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   const first = await firstSample(data, batchSize, graph);
   const layers = (await buildInventoryAsync(graph, backend, { feeds: first })).filter((l) => l.weight || l.activationInputs.length);
   if (!layers.length) warnings.push('the model has no quantizable layers (Conv, ConvTranspose, Gemm, MatMul, Gather)');
+  const screeningOn = opts.screening !== false && layers.length > 0;
+  const measureAll = opts.measure === 'all' || !screeningOn;
+  const allButOne = opts.allButOne ?? layers.length <= ALL_BUT_ONE_MAX_LAYERS;
+  const estimator: Estimator = opts.estimator ?? 'fisher';
+  const key = { candidates, primary, base, higher, target: opts.target ?? null, measureAll, allButOne, estimator, batchSize, calibration: spec.calibration, labels: opts.labels ? Array.from(opts.labels) : null, screening: screeningOn, screeningBatch: opts.screeningBatchSize ?? null };
+  const state = opts.stateDir ? AnalysisState.open(opts.stateDir, analysisKey(opts.modelPath, graph, data, first, key)) : undefined;
 
-  const steps = { done: 0, total: 1 + layers.length + candidates.length + (opts.allButOne === false ? 0 : layers.length) };
-  const progress = (message: string, inc = 1) => { steps.done += inc; opts.onProgress?.({ done: Math.min(steps.done, steps.total), total: steps.total, message }); };
-  opts.onProgress?.({ done: 0, total: steps.total, message: 'capturing float activations' });
+  const progress = new PhaseProgress(opts.onProgress, 2 + (measureAll ? layers.length : Math.min(layers.length, 8)) + (measureAll ? candidates.length : 1) + (allButOne ? layers.length : 0) + (wantRecommendation ? 4 : 0));
+  progress.enter('calibrating', 'capturing float activations');
 
+  // 1. One float pass: inputs, outputs and every layer's input activation (calibration and statistics); with
+  //    'all', everything the isolated runs read.
   const tc = performance.now();
-  const cache = await ActivationCache.capture({ graph, backend, data, tensors: neededTensors(graph, layers), batchSize, memoryBudgetBytes: opts.memoryBudgetBytes, threads, signal: opts.signal });
+  backend.enter('calibration pass');
+  const capture = { graph, backend, data, batchSize, memoryBudgetBytes: opts.memoryBudgetBytes, threads, executionProviders: eps, signal: opts.signal };
+  // 'decisive' keeps no intermediate tensor yet: input activations are observed (range, calibration, statistics) and dropped.
+  const actFormats = uniqueFormats([...candidates, base, higher].map((c) => c.activations));
+  const observer = measureAll ? undefined : new ActivationObserver(cal.spec, actFormats, Math.ceil(OBSERVED_VALUES / Math.max(1, Math.ceil(data.samples / batchSize))));
+  const cache = await ActivationCache.capture({ ...capture, tensors: measureAll ? neededTensors(graph, layers) : [], observed: observer ? layers.flatMap((l) => l.activationInputs) : undefined, observe: observer ? (n, t) => observer.observe(n, t) : undefined });
+  let runner: ConfigurationRunner | undefined;
   try {
-    const captureMs = performance.now() - tc;
+    let captureMs = performance.now() - tc;
     if (opts.labels) attachLabels(cache, opts.labels, data.description.source);
-    progress('float activations captured');
     const outputsB0: Record<string, Tensor> = {};
     for (const o of graph.outputs) if (cache.has(o.name)) outputsB0[o.name] = cache.get(0, o.name);
     const layout = detectOutputLayout(outputsB0, graph.outputs.map((o) => o.name));
@@ -118,74 +162,31 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     }
     for (const o of graph.outputs) if (outputsB0[o.name] && !isFloatTensor(outputsB0[o.name]) && !nonFloat.includes(o)) warnings.push(`output '${o.name}' is not a float tensor; it is left out of the output metrics`);
 
+    backend.enter('constants');
     const constants = await foldConstants(graph, backend, [...derivedConstantsNeeded(graph, layers), ...layers.filter((l) => l.weight).map((l) => l.weight!.tensor)]);
     const floatWeights = new Map<string, Float32Array>();
     for (const l of layers) if (l.weight) {
       const v = constants.get(l.weight.tensor);
       if (!v) throw new QuantLensError('weight-missing', `the weight '${l.weight.tensor}' of layer '${l.name}' could not be computed`, opts.modelPath);
-      floatWeights.set(l.name, Float32Array.from(toFloat32(v)));
+      const w = toFloat32(v);
+      floatWeights.set(l.name, w instanceof Float32Array ? w : Float32Array.from(w));
     }
-    const ctx: SensitivityContext = { graph, layers, backend, cache, layout, floatWeights, constants, calibration: cal.spec, threads, signal: opts.signal };
-    const floatPassMs = await timeFloatPass(graph, backend, cache, threads);
-    const floatAccuracy = layout.classifier ? floatAccuracyOf(cache, layout.classifier, graph) : undefined;
-
-    // Isolated per-layer runs.
-    const ts = performance.now();
-    const timings: SensitivityTimings = { sessionMs: 0, runMs: 0, totalMs: 0 };
-    const reports: LayerReport[] = [];
-    for (const layer of layers) {
-      throwIfAborted(opts.signal);
-      const formats = await analyzeLayerIsolated(ctx, layer, candidates, timings);
-      const rep = baseLayerReport(layer, ctx);
-      rep.formats = formats;
-      reports.push(rep);
-      opts.onLayer?.(rep);
-      progress(`layer ${layer.name}`);
-    }
-    // Whole-model configurations: everything quantized per format, then all-but-one for the primary format.
+    const ctx: SensitivityContext = { graph, layers, backend, cache, layout, floatWeights, constants, calibration: cal.spec, threads, executionProviders: eps, signal: opts.signal, observer };
+    backend.enter('float pass (reference)');
+    const floatPassMs = await timeFloatPass(graph, backend, cache, threads, eps);
+    const floatAccuracy = layout.classifier ? floatAccuracyOf(cache, layout.classifier) : undefined;
+    backend.enter('layer statistics');
+    const reports = layers.map((l) => baseLayerReport(l, ctx, candidates));
+    const repOf = new Map(reports.map((r) => [r.name, r]));
     const allQuantized: AnalysisReport['allQuantized'] = {};
-    const halfActivations = candidates.some((c) => /float16|bfloat16|float8/.test(c.activations)) || /fp16|float16/.test(opts.higher ?? '');
-    const runner = await ConfigurationRunner.create(ctx, { halfActivations });
-    try {
-      for (const c of candidates) {
-        allQuantized[c.id] = await runner.measure(uniformFormats(layers, mustParseFormat(c.weights), mustParseFormat(c.activations)));
-        progress(`all layers in ${c.id}`);
-      }
-      if (opts.allButOne !== false) {
-        const pc = candidates.find((c) => c.id === primary)!;
-        const all = uniformFormats(layers, mustParseFormat(pc.weights), mustParseFormat(pc.activations));
-        for (const [i, layer] of layers.entries()) {
-          const f = new Map(all);
-          f.delete(layer.name);
-          const r = reports[i].formats[primary] ??= {};
-          r.allButOne = await runner.measure(f);
-          progress(`all but ${layer.name}`);
-        }
-      }
-      const sensitivityMs = performance.now() - ts;
-      rankLayers(reports, primary);
-      const lastLayers = new Set(layers.filter((l) => graph.downstreamNodes(l.outputs).every((n) => !QUANTIZED_KINDS.has(n.opType))).map((l) => l.name));
-      for (const rep of reports) rep.diagnoses = diagnoseLayer(rep, { primary, candidates, outputLayer: lastLayers.has(rep.name), layerCount: reports.length });
-
-      let recommendation: AnalysisReport['recommendation'];
-      let recommendationMs: number | undefined;
-      if (opts.target || opts.base) {
-        const tr = performance.now();
-        recommendation = await recommend({
-          ctx, runner, reports, graph, candidates,
-          base: opts.base ? parseCandidate(opts.base) : recipeBase(opts.recipe) ?? parseCandidate('w4a8'),
-          higher: parseCandidate(opts.higher ?? 'w8a8'),
-          target: opts.target ?? { kind: 'min-sqnr-db', value: 30 },
-          modelFile: path.basename(opts.modelPath),
-          calibration: spec.calibration,
-          floatAccuracy,
-          onProgress: (m) => opts.onProgress?.({ done: steps.done, total: steps.total, message: m }),
-        });
-        recommendationMs = performance.now() - tr;
-        if (!recommendation.met) warnings.push(recommendation.message);
-        const shapes = new Map(layers.flatMap((l) => l.activationInputs.filter((t) => cache.has(t)).map((t) => [t, cache.get(0, t).dims] as const)));
-        warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers, graph, shapes }).map((w) => `recommended recipe: ${w}`));
-      }
+    const allQuantizedEstimate: Record<string, number> = {};
+    let recommendation: AnalysisReport['recommendation'];
+    const timings: SensitivityTimings = { sessionMs: 0, runMs: 0, totalMs: 0 };
+    const times = { screeningMs: 0, sensitivityMs: 0, recommendationMs: undefined as number | undefined };
+    let screening: ScreeningResult | undefined;
+    let measured = new Set<string>();
+    let repairedLayers: number | undefined;
+    const assemble = (partial?: AnalysisReport['partial']): AnalysisReport => {
       const desc = data.description;
       return {
         schemaVersion: REPORT_SCHEMA_VERSION,
@@ -201,19 +202,169 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         formats: candidates,
         primaryFormat: primary,
         allQuantized,
+        allQuantizedEstimate: Object.keys(allQuantizedEstimate).length ? allQuantizedEstimate : undefined,
+        method: {
+          measure: measureAll ? 'all' : 'decisive', estimator: screening ? estimator : 'none', screenedSamples: screening?.samples ?? 0,
+          measuredLayers: measured.size, unscreenedLayers: screening?.unsupported.size ?? 0, allButOne, repairedLayers, resumed: state?.resumed || undefined, threads: threads ?? defaultThreads(), executionProviders: eps,
+        },
         floatAccuracy,
         layers: reports,
         recommendation,
-        timings: { totalMs: performance.now() - t0, captureMs, sensitivityMs, recommendationMs, floatPassMs, isolatedMs: timings.totalMs, isolatedRunMs: timings.runMs, isolatedSessionMs: timings.sessionMs },
-        warnings: desc.synthetic ? [`the data is synthetic (${desc.samples} samples): errors are indicative, accuracy cannot be measured`, ...warnings] : warnings,
+        partial,
+        timings: { phases: partial ? undefined : backend.finish(), totalMs: performance.now() - t0, captureMs, sensitivityMs: times.sensitivityMs, recommendationMs: times.recommendationMs, floatPassMs, isolatedMs: timings.totalMs, isolatedRunMs: timings.runMs, isolatedSessionMs: timings.sessionMs, screeningMs: times.screeningMs },
+        warnings: desc.synthetic ? [`the data is synthetic (${desc.samples} samples): errors are indicative, accuracy cannot be measured`, ...warnings] : warnings.slice(),
       };
-    } finally {
-      await runner.release();
+    };
+    const partial = (phase: string) => { if (opts.onPartialReport) opts.onPartialReport(assemble({ phase, done: progress.done, total: progress.total })); };
+    progress.step('calibrating', 'float activations captured');
+
+    // 2. First-order screening of every layer x format.
+    const ts = performance.now();
+    if (screeningOn) {
+      backend.enter('screening');
+      progress.enter('screening', 'first-order estimates: forward + backward per sample');
+      const extra = [base, higher];
+      screening = state?.screening() ?? await screenLayers({
+        graph, layers, backend, data, floatOutputs: layout.floatOutputs, floatWeights,
+        weightFormats: uniqueFormats([...candidates, ...extra].map((c) => c.weights)),
+        activationFormats: uniqueFormats([...candidates, ...extra].map((c) => c.activations)),
+        activationSetting: (t, f) => activationSetting(ctx, t, f),
+        batchSize: opts.screeningBatchSize ?? fixedBatch(graph) ?? 1,
+        threads, executionProviders: eps, signal: opts.signal,
+      });
+      state?.saveScreening(screening);
+      for (const l of layers) {
+        const r = repOf.get(l.name)!;
+        const why = screening.unsupported.get(l.name);
+        if (why) r.notScreened = why;
+        for (const c of candidates) {
+          if (!applies(l, c)) continue;
+          const e = estimateSqnrDb(screening, l, mustParseFormat(c.weights), mustParseFormat(c.activations), estimator);
+          if (e !== undefined) (r.formats[c.id] ??= {}).estimate = e;
+        }
+      }
+      if (screening.unsupported.size) {
+        const reasons = [...new Set(screening.unsupported.values())];
+        warnings.push(`the first-order screening could not reach ${screening.unsupported.size} layer(s) (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''}): they are measured exactly instead`);
+      }
+      progress.step('screening', `${layers.length} layers x ${candidates.length} formats estimated`);
+      partial('screening');
     }
+    times.screeningMs = performance.now() - ts;
+
+    // 3. Exact isolated runs: every layer x format ('all'), or where they decide.
+    const decideOpts: DecideOptions | undefined = measureAll ? undefined : { layers, reports, candidates, primary, base, higher, estimate: (l, c) => estimateFor(screening!, l, c, estimator), target: wantRecommendation ? opts.target ?? { kind: 'min-sqnr-db', value: 30 } : undefined, unsupported: screening!.unsupported };
+    const plan = decideOpts ? decideMeasurements(decideOpts) : layers.map((layer) => ({ layer, formats: candidates }));
+    progress.resize(2 + plan.length + (measureAll ? candidates.length : 1) + (allButOne ? layers.length : 0) + (wantRecommendation ? 4 : 0));
+    measured = new Set(plan.map((p) => p.layer.name));
+    for (const r of reports) if (!measured.has(r.name)) opts.onLayer?.(r);
+    if (!measureAll && plan.length) {
+      backend.enter('capture for measured layers');
+      progress.enter('measuring', `capturing the activations of ${plan.length} layer(s) to measure`);
+      const te = performance.now();
+      await cache.extend({ ...capture, tensors: neededTensors(graph, plan.map((p) => p.layer)) });
+      captureMs += performance.now() - te;
+    }
+    const tm = performance.now();
+    backend.enter('isolated runs');
+    for (const { layer, formats } of plan) {
+      throwIfAborted(opts.signal);
+      const saved = state?.isolated(layer.name) ?? {};
+      const todo = formats.filter((c) => !saved[c.id]);
+      const got = todo.length ? await analyzeLayerIsolated(ctx, layer, todo, timings) : {};
+      const rep = repOf.get(layer.name)!;
+      for (const [id, r] of Object.entries({ ...saved, ...got })) rep.formats[id] = { ...rep.formats[id], ...r, estimate: rep.formats[id]?.estimate };
+      rep.measured = true;
+      state?.saveIsolated(layer.name, { ...saved, ...got });
+      opts.onLayer?.(rep);
+      progress.step('measuring', `layer ${layer.name}`);
+      partial('measuring');
+    }
+
+    // 4. Whole-model configurations: every layer quantized per format, then all-but-one for the primary format.
+    backend.enter('whole-model');
+    const halfActivations = [...candidates, base, higher].some((c) => /float16|bfloat16|float8/.test(c.activations));
+    runner = await ConfigurationRunner.create(ctx, { halfActivations, memo: state?.configurations() });
+    for (const c of candidates) {
+      const f = uniformFormats(layers, mustParseFormat(c.weights), mustParseFormat(c.activations));
+      const predicted = measureAll || c.id === primary ? undefined : predictConfiguration(screening!, layers, f, estimator);
+      if (predicted !== undefined) { allQuantizedEstimate[c.id] = predicted; continue; }
+      allQuantized[c.id] = await runner.measure(f);
+      progress.step('whole-model', `all layers in ${c.id}`);
+      partial('whole-model');
+    }
+    if (allButOne) {
+      backend.enter('all-but-one');
+      const pc = candidates.find((c) => c.id === primary)!;
+      const all = uniformFormats(layers, mustParseFormat(pc.weights), mustParseFormat(pc.activations));
+      for (const [i, layer] of layers.entries()) {
+        const f = new Map(all);
+        f.delete(layer.name);
+        const r = reports[i].formats[primary] ??= {};
+        r.allButOne = await runner.measure(f);
+        progress.step('all-but-one', `all but ${layer.name}`);
+      }
+      partial('all-but-one');
+    }
+    times.sensitivityMs = performance.now() - tm + times.screeningMs;
+    rankLayers(reports, primary);
+    const lastLayers = new Set(layers.filter((l) => graph.downstreamNodes(l.outputs).every((n) => !QUANTIZED_KINDS.has(n.opType))).map((l) => l.name));
+    for (const rep of reports) rep.diagnoses = diagnoseLayer(rep, { primary, candidates, outputLayer: lastLayers.has(rep.name), layerCount: reports.length });
+
+    // what repair gives per layer at the base weight format (remedy.ts), and repaired weights the recommendation may use
+    let repairs: RepairCandidates | undefined;
+    const repairWeights = wantRecommendation ? base.weights : candidates.find((c) => c.id === primary)!.weights;
+    if (opts.repair !== false && mustParseFormat(repairWeights).kind === 'int') {
+      backend.enter('repair candidates');
+      // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)
+      const tried = decideOpts ? repairLayers(decideOpts, measured) : layers;
+      repairedLayers = tried.length;
+      repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? ['gptq', 'bias-correction'], signal: opts.signal, threads,
+        onProgress: (m) => progress.enter('recommending', m) });
+      for (const rep of reports) { const r = repairs.results.get(rep.name); if (r) rep.repair = r; }
+    }
+    if (wantRecommendation) {
+      const tr = performance.now();
+      backend.enter('recommendation (count-based)');
+      progress.enter('recommending', 'ordering layers by sensitivity per byte');
+      recommendation = await recommend({
+        ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights,
+        refit: repairs ? (kept, repaired) => exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads }) : undefined,
+        target: opts.target ?? { kind: 'min-sqnr-db', value: 30 },
+        modelFile: path.basename(opts.modelPath),
+        calibration: spec.calibration,
+        floatAccuracy,
+        mode: measureAll ? 'all' : 'decisive',
+        estimate: screening ? (l, c) => estimateFor(screening!, layers.find((x) => x.name === l)!, c, estimator) : undefined,
+        signalPower: screening && screening.samples ? outputPower(cache, layout) : undefined,
+        onProgress: (m) => progress.enter('recommending', m),
+        onRemedySearch: () => backend.enter('recommendation (remedy search)'),
+      });
+      times.recommendationMs = performance.now() - tr;
+      if (!recommendation.met) warnings.push(recommendation.message);
+      const thin = (recommendation.repaired ?? []).flatMap((n) => { const r = reports.find((x) => x.name === n)?.repair; return r?.rows !== undefined && r.inputs !== undefined && r.rows < r.inputs ? [{ n, rows: r.rows, inputs: r.inputs }] : []; });
+      if (thin.length) {
+        warnings.push(`the recommendation repairs ${thin.length === 1 ? `'${thin[0].n}'` : `${thin.length} layers`} fitted on fewer calibration rows than the weight has inputs (${thin[0].rows} rows for ${thin[0].inputs} inputs${thin.length > 1 ? ` on '${thin[0].n}'` : ''}): the measured gain is on the samples the repair was fitted to and may not hold on other data; analyze with more samples`);
+      }
+      const shapes = new Map(layers.flatMap((l) => l.activationInputs.filter((t) => cache.has(t)).map((t) => [t, cache.get(0, t).dims] as const)));
+      warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers, graph, shapes }).map((w) => `recommended recipe: ${w}`));
+    }
+    backend.enter('report');
+    const report = assemble();
+    state?.finish();
+    progress.finish(wantRecommendation ? 'recommending' : 'measuring', 'analysis complete');
+    return report;
   } finally {
+    await runner?.release();
     cache.dispose();
   }
 }
+
+/** Values per input activation the statistics keep (a regular subsample; ranges are exact). */
+const OBSERVED_VALUES = 1 << 18;
+
+/** On models with more layers than this, all-but-one is opt-in (it costs one full pass per layer). */
+export const ALL_BUT_ONE_MAX_LAYERS = 30;
 
 const QUANTIZED_KINDS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
@@ -227,10 +378,11 @@ async function firstSample(data: DataSource, batchSize: number, graph: Graph): P
   for await (const b of data.batches(batchSize)) {
     checkFeeds(graph, b.feeds, data.description.source);
     const out: Record<string, Tensor> = {};
+    const keep = effectiveBatchSize(graph.inputs, 1); // a fixed batch dim (e.g. 4) is fed whole
     for (const [k, t] of Object.entries(b.feeds)) {
       const n = t.dims[0] ?? 1;
       const per = n ? t.data.length / n : 0;
-      out[k] = { type: t.type, dims: t.dims.length ? [1, ...t.dims.slice(1)] : [], data: t.data.subarray(0, t.dims.length ? per : t.data.length) as Tensor['data'] };
+      out[k] = { type: t.type, dims: t.dims.length ? [keep, ...t.dims.slice(1)] : [], data: t.data.subarray(0, t.dims.length ? per * keep : t.data.length) as Tensor['data'] };
     }
     return out;
   }
@@ -242,8 +394,8 @@ function attachLabels(cache: ActivationCache, labels: Int32Array, source: string
   cache.setLabels(labels);
 }
 
-async function timeFloatPass(graph: Graph, backend: InferenceBackend, cache: ActivationCache, threads: number): Promise<number> {
-  const session = await backend.createSession(encodeModelProto(graph.model), { optimization: 'all', threads });
+async function timeFloatPass(graph: Graph, backend: InferenceBackend, cache: ActivationCache, threads: number | undefined, executionProviders?: string[]): Promise<number> {
+  const session = await backend.createSession(encodeModelProto(graph.model), { optimization: 'all', threads, executionProviders });
   try {
     const t = performance.now();
     for (let b = 0; b < cache.batches; b++) await session.run(cache.feeds(b, graph.inputs.map((i) => i.name)));
@@ -253,15 +405,15 @@ async function timeFloatPass(graph: Graph, backend: InferenceBackend, cache: Act
   }
 }
 
-function floatAccuracyOf(cache: ActivationCache, classifier: string, graph: Graph): number | undefined {
+function floatAccuracyOf(cache: ActivationCache, classifier: string): number | undefined {
   if (!cache.labels(0)) return undefined;
   const acc = new AccuracyAccumulator(classifier);
   for (let b = 0; b < cache.batches; b++) acc.add({ [classifier]: cache.get(b, classifier) }, cache.labels(b)!);
-  void graph;
   return acc.result();
 }
 
-function baseLayerReport(layer: QuantLayer, ctx: SensitivityContext): LayerReport {
+/** A layer's report before any run: weight statistics, input-activation statistics and weight SQNR per candidate (pure JS). */
+function baseLayerReport(layer: QuantLayer, ctx: SensitivityContext, candidates: readonly FormatCandidate[]): LayerReport {
   const rep: LayerReport = { name: layer.name, opType: layer.opType, kind: layer.kind, nodeIndex: layer.nodeIndex, params: layer.params, macs: layer.macs, formats: {}, diagnoses: [], rank: 0 };
   if (layer.weight) {
     rep.weightTensor = layer.weight.tensor;
@@ -271,12 +423,23 @@ function baseLayerReport(layer: QuantLayer, ctx: SensitivityContext): LayerRepor
     rep.weightHistogram = weightHistogram(ctx.floatWeights.get(layer.name)!);
   }
   if (layer.activationInputs.length) rep.activation = activationStats(ctx, layer.activationInputs[0]);
+  const floatW = ctx.floatWeights.get(layer.name);
+  for (const c of candidates) {
+    if (!applies(layer, c)) continue;
+    const r = (rep.formats[c.id] = {} as LayerReport['formats'][string]);
+    const qw = quantizedWeight(ctx, layer, mustParseFormat(c.weights));
+    if (qw && floatW && layer.weight) {
+      const e = weightErrors(floatW, qw.fake, layer.weight.dims, layer.weight.channelAxis);
+      r.weightSqnrDb = Math.round(e.total * 1000) / 1000;
+      r.weightChannelSqnrDb = e.channels;
+    }
+  }
   return rep;
 }
 
-/** Ranks layers by isolated SQNR under the primary format (lowest SQNR = rank 1); layers without it come last. */
+/** Ranks layers by isolated SQNR under the primary format, measured or else estimated (lowest = rank 1); layers with neither come last. */
 export function rankLayers(reports: LayerReport[], primary: string): void {
-  const score = (r: LayerReport) => r.formats[primary]?.isolated?.sqnrDb ?? Infinity;
+  const score = (r: LayerReport) => r.formats[primary]?.isolated?.sqnrDb ?? r.formats[primary]?.estimate ?? Infinity;
   const order = reports.slice().sort((a, b) => score(a) - score(b));
   order.forEach((r, i) => { r.rank = i + 1; });
 }

@@ -1,5 +1,5 @@
 /** Per-layer findings a person can act on, each backed by the numbers that triggered it. */
-import { Diagnosis, FormatCandidate, LayerReport } from '../../shared/report';
+import { Diagnosis, FormatCandidate, LayerFormatResult, LayerReport } from '../../shared/report';
 
 /** Context of a layer's diagnosis. */
 export interface DiagnosisContext {
@@ -27,6 +27,11 @@ export const DIAGNOSIS_THRESHOLDS = {
 } as const;
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
+
+/** The isolated output SQNR of a result: measured, else the screening's estimate. */
+function outputDb(r: LayerFormatResult | undefined): number | undefined {
+  return r?.isolated?.sqnrDb ?? r?.estimate;
+}
 
 function byFormat(rep: LayerReport, candidates: readonly FormatCandidate[], weights: string, activations = 'float') {
   const c = candidates.find((k) => k.weights === weights && k.activations === activations);
@@ -73,8 +78,8 @@ export function diagnoseLayer(rep: LayerReport, o: DiagnosisContext): Diagnosis[
 
   const act = rep.activation;
   if (act && act.outlierRatio >= T.activationOutlier) {
-    const a8 = byFormat(rep, o.candidates, 'float', 'uint8')?.r?.isolated?.sqnrDb ?? byFormat(rep, o.candidates, 'float', 'int8')?.r?.isolated?.sqnrDb;
-    const a16 = byFormat(rep, o.candidates, 'float', 'int16')?.r?.isolated?.sqnrDb;
+    const a8 = outputDb(byFormat(rep, o.candidates, 'float', 'uint8')?.r) ?? outputDb(byFormat(rep, o.candidates, 'float', 'int8')?.r);
+    const a16 = outputDb(byFormat(rep, o.candidates, 'float', 'int16')?.r);
     const evidence: Record<string, number> = { outlierRatio: r1(act.outlierRatio), absMax: Math.max(Math.abs(act.min), Math.abs(act.max)), calibratedMin: act.calibratedMin, calibratedMax: act.calibratedMax };
     if (a8 !== undefined) evidence.a8OutputSqnrDb = r1(a8);
     if (a16 !== undefined) evidence.a16OutputSqnrDb = r1(a16);
@@ -97,8 +102,8 @@ export function diagnoseLayer(rep: LayerReport, o: DiagnosisContext): Diagnosis[
     });
   }
 
-  const w4 = byFormat(rep, o.candidates, 'int4/per-channel')?.r?.isolated?.sqnrDb;
-  const w8 = pc?.r?.isolated?.sqnrDb;
+  const w4 = outputDb(byFormat(rep, o.candidates, 'int4/per-channel')?.r);
+  const w8 = outputDb(pc?.r);
   if (w4 !== undefined && w8 !== undefined && w4 < T.lowBitDb && w8 >= T.lowBitDb + 10) {
     out.push({
       code: 'low-bit-weights', severity: 'warning',

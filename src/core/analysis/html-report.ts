@@ -17,7 +17,11 @@ function metricsCells(m: EndToEndMetrics | undefined): string {
   return `<td class="n">${fmt(m.sqnrDb)}</td><td class="n">${fmt(m.cosine, 5)}</td><td class="n">${m.klDiv === undefined ? '–' : m.klDiv.toExponential(2)}</td><td class="n">${pct(m.top1Agreement)}</td><td class="n">${pct(m.accuracy)}</td>`;
 }
 
-function barCell(db: number | undefined, color: string): string {
+function barCell(db: number | undefined, color: string, estimate?: number): string {
+  if (db === undefined && estimate !== undefined) {
+    const w = Math.max(0, Math.min(1, estimate / BAR_MAX_DB)) * 100;
+    return `<td class="bar est" title="first-order estimate, not measured"><svg width="110" height="12" role="img" aria-label="about ${escapeHtml(fmt(estimate))} dB, estimated"><rect x="0" y="1" width="${w.toFixed(1)}" height="10" fill="${color}" fill-opacity="0.45"/></svg> <em>~${escapeHtml(fmt(estimate))} (est.)</em></td>`;
+  }
   if (db === undefined) return '<td class="bar">–</td>';
   const w = Math.max(0, Math.min(1, db / BAR_MAX_DB)) * 100;
   return `<td class="bar"><svg width="110" height="12" role="img" aria-label="${escapeHtml(fmt(db))} dB"><rect x="0" y="1" width="${w.toFixed(1)}" height="10" fill="${color}"/></svg> ${escapeHtml(fmt(db))}</td>`;
@@ -36,7 +40,7 @@ function paretoSvg(points: ParetoPoint[], chosen: string[] | undefined, floatSiz
   const key = chosen?.join('\u0000');
   const dots = sorted.map((p) => {
     const isChosen = p.kept.join('\u0000') === key;
-    return `<circle cx="${px(p.sizeBytes).toFixed(1)}" cy="${py(p.metrics.sqnrDb).toFixed(1)}" r="${isChosen ? 6 : 3.5}" fill="${isChosen ? '#ef4444' : '#3b82f6'}"><title>${escapeHtml(`${p.kept.length} kept: ${p.sizeBytes} bytes, ${fmt(p.metrics.sqnrDb)} dB`)}</title></circle>`;
+    return `<circle cx="${px(p.sizeBytes).toFixed(1)}" cy="${py(p.metrics.sqnrDb).toFixed(1)}" r="${isChosen ? 6 : 3.5}" ${p.verified ? `fill="${isChosen ? '#ef4444' : '#3b82f6'}"` : 'fill="none" stroke="#3b82f6" stroke-dasharray="2 1"'}><title>${escapeHtml(`${p.kept.length} kept: ${p.sizeBytes} bytes, ${p.verified ? '' : '~'}${fmt(p.metrics.sqnrDb)} dB${p.verified ? ' (measured)' : ' (predicted from estimates)'}`)}</title></circle>`;
   }).join('');
   return `<svg class="chart" width="${W}" height="${H}" role="img" aria-label="Pareto curve: model size against output SQNR">
 <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="currentColor"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="currentColor"/>
@@ -52,15 +56,35 @@ function layerRows(report: AnalysisReport): string {
   return report.layers.map((l: LayerReport) => {
     const diag = l.diagnoses.map((d) => `<div class="diag ${escapeHtml(d.severity)}"><b>${escapeHtml(d.code)}</b>: ${escapeHtml(d.message)} <i>${escapeHtml(d.suggestion)}</i> <span class="ev">${escapeHtml(Object.entries(d.evidence).map(([k, v]) => `${k}=${+Number(v).toPrecision(4)}`).join(', '))}</span></div>`).join('');
     const prim = l.formats[report.primaryFormat];
-    return `<tr><td class="n">${l.rank}</td><td>${escapeHtml(l.name)}</td><td>${escapeHtml(l.kind)}</td><td class="n">${l.params}</td>${ids.map((id, i) => barCell(l.formats[id]?.isolated?.sqnrDb, PALETTE[i % PALETTE.length])).join('')}<td class="n">${fmt(prim?.localSqnrDb)}</td><td class="n">${fmt(prim?.allButOne?.sqnrDb)}</td></tr>${diag ? `<tr class="dr"><td></td><td colspan="${ids.length + 5}">${diag}</td></tr>` : ''}`;
+    return `<tr><td class="n">${l.rank}</td><td>${escapeHtml(l.name)}</td><td>${escapeHtml(l.kind)}</td><td class="n">${l.params}</td>${ids.map((id, i) => barCell(l.formats[id]?.isolated?.sqnrDb, PALETTE[i % PALETTE.length], l.formats[id]?.estimate)).join('')}<td class="n">${fmt(prim?.localSqnrDb)}</td><td class="n">${fmt(prim?.allButOne?.sqnrDb)}</td></tr>${diag ? `<tr class="dr"><td></td><td colspan="${ids.length + 5}">${diag}</td></tr>` : ''}`;
   }).join('\n');
+}
+
+/** Per layer the remedy the recommendation chose and the measured configuration without it. */
+function remediesTable(report: AnalysisReport): string {
+  const rec = report.recommendation;
+  if (!rec?.remedies?.length) return '';
+  const rows = rec.remedies.map((m) => `<tr><td>${escapeHtml(m.layer)}</td><td>${m.remedy === 'keep' ? `keep in ${escapeHtml(rec.higher.id)}` : `repair: ${escapeHtml(m.algorithm ?? '')} at ${escapeHtml(rec.base.id)}`}</td><td class="n">${m.extraBytes}</td>${metricsCells(m.without)}</tr>`).join('');
+  return `<h3>Remedies (each measured by undoing it in the recommended configuration)</h3>
+<table><tr><th>layer</th><th>remedy</th><th>extra bytes</th><th>SQNR dB without</th><th>cosine</th><th>KL</th><th>top-1 agree</th><th>accuracy without</th></tr>${rows}</table>`;
+}
+
+/** Per layer the output SQNR after each repair algorithm next to plain rounding. */
+function repairTable(report: AnalysisReport): string {
+  const layers = report.layers.filter((l) => l.repair);
+  if (!layers.length) return '';
+  const algs = [...new Set(layers.flatMap((l) => Object.keys(l.repair!.algorithms)))];
+  const rows = layers.map((l) => `<tr><td>${escapeHtml(l.name)}</td><td class="n">${fmt(l.repair!.rtnSqnrDb)}</td>${algs.map((a) => `<td class="n">${fmt(l.repair!.algorithms[a])}</td>`).join('')}<td>${escapeHtml(l.repair!.best ?? 'rounding')}</td></tr>`).join('');
+  return `<h2>What repair gives</h2>
+<p>Layer output SQNR (dB) at ${escapeHtml(layers[0].repair!.weights)} weights on the calibration data (float inputs): plain rounding next to each repair algorithm.</p>
+<table><tr><th>layer</th><th>rounding</th>${algs.map((a) => `<th>${escapeHtml(a)}</th>`).join('')}<th>best</th></tr>${rows}</table>`;
 }
 
 /** The standalone HTML page of a report (every string escaped). */
 export function renderHtmlReport(report: AnalysisReport): string {
   const rec = report.recommendation;
   const ids = report.formats.map((f) => f.id);
-  const formats = report.formats.map((f, i) => `<tr><td><span class="sw" style="background:${PALETTE[i % PALETTE.length]}"></span>${escapeHtml(f.id)}</td><td>${escapeHtml(f.weights)}</td><td>${escapeHtml(f.activations)}</td>${metricsCells(report.allQuantized[f.id])}</tr>`).join('');
+  const formats = report.formats.map((f, i) => `<tr><td><span class="sw" style="background:${PALETTE[i % PALETTE.length]}"></span>${escapeHtml(f.id)}</td><td>${escapeHtml(f.weights)}</td><td>${escapeHtml(f.activations)}</td>${report.allQuantized[f.id] || report.allQuantizedEstimate?.[f.id] === undefined ? metricsCells(report.allQuantized[f.id]) : `<td class="n" title="first-order estimate, not measured"><em>~${fmt(report.allQuantizedEstimate[f.id])} (est.)</em></td><td class="n">–</td><td class="n">–</td><td class="n">–</td><td class="n">–</td>`}</tr>`).join('');
   const warnings = report.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('');
   const t = report.timings;
   return `<!DOCTYPE html>
@@ -88,7 +112,9 @@ ${rec ? `<h2>Recommendation</h2>
 <p>Base ${escapeHtml(rec.base.id)} (${escapeHtml(rec.base.weights)} / ${escapeHtml(rec.base.activations)}), kept layers in ${escapeHtml(rec.higher.id)} (${escapeHtml(rec.higher.weights)} / ${escapeHtml(rec.higher.activations)}).
 Size ${rec.sizeBytes} B (base ${rec.baseSizeBytes} B, float ${rec.floatSizeBytes} B). Kept: ${rec.keep.map(escapeHtml).join(', ') || 'none'}.</p>
 <table><tr><th>configuration</th><th>SQNR dB</th><th>cosine</th><th>KL</th><th>top-1 agree</th><th>accuracy</th></tr><tr><td>recommended (measured)</td>${metricsCells(rec.metrics)}</tr></table>
+${remediesTable(report)}
 <h3>Pareto curve (every point measured)</h3>${paretoSvg(rec.pareto, rec.keep, rec.floatSizeBytes)}` : ''}
+${repairTable(report)}
 <h2>Layers</h2>
 <p>Bars: output SQNR (dB, scale 0–${BAR_MAX_DB}) with only that layer quantized, per format. Local and all-but-one are for ${escapeHtml(report.primaryFormat)}.</p>
 <table><tr><th>rank</th><th>layer</th><th>kind</th><th>params</th>${ids.map((id) => `<th>${escapeHtml(id)}</th>`).join('')}<th>local dB</th><th>all-but-one dB</th></tr>

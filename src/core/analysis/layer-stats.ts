@@ -1,7 +1,8 @@
 /** Distributions shown per layer: weight histogram and input-activation statistics (range, calibrated range, outliers). */
-import { toFloat32 } from '../onnx/tensor-data';
-import { PercentileCalibrator } from '../quant/calibrate';
-import { mustParseFormat } from '../../shared/formats';
+import { Tensor, toFloat32 } from '../onnx/tensor-data';
+import { Calibrator, createCalibrator, PercentileCalibrator } from '../quant/calibrate';
+import { CalibrationSpec } from '../../shared/recipe';
+import { mustParseFormat, NumberFormat } from '../../shared/formats';
 import { Histogram, LayerReport } from '../../shared/report';
 import { activationRange, SensitivityContext } from './sensitivity';
 
@@ -38,24 +39,89 @@ export function weightHistogram(w: Float32Array): Histogram {
  * leave at least 10 values above it (so one spike in a small calibration set still counts as an outlier).
  */
 export function activationStats(ctx: SensitivityContext, tensor: string): NonNullable<LayerReport['activation']> {
-  let mn = Infinity, mx = -Infinity, n = 0;
+  if (ctx.observer?.has(tensor)) return ctx.observer.stats(tensor, activationRange(ctx, tensor, mustParseFormat('uint8')));
+  // One read of each batch (it may come back from disk): exact range, and the values kept for the percentile and
+  // the histogram (every value up to HISTOGRAM_SAMPLE_LIMIT per tensor, a regular stride beyond).
+  let n = 0;
+  for (let b = 0; b < ctx.cache.batches; b++) n += ctx.cache.get(b, tensor).data.length;
+  const stride = Math.max(1, Math.ceil(n / HISTOGRAM_SAMPLE_LIMIT));
+  const kept: Float32Array[] = [];
+  let mn = Infinity, mx = -Infinity;
   for (let b = 0; b < ctx.cache.batches; b++) {
     const x = toFloat32(ctx.cache.get(b, tensor));
-    n += x.length;
     for (let i = 0; i < x.length; i++) { const v = x[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
+    if (stride === 1) kept.push(x);
+    else { const s = new Float32Array(Math.ceil(x.length / stride)); for (let i = 0, k = 0; i < x.length; i += stride) s[k++] = x[i]; kept.push(s); }
   }
   if (!(mn <= mx)) { mn = 0; mx = 0; }
-  const q = Math.max(50.01, Math.min(99.99, 100 * (1 - 10 / Math.max(1, n))));
+  const m = kept.reduce((s, x) => s + x.length, 0);
+  const q = Math.max(50.01, Math.min(99.99, 100 * (1 - 10 / Math.max(1, m))));
   const p = new PercentileCalibrator(q, true);
-  for (let b = 0; b < ctx.cache.batches; b++) p.observe(toFloat32(ctx.cache.get(b, tensor)));
+  for (const x of kept) p.observe(x);
   const absMax = Math.max(Math.abs(mn), Math.abs(mx));
   const pr = p.range();
   const bulk = Math.max(Math.abs(pr.min), Math.abs(pr.max));
   const cal = activationRange(ctx, tensor, mustParseFormat('uint8'));
-  const chunks = function* () { for (let b = 0; b < ctx.cache.batches; b++) yield toFloat32(ctx.cache.get(b, tensor)); };
   return {
     tensor, min: mn, max: mx, calibratedMin: cal.min, calibratedMax: cal.max,
     outlierRatio: bulk > 0 ? absMax / bulk : 1,
-    histogram: histogramOf(chunks(), mn, mx),
+    histogram: histogramOf(kept, mn, mx),
   };
+}
+
+/** Values per tensor the activation percentile and histogram look at (a regular stride over bigger tensors; the range is exact). */
+export const HISTOGRAM_SAMPLE_LIMIT = 1 << 21;
+
+/**
+ * Input-activation statistics and calibration gathered batch by batch while the float pass runs, without keeping the
+ * tensors: exact range, a regular subsample (at most `limit` values per tensor) for the percentile and the histogram,
+ * and one calibrator per integer format when the calibration is not min-max.
+ */
+export class ActivationObserver {
+  private readonly seen = new Map<string, { min: number; max: number; kept: Float32Array[]; cals: Map<string, Calibrator> }>();
+
+  constructor(private readonly calibration: CalibrationSpec, private readonly formats: readonly NumberFormat[], private readonly perBatch: number) {}
+
+  /** Adds one batch of a tensor. */
+  observe(name: string, t: Tensor): void {
+    const x = toFloat32(t);
+    let s = this.seen.get(name);
+    if (!s) {
+      const cals = new Map<string, Calibrator>();
+      if (this.calibration.method !== 'minmax') for (const f of this.formats) if (f.kind === 'int') cals.set(JSON.stringify(f), createCalibrator(this.calibration, f));
+      this.seen.set(name, (s = { min: Infinity, max: -Infinity, kept: [], cals }));
+    }
+    for (let i = 0; i < x.length; i++) { const v = x[i]; if (v < s.min) s.min = v; if (v > s.max) s.max = v; }
+    const stride = Math.max(1, Math.ceil(x.length / this.perBatch));
+    const k = new Float32Array(Math.ceil(x.length / stride));
+    for (let i = 0, j = 0; i < x.length; i += stride) k[j++] = x[i];
+    s.kept.push(k);
+    for (const c of s.cals.values()) c.observe(x);
+  }
+
+  /** True when the tensor was observed. */
+  has(name: string): boolean {
+    return this.seen.has(name);
+  }
+
+  /** The calibrated range of a tensor for a format (min-max: the exact range). */
+  range(name: string, format: NumberFormat): { min: number; max: number } | undefined {
+    const s = this.seen.get(name);
+    if (!s) return undefined;
+    const c = format.kind === 'int' ? s.cals.get(JSON.stringify(format)) : undefined;
+    if (c) return c.range();
+    return s.min <= s.max ? { min: s.min, max: s.max } : { min: 0, max: 0 };
+  }
+
+  /** The report's statistics of an observed tensor. */
+  stats(name: string, calibrated: { min: number; max: number }): NonNullable<LayerReport['activation']> {
+    const s = this.seen.get(name)!;
+    const mn = s.min <= s.max ? s.min : 0, mx = s.min <= s.max ? s.max : 0;
+    const m = s.kept.reduce((a, x) => a + x.length, 0);
+    const p = new PercentileCalibrator(Math.max(50.01, Math.min(99.99, 100 * (1 - 10 / Math.max(1, m)))), true);
+    for (const x of s.kept) p.observe(x);
+    const pr = p.range();
+    const bulk = Math.max(Math.abs(pr.min), Math.abs(pr.max));
+    return { tensor: name, min: mn, max: mx, calibratedMin: calibrated.min, calibratedMax: calibrated.max, outlierRatio: bulk > 0 ? Math.max(Math.abs(mn), Math.abs(mx)) / bulk : 1, histogram: histogramOf(s.kept, mn, mx) };
+  }
 }

@@ -3,15 +3,31 @@ import { DataType } from '../onnx/proto';
 import { Tensor, toFloat32 } from '../onnx/tensor-data';
 import { EndToEndMetrics } from '../../shared/report';
 
-/** SQNR values are clamped to ±this many dB so reports stay finite (identical tensors give the cap). */
+/** SQNR values are clamped to ±this many dB so reports stay finite (identical non-zero tensors give the cap). */
 export const SQNR_CAP_DB = 200;
 
-/** SQNR in dB from signal and noise energies, clamped to ±SQNR_CAP_DB. */
+/**
+ * SQNR in dB from signal and noise energies, clamped to ±SQNR_CAP_DB; NaN (undefined: `null` in JSON) when the
+ * reference signal is zero or either energy is not finite, since no ratio then says anything (see sqnrUndefinedReason).
+ */
 export function sqnrFromEnergies(signal: number, noise: number): number {
+  if (sqnrUndefinedReason(signal, noise)) return NaN;
   if (!(noise > 0)) return SQNR_CAP_DB;
-  if (!(signal > 0)) return -SQNR_CAP_DB;
   const db = 10 * Math.log10(signal / noise);
   return Math.max(-SQNR_CAP_DB, Math.min(SQNR_CAP_DB, db));
+}
+
+/** Why the SQNR of these energies is undefined (`reference output is all zero`...), or undefined when it is defined. */
+export function sqnrUndefinedReason(signal: number, noise: number): string | undefined {
+  if (!Number.isFinite(signal)) return 'reference output is not finite';
+  if (!(signal > 0)) return 'reference output is all zero';
+  if (!Number.isFinite(noise)) return 'quantized output is not finite';
+  return undefined;
+}
+
+/** An SQNR for text: `12.34 dB`, or `undefined (<reason>)` when it is NaN/null. */
+export function formatSqnr(db: number | null | undefined, reason = 'reference output is all zero or not finite', digits = 2): string {
+  return typeof db === 'number' && Number.isFinite(db) ? `${db.toFixed(digits)} dB` : `undefined (${reason})`;
 }
 
 /** SQNR (dB) of `test` against the reference `ref`. */
@@ -51,9 +67,14 @@ export class ErrorAccumulator {
     this.count += ref.length;
   }
 
-  /** SQNR in dB over everything added. */
+  /** SQNR in dB over everything added (NaN when undefined: see undefinedReason). */
   sqnrDb(): number {
     return sqnrFromEnergies(this.signal, this.noise);
+  }
+
+  /** Why sqnrDb() is undefined, when it is. */
+  undefinedReason(): string | undefined {
+    return sqnrUndefinedReason(this.signal, this.noise);
   }
 
   /** Mean squared error over everything added. */

@@ -8,9 +8,11 @@ import { DataType } from '../onnx/proto';
 import { sizeOf } from '../onnx/tensor-data';
 import { formatBits, mustParseFormat, NumberFormat } from '../../shared/formats';
 import { RECIPE_VERSION, Recipe } from '../../shared/recipe';
+import { configurationBytes, floatModelBytes } from '../../shared/sizes';
 import { EndToEndMetrics, FormatCandidate, LayerReport, ParetoPoint, Recommendation, Target } from '../../shared/report';
 import { ConfigurationRunner, LayerFormats, SensitivityContext } from './sensitivity';
 import { throwIfAborted } from './activation-cache';
+import { RemedyResult, RemedySearch, RepairCandidates, searchRemedies } from './remedy';
 
 /** Inputs of recommend. */
 export interface RecommendOptions {
@@ -28,6 +30,24 @@ export interface RecommendOptions {
   calibration: string;
   floatAccuracy?: number;
   onProgress?: (message: string) => void;
+  /**
+   * 'all' (default): the whole trade-off curve is measured. 'decisive': the curve is predicted from the layers'
+   * noises (added), and only the points that decide the choice are measured (from the predicted count, widening
+   * then bisecting); the other Pareto points are predictions (`verified: false`).
+   */
+  mode?: 'all' | 'decisive';
+  /** Estimated isolated SQNR (dB) of a layer in a format pair (the screening); used where nothing was measured. */
+  estimate?: (layer: string, c: FormatCandidate) => number | undefined;
+  /** Mean square of the float outputs per element (turns a predicted SQNR into an MSE for predicted points). */
+  signalPower?: number;
+  /** Repaired weights at the base format per layer (remedy.ts repairCandidates): the search may repair instead of keeping. */
+  repairs?: RepairCandidates['weights'];
+  /** The repaired weights export writes for a configuration (remedy.ts exportRepairWeights): the choice is measured with them. */
+  refit?: RemedySearch['refit'];
+  /** Search by measured gains (remedy.ts) after the count-based curve; default true. */
+  remedySearch?: boolean;
+  /** Told when the remedy search starts (phase accounting). */
+  onRemedySearch?: () => void;
 }
 
 /** Float parameters of the model that are not weights of quantizable layers (kept in float32). */
@@ -74,7 +94,8 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
   const hw = mustParseFormat(o.higher.weights), ha = mustParseFormat(o.higher.activations);
   const other = otherFloatParams(o.graph, new Set(layers.filter((l) => l.weight).map((l) => l.weight!.tensor)));
   const bytes = (params: number, f: NumberFormat) => (params * formatBits(f)) / 8;
-  const sizeOfKept = (kept: ReadonlySet<string>) => other * 4 + layers.reduce((s, l) => s + bytes(l.params, kept.has(l.name) ? hw : bw), 0);
+  // One size definition for the core and every view (src/shared/sizes.ts).
+  const sizeOfKept = (kept: ReadonlySet<string>) => configurationBytes(layers, other, kept, formatBits(bw), formatBits(hw));
   const bopsOf = (kept: ReadonlySet<string>) => layers.every((l) => l.macs !== undefined)
     ? layers.reduce((s, l) => s + (l.macs ?? 0) * formatBits(kept.has(l.name) ? hw : bw) * formatBits(kept.has(l.name) ? ha : ba), 0) : undefined;
   const formatsFor = (kept: ReadonlySet<string>): LayerFormats => new Map(layers.map((l) => [l.name, kept.has(l.name) ? { weights: hw, activations: ha } : { weights: bw, activations: ba }]));
@@ -98,6 +119,7 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
         sqnr = -10 * Math.log10(n);
       }
     }
+    if (sqnr === undefined && o.mode === 'decisive') sqnr = o.estimate?.(l.name, o.base);
     if (sqnr === undefined) {
       throwIfAborted(ctx.signal);
       sqnr = (await o.runner.measure(new Map([[l.name, { weights: bw, activations: ba }]]))).sqnrDb;
@@ -125,7 +147,39 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
 
   const counts = paretoCounts(layers.length);
   let chosen: ParetoPoint | undefined;
-  if (target.kind === 'max-size-bytes') {
+  const predictedPoints: ParetoPoint[] = [];
+  if (o.mode === 'decisive') {
+    // Predicted curve: the base noise of the layers not kept plus the (estimated) higher-precision noise of the kept ones.
+    const high = new Map(layers.map((l) => { const e = o.estimate?.(l.name, o.higher); return [l.name, e === undefined ? 0 : 10 ** (-e / 10)]; }));
+    const predicted = (k: number) => {
+      let n = 0;
+      order.forEach((name, i) => { n += i < k ? high.get(name)! : noise.get(name)!; });
+      return n > 0 ? Math.min(200, -10 * Math.log10(n)) : 200;
+    };
+    for (const k of counts) {
+      const kept = order.slice(0, k), set = new Set(kept), db = Math.round(predicted(k) * 1000) / 1000, rel = 10 ** (-db / 10);
+      predictedPoints.push({ kept, sizeBytes: Math.round(sizeOfKept(set)), bops: bopsOf(set), metrics: { sqnrDb: db, mse: rel * (o.signalPower ?? 0), cosine: 1 / Math.sqrt(1 + rel) }, verified: false });
+    }
+    const L = layers.length;
+    const meets = async (k: number) => { const p = await point(k); return meetsTarget(target, p.metrics, p.sizeBytes, o.floatAccuracy); };
+    if (target.kind === 'max-size-bytes') {
+      let lo = 0, hi = L;
+      if (sizeOfKept(new Set()) <= target.value) {
+        while (lo < hi) { const mid = Math.ceil((lo + hi) / 2); if (sizeOfKept(new Set(order.slice(0, mid))) <= target.value) lo = mid; else hi = mid - 1; }
+        chosen = await point(lo);
+      }
+    } else {
+      // Smallest measured count meeting the target, starting from the predicted one: widen until bracketed, then bisect.
+      let start = 0;
+      if (target.kind === 'min-sqnr-db') while (start < L && predicted(start) < target.value) start++;
+      let lo = -1, hi = L + 1;
+      if (await meets(start)) hi = start; else lo = start;
+      for (let step = 1; hi === L + 1 && lo < L; step *= 2) { const k = Math.min(L, lo + step); if (await meets(k)) hi = k; else lo = k; }
+      for (let step = 1; lo === -1 && hi > 0; step *= 2) { const k = Math.max(0, hi - step); if (await meets(k)) hi = k; else lo = k; }
+      while (hi <= L && hi - lo > 1) { const mid = Math.floor((lo + hi) / 2); if (await meets(mid)) hi = mid; else lo = mid; }
+      if (hi <= L) chosen = await point(hi);
+    }
+  } else if (target.kind === 'max-size-bytes') {
     for (const k of counts) await point(k);
     // most layers kept within the size: binary search on k (size grows with k)
     let lo = 0, hi = layers.length;
@@ -155,19 +209,36 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
       prevFail = k;
     }
   }
-  const pareto = [...measured.values()].sort((a, b) => a.sizeBytes - b.sizeBytes || a.kept.length - b.kept.length);
+  // remedies by measured gains (remedy.ts): kept layers chosen and pruned by measured effect, repairs at the base format
+  let remedy: RemedyResult | undefined;
+  if (target.kind !== 'max-size-bytes' && o.remedySearch !== false) {
+    o.onRemedySearch?.();
+    remedy = await searchRemedies({
+      layers, runner: o.runner, base: { weights: bw, activations: ba }, higher: { weights: hw, activations: ha },
+      extraBytes: (n) => { const l = layers.find((x) => x.name === n)!; return bytes(l.params, hw) - bytes(l.params, bw); },
+      sizeOf: sizeOfKept, bopsOf, meets: (m, size) => meetsTarget(target, m, size, o.floatAccuracy), merit: (m) => merit(target, m),
+      repairs: o.repairs ?? new Map(), refit: o.refit, start: chosen?.kept, signal: ctx.signal, onProgress: o.onProgress,
+    });
+  }
+  const pareto = [...measured.values(), ...predictedPoints.filter((p) => !measured.has(p.kept.length)), ...(remedy?.points ?? [])].sort((a, b) => a.sizeBytes - b.sizeBytes || a.kept.length - b.kept.length);
+  const countMet = !!chosen && meetsTarget(target, chosen.metrics, chosen.sizeBytes, o.floatAccuracy);
+  const useRemedy = !!remedy?.met && (!countMet || remedy.sizeBytes < chosen!.sizeBytes || (remedy.sizeBytes === chosen!.sizeBytes && merit(target, remedy.metrics) > merit(target, chosen!.metrics)));
+  if (useRemedy) chosen = { kept: remedy!.kept, sizeBytes: remedy!.sizeBytes, bops: bopsOf(new Set(remedy!.kept)), metrics: remedy!.metrics, verified: true, repaired: remedy!.repaired.length ? remedy!.repaired : undefined };
   const met = !!chosen && meetsTarget(target, chosen.metrics, chosen.sizeBytes, o.floatAccuracy);
-  const best = chosen ?? pareto.reduce((a, b) => (merit(target, b.metrics) > merit(target, a.metrics) ? b : a));
-  const floatSize = (other + layers.reduce((s, l) => s + l.params, 0)) * 4;
+  const best = chosen ?? pareto.filter((p) => p.verified).reduce((a, b) => (merit(target, b.metrics) > merit(target, a.metrics) ? b : a));
+  const repaired = useRemedy ? remedy!.repaired : [];
+  const floatSize = floatModelBytes(layers, other);
   const targetText = describeTarget(target, o.floatAccuracy);
   const metricText = `output SQNR ${best.metrics.sqnrDb.toFixed(1)} dB${best.metrics.accuracy !== undefined ? `, accuracy ${(100 * best.metrics.accuracy).toFixed(2)}%` : best.metrics.top1Agreement !== undefined ? `, top-1 agreement ${(100 * best.metrics.top1Agreement).toFixed(2)}%` : ''}`;
+  const repairText = repaired.length ? ` and repairing ${repaired.length} at ${o.base.id} (${repaired.map((n) => `${n}: ${o.repairs!.get(n)!.algorithm}`).join(', ')})` : '';
   const message = met
-    ? `Keeping ${best.kept.length} of ${layers.length} layers in ${o.higher.id} (rest ${o.base.id}) meets ${targetText}: ${metricText}, ${best.sizeBytes} bytes (measured).`
+    ? `Keeping ${best.kept.length} of ${layers.length} layers in ${o.higher.id}${repairText} (rest ${o.base.id}) meets ${targetText}: ${metricText}, ${best.sizeBytes} bytes (measured).`
     : `The target (${targetText}) cannot be met with ${o.base.id} and ${o.higher.id}; the best reachable point keeps ${best.kept.length} of ${layers.length} layers in ${o.higher.id}: ${metricText}, ${best.sizeBytes} bytes.`;
   return {
     base: o.base, higher: o.higher, target, met, message, keep: best.kept, metrics: best.metrics,
     sizeBytes: best.sizeBytes, floatSizeBytes: floatSize, baseSizeBytes: Math.round(sizeOfKept(new Set())),
-    pareto, recipe: recipeFor(o, best.kept, hw, ha, met, message),
+    pareto, recipe: recipeFor(o, best.kept, hw, ha, met, message, useRemedy ? remedy!.repaired : []),
+    repaired: repaired.length ? repaired : undefined, remedies: useRemedy ? remedy!.remedies : undefined,
   };
 }
 
@@ -180,8 +251,9 @@ export function describeTarget(target: Target, floatAccuracy?: number): string {
   }
 }
 
-function recipeFor(o: RecommendOptions, kept: readonly string[], hw: NumberFormat, ha: NumberFormat, met: boolean, message: string): Recipe {
+function recipeFor(o: RecommendOptions, kept: readonly string[], hw: NumberFormat, ha: NumberFormat, met: boolean, message: string, repaired: readonly string[] = []): Recipe {
   const layers: Recipe['layers'] = {};
+  for (const name of repaired) layers[name] = { algorithm: o.repairs!.get(name)!.algorithm };
   for (const name of kept) layers[name] = hw.kind === 'float' && ha.kind === 'float' ? 'float' : { weights: o.higher.weights, activations: o.higher.activations };
   return {
     version: RECIPE_VERSION,

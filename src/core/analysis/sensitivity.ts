@@ -3,6 +3,7 @@
  * this layer quantized) from one downstream-only session per layer fed with cached float activations,
  * and all-but-one / whole-configuration metrics from the configurable model.
  */
+import { createHash } from 'crypto';
 import { Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
 import { DataType } from '../onnx/proto';
@@ -18,6 +19,8 @@ import { EndToEndMetrics, FormatCandidate, LayerFormatResult } from '../../share
 import { ActivationCache, throwIfAborted } from './activation-cache';
 import { ErrorAccumulator, MetricsAccumulator, OutputLayout, sqnrFromEnergies } from './metrics';
 import { DownstreamModel, downstreamModel, localModel } from './subgraph';
+import type { ConfigurationMemo } from './analysis-state';
+import type { ActivationObserver } from './layer-stats';
 import { ActivationSetting, buildConfigurableModel, ConfigurableModel, Configuration, configurationFeeds } from './config-model';
 
 /** Everything the sensitivity runs share: the graph, its layers, the cache and the calibrated ranges. */
@@ -32,10 +35,14 @@ export interface SensitivityContext {
   /** Values of derived constants the subgraphs read. */
   constants: Map<string, Tensor>;
   calibration: CalibrationSpec;
-  threads: number;
+  /** Intra-op threads (undefined: the runtime's default, one per core). */
+  threads?: number;
+  executionProviders?: string[];
   signal?: AbortSignal;
   /** How the isolated runs feed the layer's weight: as a graph input (one session per layer), baked in (one per weight format), or auto. */
   weightMode?: 'input' | 'baked' | 'auto';
+  /** Statistics and calibration of input activations gathered during the float pass (when they are not cached). */
+  observer?: ActivationObserver;
   /** Measure the local (layer output) error too (default true). */
   localError?: boolean;
 }
@@ -53,9 +60,12 @@ const rangeMemo = new WeakMap<SensitivityContext, Map<string, { min: number; max
 export function activationRange(ctx: SensitivityContext, tensor: string, format: NumberFormat): { min: number; max: number } {
   let memo = rangeMemo.get(ctx);
   if (!memo) rangeMemo.set(ctx, (memo = new Map()));
-  const key = `${tensor}|${JSON.stringify(format)}`;
+  // min-max calibration gives the same range for every format: one read of the cache per tensor
+  const key = ctx.calibration.method === 'minmax' || format.kind !== 'int' ? `${tensor}|minmax` : `${tensor}|${JSON.stringify(format)}`;
   const hit = memo.get(key);
   if (hit) return hit;
+  const observed = ctx.observer?.range(tensor, format);
+  if (observed) { memo.set(key, observed); return observed; }
   const cal = createCalibrator(ctx.calibration, format);
   for (let b = 0; b < ctx.cache.batches; b++) cal.observe(toFloat32(ctx.cache.get(b, tensor)));
   const r = cal.range();
@@ -122,7 +132,10 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
     .filter((p) => (p.wf.kind !== 'float' && layer.weight) || (p.af.kind !== 'float' && layer.activationInputs.length));
   if (!plans.length) return results;
   const typeOf = (t: string) => ctx.cache.get(0, t).type;
-  const shapeOf = (t: string) => { const d = ctx.cache.get(0, t).dims; return d.length ? ['N', ...d.slice(1)] : d; };
+  // The sample axis is symbolic where a tensor has it (first dim = the batch's samples); other dims stay fixed
+  // (a [1, seq] position tensor or a broadcast mask must not be declared with the batch's symbol).
+  const n0 = ctx.cache.get(0, ctx.graph.inputs[0].name).dims[0];
+  const shapeOf = (t: string) => { const d = ctx.cache.get(0, t).dims; return d.length ? [d[0] === n0 ? 'N' : d[0], ...d.slice(1)] : d; };
   const dm = downstreamModel(ctx.graph, layer, ctx.constants, typeOf, { shapeOf });
   const lm = ctx.localError === false ? undefined : localModel(ctx.graph, layer, ctx.constants, typeOf, { shapeOf });
   const floatW = ctx.floatWeights.get(layer.name);
@@ -142,7 +155,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
       model = { ...model, graph: { ...g, input: g.input!.filter((i) => i.name !== m.weightInput), initializer: [...g.initializer!, tensorToProto(m.weightInput!, { type: DataType.FLOAT, dims: layer.weight!.dims, data: value ?? floatW! })] } };
     }
     const ts = performance.now();
-    s = await ctx.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: ctx.threads });
+    s = await ctx.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: ctx.threads, executionProviders: ctx.executionProviders });
     if (timings) timings.sessionMs += performance.now() - ts;
     sessions.set(k, s);
     return s;
@@ -207,20 +220,37 @@ export function roundMetrics(m: EndToEndMetrics): EndToEndMetrics {
   return out;
 }
 
-/** Per layer the formats of a configuration: layer name → [weights, activations]; absent layers stay float. */
-export type LayerFormats = Map<string, { weights: NumberFormat; activations: NumberFormat }>;
+/**
+ * Per layer the formats of a configuration: layer name → [weights, activations]; absent layers stay float.
+ * `weightValues` replaces the layer's rounded-to-nearest weight by given values (a repair algorithm's grid values).
+ */
+export type LayerFormats = Map<string, { weights: NumberFormat; activations: NumberFormat; weightValues?: Float32Array }>;
 
 /** Runs whole-model configurations in one configurable-model session. */
 export class ConfigurationRunner {
   private readonly weightMemo = new Map<string, Float32Array>();
 
-  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private readonly session: RuntimeSession) {}
+  /** Configurations run so far (the runs, not memo hits). */
+  runs = 0;
 
-  /** Builds the configurable model of the context's layers and opens its session. */
-  static async create(ctx: SensitivityContext, opts: { halfActivations?: boolean } = {}): Promise<ConfigurationRunner> {
+  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private readonly session: RuntimeSession, private readonly memo?: ConfigurationMemo) {}
+
+  /** Builds the configurable model of the context's layers and opens its session; `memo` keeps measured configurations (resume). */
+  static async create(ctx: SensitivityContext, opts: { halfActivations?: boolean; memo?: ConfigurationMemo } = {}): Promise<ConfigurationRunner> {
     const cm = buildConfigurableModel(ctx.graph, ctx.layers, opts);
-    const session = await ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads });
-    return new ConfigurationRunner(ctx, cm, session);
+    const session = await ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders });
+    return new ConfigurationRunner(ctx, cm, session, opts.memo);
+  }
+
+  /** A short stable key of per-layer formats. */
+  private keyOf(formats: LayerFormats): string {
+    const h = createHash('sha256');
+    for (const l of this.ctx.layers) {
+      const f = formats.get(l.name);
+      if (f) h.update(`${l.name}=${JSON.stringify(f.weights)}|${JSON.stringify(f.activations)}\0`);
+      if (f?.weightValues) h.update(new Uint8Array(f.weightValues.buffer, f.weightValues.byteOffset, f.weightValues.byteLength)); // repaired weights
+    }
+    return h.digest('hex').slice(0, 24);
   }
 
   /** The Configuration (fed values) for per-layer formats. */
@@ -229,7 +259,8 @@ export class ConfigurationRunner {
     for (const layer of this.ctx.layers) {
       const f = formats.get(layer.name);
       if (!f) continue;
-      if (layer.weight && f.weights.kind !== 'float') {
+      if (layer.weight && f.weightValues) config.weights.set(layer.name, f.weightValues);
+      else if (layer.weight && f.weights.kind !== 'float') {
         const key = `${layer.name}|${JSON.stringify(f.weights)}`;
         let w = this.weightMemo.get(key);
         if (!w) this.weightMemo.set(key, (w = quantizedWeight(this.ctx, layer, f.weights)!.fake));
@@ -240,9 +271,23 @@ export class ConfigurationRunner {
     return config;
   }
 
-  /** Runs a configuration over all cached batches and measures its outputs against the float model's. */
+  /** Configurations measured in this run (the recommendation and the remedy search meet the same ones again). */
+  private readonly seen = new Map<string, EndToEndMetrics>();
+
+  /** Runs a configuration over all cached batches and measures its outputs against the float model's (once per configuration). */
   async measure(formats: LayerFormats): Promise<EndToEndMetrics> {
+    const key = this.keyOf(formats);
+    const hit = this.seen.get(key) ?? this.memo?.get(key);
+    if (hit) return hit;
+    const m = await this.run(formats);
+    this.seen.set(key, m);
+    this.memo?.set(key, m);
+    return m;
+  }
+
+  private async run(formats: LayerFormats): Promise<EndToEndMetrics> {
     const ctx = this.ctx;
+    this.runs++;
     const control = configurationFeeds(this.cm, this.configuration(formats), ctx.floatWeights);
     const acc = new MetricsAccumulator(ctx.layout);
     const outs = ctx.graph.outputs.map((o) => o.name);

@@ -5,10 +5,20 @@ import { Tensor } from '../onnx/tensor-data';
 export interface SessionOptions {
   /** Graph optimization level; 'all' lets ONNX Runtime fuse QDQ into integer kernels. Default 'all'. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Intra-op threads (default: 1 per core, at most 4). */
+  /** Intra-op threads (default: the machine's cores, os.availableParallelism()). */
   threads?: number;
+  /** Execution providers in order of preference (default ['cpu']), e.g. ['cuda', 'cpu']. */
+  executionProviders?: readonly string[];
   /** Where ONNX Runtime should write the optimized model (to check fusion). */
   optimizedModelPath?: string;
+  /**
+   * Let ONNX Runtime repack constant weights for its kernels at load (faster runs, a slower load and a second copy of
+   * each packed weight). Default: on, except for models of 1 GiB or more, whose load it slows from under a second to
+   * a minute or more (weights are then read from the mapped external data file as they are).
+   */
+  prepack?: boolean;
+  /** The folder external data locations are relative to, for model bytes (default: the one encodeModelProto recorded). */
+  externalDataFolder?: string;
 }
 
 /** A loaded model ready to run. */
@@ -21,9 +31,22 @@ export interface RuntimeSession {
   release(): Promise<void>;
 }
 
+/** A big model being loaded into a session (start, then done with the time it took). */
+export interface ModelLoadEvent {
+  phase: 'start' | 'done';
+  /** Bytes of the model: protobuf plus external data. */
+  bytes: number;
+  /** With 'done': seconds the load took. */
+  seconds?: number;
+}
+
 /** Creates sessions from model bytes or a file path. */
 export interface InferenceBackend {
+  /** Told when a session of a model of at least BIG_MODEL_BYTES starts and ends loading (loads of those take seconds). */
+  onBigModelLoad?: (event: ModelLoadEvent) => void;
   /** The runtime's name and version, for reports. */
   readonly version: string;
   createSession(model: Uint8Array | string, options?: SessionOptions): Promise<RuntimeSession>;
+  /** The execution providers this runtime offers, and whether each ships with it (others need libraries installed). */
+  executionProviders?(): { name: string; bundled: boolean }[];
 }

@@ -2,9 +2,23 @@
 import * as os from 'os';
 import * as ort from 'onnxruntime-node';
 import { QuantLensError } from '../errors';
-import { DataType } from '../onnx/proto';
+import * as fs from 'fs';
+import { modelDataBytes } from '../onnx/model-file';
+import { DataType, encodedModelOf, externalDataFolderOf } from '../onnx/proto';
 import { Tensor, TensorArray } from '../onnx/tensor-data';
-import { InferenceBackend, RuntimeSession, SessionOptions } from './backend';
+import { InferenceBackend, ModelLoadEvent, RuntimeSession, SessionOptions } from './backend';
+
+/** Models at least this large (with external data) are announced to onBigModelLoad. */
+export const BIG_MODEL_BYTES = 256 << 20;
+/** Models at least this large load without weight prepacking unless asked (see SessionOptions.prepack). */
+export const NO_PREPACK_BYTES = 1 << 30;
+
+/** The size of a model given as bytes (plus the external data they refer to) or as a file path. */
+function modelSize(model: Uint8Array | string): number {
+  if (typeof model === 'string') { try { return fs.statSync(model).size; } catch { return 0; } }
+  const source = encodedModelOf(model);
+  return model.byteLength + (source ? modelDataBytes(source).external : 0);
+}
 
 const TYPE_TO_ORT: Partial<Record<DataType, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8',
@@ -30,6 +44,11 @@ function fromOrt(t: ort.Tensor, name: string): Tensor {
   return { type, dims: t.dims.map(Number), data };
 }
 
+// ORT's own logger writes coloured lines straight to stderr; its errors reach us as exceptions, so keep it quiet.
+ort.env.logLevel = 'fatal';
+
+const RUN_OPTIONS: ort.InferenceSession.RunOptions = { logSeverityLevel: 4 };
+
 class OrtSession implements RuntimeSession {
   constructor(private readonly session: ort.InferenceSession) {}
   get inputNames() { return this.session.inputNames; }
@@ -40,7 +59,7 @@ class OrtSession implements RuntimeSession {
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v, k);
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = fetches ? await this.session.run(ortFeeds, fetches as string[]) : await this.session.run(ortFeeds);
+      result = fetches ? await this.session.run(ortFeeds, fetches as string[], RUN_OPTIONS) : await this.session.run(ortFeeds, RUN_OPTIONS);
     } catch (e) {
       throw new QuantLensError('runtime-failed', `ONNX Runtime failed to run the model: ${e instanceof Error ? e.message : e}`);
     }
@@ -57,14 +76,15 @@ class OrtSession implements RuntimeSession {
   }
 }
 
-/** Default intra-op thread count: the cores, at most 4. */
+/** Default intra-op thread count: the machine's cores (os.availableParallelism()). */
 export function defaultThreads(): number {
-  return Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
+  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
 }
 
 /** The onnxruntime-node backend. */
 export class OrtBackend implements InferenceBackend {
   readonly version = `onnxruntime-node ${ort.env.versions.node ?? '?'}`;
+  onBigModelLoad?: (event: ModelLoadEvent) => void;
 
   async createSession(model: Uint8Array | string, options: SessionOptions = {}): Promise<RuntimeSession> {
     const opts: ort.InferenceSession.SessionOptions = {
@@ -72,18 +92,54 @@ export class OrtBackend implements InferenceBackend {
       intraOpNumThreads: options.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      logSeverityLevel: 3,
+      logSeverityLevel: 4, // fatal only: ORT's errors come back as exceptions, worded by QuantLens (no raw coloured log lines)
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     if (options.optimizedModelPath) opts.optimizedModelFilePath = options.optimizedModelPath;
+    // Model bytes referring to external data: ONNX Runtime reads it from the source model's folder (a model loaded
+    // from bytes has no folder of its own; it refuses locations outside this one, as loadModelFile does).
+    const folder = typeof model === 'string' ? undefined : options.externalDataFolder ?? externalDataFolderOf(model);
+    if (folder) (opts.extra as { session: Record<string, unknown> }).session.model_external_initializers_file_folder_path = folder;
+    const eps = options.executionProviders?.filter((e) => e !== 'cpu') ?? [];
+    if (eps.length) {
+      checkExecutionProviders(eps, this.executionProviders());
+      opts.executionProviders = [...eps, 'cpu'] as ort.InferenceSession.ExecutionProviderConfig[];
+    }
+    const bytes = modelSize(model);
+    const big = bytes >= BIG_MODEL_BYTES;
+    if (!(options.prepack ?? bytes < NO_PREPACK_BYTES)) (opts.extra as { session: Record<string, unknown> }).session.disable_prepacking = '1';
+    const t0 = Date.now();
+    if (big) this.onBigModelLoad?.({ phase: 'start', bytes });
     try {
       const s = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
+      if (big) this.onBigModelLoad?.({ phase: 'done', bytes, seconds: (Date.now() - t0) / 1000 });
       return new OrtSession(s);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
+      if (eps.length && /provider|cuda|tensorrt|\.so|library/i.test(msg)) {
+        throw new QuantLensError('execution-provider', `ONNX Runtime could not start execution provider ${eps.join(', ')}: ${msg}. Available in this onnxruntime-node: ${describeProviders(this.executionProviders())}`);
+      }
       throw new QuantLensError('runtime-load', `ONNX Runtime could not load the model: ${msg}`, typeof model === 'string' ? model : undefined);
     }
   }
+
+  /** The execution providers of the installed onnxruntime-node ('bundled' ones ship with it; the others need their libraries). */
+  executionProviders(): { name: string; bundled: boolean }[] {
+    return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+  }
+}
+
+/** Throws a clear error when a requested execution provider is not one the installed onnxruntime-node offers. */
+export function checkExecutionProviders(requested: readonly string[], available: { name: string; bundled: boolean }[]): void {
+  for (const ep of requested) {
+    if (!available.some((a) => a.name === ep)) {
+      throw new QuantLensError('execution-provider', `execution provider '${ep}' is not available in the installed onnxruntime-node; available: ${describeProviders(available)}`);
+    }
+  }
+}
+
+function describeProviders(available: { name: string; bundled: boolean }[]): string {
+  return available.map((a) => (a.bundled ? a.name : `${a.name} (needs its libraries installed)`)).join(', ');
 }
 
 let shared: OrtBackend | undefined;

@@ -2,8 +2,11 @@
 import * as path from 'path';
 import type { Connection } from 'vscode-languageserver';
 import { analyzeModel } from '../../core/analysis/analyze';
+import { defaultStateDir } from '../../core/analysis/analysis-state';
 import { renderHtmlReport } from '../../core/analysis/html-report';
 import { writeFileAtomic } from '../../core/onnx/model-file';
+import { checkOutputFile } from '../../core/output-file';
+import { assertCandidatesFit, assertFiniteWeights, layerWeights } from '../../core/quant-checks';
 import { AnalyzePartialResult } from '../../shared/protocol';
 import type { AnalyzeParams } from '../../shared/protocol';
 import type { AnalysisReport, LayerReport } from '../../shared/report';
@@ -43,7 +46,10 @@ export function activationEstimate(engine: Engine, m: LoadedModel, samples: numb
  * a one-element LayerReport[]) as soon as its isolated runs are done, and the full report is the response.
  */
 export async function analyze(engine: Engine, connection: Connection, job: Job, params: AnalyzeParams): Promise<AnalysisReport> {
+  for (const [out, what] of [[params.reportPath, 'report'], [params.htmlPath, 'HTML report'], [params.recipeOut, 'recipe output']] as const) if (out) checkOutputFile(out, what);
   const m = await engine.modelForJob(job, params.model);
+  assertFiniteWeights(m.graph, layerWeights(m.inventory), m.path);
+  assertCandidatesFit(params.formats, m.inventory, m.path);
   const rr = params.recipe ? resolveRecipe(params.recipe) : undefined;
   job.enter('opening the data', 1);
   const data = openJobData(params.data, m.graph.inputs, rr);
@@ -58,16 +64,22 @@ export async function analyze(engine: Engine, connection: Connection, job: Job, 
     data,
     formats: params.formats,
     target: params.target,
+    measure: params.measure,
+    allButOne: params.allButOne,
+    executionProviders: params.executionProviders,
+    stateDir: defaultStateDir(),
+    onPartialReport: params.reportPath ? (r) => writeFileAtomic(path.resolve(params.reportPath!), `${JSON.stringify(r, null, 2)}\n`) : undefined,
     memoryBudgetBytes: budget,
     threads: engine.threads,
     backend: engine.backend,
     signal: job.signal,
     onProgress: (p) => {
       const pct = 2 + (96 * p.done) / Math.max(1, p.total);
+      const message = p.phase ? `${p.phase}: ${p.message}` : p.message;
       if (/^layer |^all /.test(p.message)) {
-        job.progress(p.message, pct);
+        job.progress(message, pct);
         job.at(`analysing ${p.message} (${p.done}/${p.total})`); // step file only: names the layer after a crash
-      } else job.enter(p.message, pct); // a new phase: logged on stderr too
+      } else job.enter(message, pct); // a new phase: logged on stderr too
     },
     onLayer: (layer: LayerReport) => {
       if (token !== undefined) void connection.sendProgress(AnalyzePartialResult, token, [layer]);

@@ -1,5 +1,6 @@
 /** `quant/recommend`: which layers to keep in higher precision to meet a target, verified by running the configurations. */
 import { analyzeModel } from '../../core/analysis/analyze';
+import { assertCandidatesFit, assertFiniteWeights, layerWeights } from '../../core/quant-checks';
 import { parseCandidate } from '../../core/analysis/candidates';
 import type { RecommendParams } from '../../shared/protocol';
 import type { Recommendation } from '../../shared/report';
@@ -14,6 +15,8 @@ import { openJobData } from './job-inputs';
  */
 export async function recommendLayers(engine: Engine, job: Job, params: RecommendParams): Promise<Recommendation> {
   const m = await engine.modelForJob(job, params.model);
+  assertFiniteWeights(m.graph, layerWeights(m.inventory), m.path);
+  assertCandidatesFit([params.base, params.higher].filter((f): f is string => !!f), m.inventory, m.path);
   const base = parseCandidate(params.base ?? 'w4a8');
   const higher = parseCandidate(params.higher ?? 'w8a8');
   const data = openJobData(params.data, m.graph.inputs);
@@ -24,7 +27,7 @@ export async function recommendLayers(engine: Engine, job: Job, params: Recommen
     modelPath: m.path, model: m.model, data,
     formats: base.id === higher.id ? [base] : [base, higher], primaryFormat: base.id,
     base: params.base ?? 'w4a8', higher: params.higher ?? 'w8a8', target: params.target,
-    allButOne: false, threads: engine.threads, backend: engine.backend, signal: job.signal,
+    allButOne: false, measure: 'all', threads: engine.threads, backend: engine.backend, signal: job.signal,
     memoryBudgetBytes: budget,
     onProgress: (p) => job.progress(p.message, 2 + (96 * p.done) / Math.max(1, p.total)),
   });

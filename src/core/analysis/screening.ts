@@ -1,0 +1,373 @@
+/**
+ * First-order screening: a predicted isolated output SQNR for every layer x format from forward + backward
+ * passes of the float model through the project's own autodiff (no exact per-layer runs).
+ *
+ * The output error of quantizing one layer is, to first order, δy = J δ (J: Jacobian of the model outputs with
+ * respect to the layer's weight or input activation, δ: the quantization noise). The gradient of a random
+ * projection of the outputs, g = Jᵀr with r a Rademacher vector (E[rrᵀ] = I), gives two unbiased-in-parts
+ * estimators of E = ||J δ||², per sample (batch 1 by default, so weight gradients are per sample):
+ *  - `fisher`: Σᵢ gᵢ² δᵢ², the diagonal of JᵀJ weighted by the noise (noise elements taken as uncorrelated);
+ *  - `taylor`: (g·δ)², exact in expectation but a one-degree-of-freedom chi-square per sample (noisier).
+ * Each activation format's noise δ = FQ(x) − x is computed inside the graph (the same arithmetic as QDQ);
+ * weight gradients come out of the run and their squares are accumulated, and δW is formed in JavaScript.
+ * (The gradient of a KL/MSE loss against the float model's own outputs is zero at the float point, so a loss
+ * gradient carries no information here; output-space projections do.) Estimates are SQNR in dB against the
+ * float outputs' energy on the same samples, the unit of `isolated.sqnrDb`.
+ */
+import { QuantLensError } from '../errors';
+import { GraphBuilder } from '../onnx/builder';
+import { Graph } from '../onnx/graph';
+import { QuantLayer } from '../onnx/layer';
+import { upgradeOpset } from '../onnx/opset-upgrade';
+import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { Tensor, toFloat32 } from '../onnx/tensor-data';
+import { InferenceBackend } from '../runtime/backend';
+import { DataSource } from '../data/source';
+import { NumberFormat } from '../../shared/formats';
+import { quantizeWeight } from '../quant/quantize';
+import { emitBackward, FwdNode, GradRule, prepareForward, requiresGrad } from '../train/autodiff';
+import { GradContext } from '../train/grad-context';
+import { GRAD_RULES } from '../train/grad-rules/index';
+import { probeModel } from '../train/shape-probe';
+import { Rng } from '../train/random';
+import { ActivationSetting, ROUND_MAGIC } from './config-model';
+import { throwIfAborted } from './activation-cache';
+import { sqnrFromEnergies } from './metrics';
+
+/** Which first-order estimator turns gradients and noise into an output error energy. */
+export type Estimator = 'fisher' | 'taylor';
+
+/** Options of screenLayers. */
+export interface ScreeningOptions {
+  graph: Graph;
+  layers: readonly QuantLayer[];
+  backend: InferenceBackend;
+  data: DataSource;
+  /** The float outputs compared (the SQNR's signal). */
+  floatOutputs: readonly string[];
+  floatWeights: ReadonlyMap<string, Float32Array>;
+  /** Weight formats to estimate (float is skipped). */
+  weightFormats: readonly NumberFormat[];
+  /** Activation formats to estimate (float is skipped). */
+  activationFormats: readonly NumberFormat[];
+  /** The activation setting (calibrated parameters) of an input tensor in a format. */
+  activationSetting: (tensor: string, format: NumberFormat) => ActivationSetting;
+  /** Samples per forward + backward run (default 1: weight gradients per sample). */
+  batchSize?: number;
+  /** Random output projections per run (default 1). */
+  projections?: number;
+  threads?: number;
+  executionProviders?: string[];
+  seed?: number;
+  signal?: AbortSignal;
+  onBatch?: (samplesDone: number) => void;
+}
+
+/** Output error energies (summed over the screened samples) per estimator. */
+export interface NoiseEnergy {
+  fisher: number;
+  taylor?: number;
+}
+
+/** What the screening found. */
+export interface ScreeningResult {
+  /** Energy of the float outputs over the screened samples. */
+  signal: number;
+  samples: number;
+  /** Per layer, per weight format key (formatKey): predicted output error energy of quantizing its weight. */
+  weightNoise: Map<string, Map<string, NoiseEnergy>>;
+  /** Per layer, per activation format key: predicted output error energy of quantizing its activation inputs. */
+  activationNoise: Map<string, Map<string, NoiseEnergy>>;
+  /** Layers the autodiff could not screen (they are measured instead), with the reason. */
+  unsupported: Map<string, string>;
+  /** Wall time: building the graph and session, and the runs (ms). */
+  buildMs: number;
+  runMs: number;
+}
+
+/** A stable key of a number format (for maps). */
+export function formatKey(f: NumberFormat): string {
+  return JSON.stringify(f);
+}
+
+/** Above this many weight values x weight formats, the Taylor weight term (it holds every δW) is skipped. */
+const TAYLOR_WEIGHT_LIMIT = 16 * 1024 * 1024;
+
+/** Runs the screening over the data and returns the predicted noise energies of every layer and format. */
+export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult> {
+  const t0 = performance.now();
+  const batch = o.batchSize ?? 1;
+  const projections = Math.max(1, o.projections ?? 1);
+  const first = await firstBatch(o.data, batch);
+  const built = await buildScreeningModel(o, first);
+  const session = await o.backend.createSession(encodeModelProto(built.model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
+  const buildMs = performance.now() - t0;
+  const rng = new Rng(o.seed ?? 7);
+  const fisherW = new Map<string, Float32Array>();
+  for (const w of built.weights) fisherW.set(w.layer, new Float32Array(o.floatWeights.get(w.layer)!.length));
+  // Taylor weight term: δW of every format kept while running (small models only).
+  const weightValues = built.weights.reduce((s, w) => s + o.floatWeights.get(w.layer)!.length, 0);
+  const wFormats = o.weightFormats.filter((f) => f.kind !== 'float');
+  const taylorW = weightValues * wFormats.length <= TAYLOR_WEIGHT_LIMIT ? new Map<string, { key: string; delta: Float32Array; sum: number }[]>() : undefined;
+  if (taylorW) for (const w of built.weights) taylorW.set(w.layer, wFormats.map((f) => ({ key: formatKey(f), delta: weightDelta(o, w.layer, f), sum: 0 })));
+  const actSums = new Map<string, { fisher: number; taylor: number }>();
+  let signal = 0;
+  let samples = 0;
+  const t1 = performance.now();
+  try {
+    for await (const b of o.data.batches(batch)) {
+      throwIfAborted(o.signal);
+      const n = firstDim(b.feeds);
+      for (let p = 0; p < projections; p++) {
+        const feeds: Record<string, Tensor> = { ...b.feeds };
+        for (const pr of built.projections) {
+          const dims = n === batch ? pr.dims : [n, ...pr.dims.slice(1)];
+          const size = dims.reduce((a, c) => a * c, 1);
+          feeds[pr.input] = { type: DataType.FLOAT, dims, data: Float32Array.from({ length: size }, () => (rng.next() < 0.5 ? -1 : 1)) };
+        }
+        const out = await session.run(feeds, built.fetches);
+        for (const w of built.weights) {
+          const g = toFloat32(out[w.grad]);
+          const acc = fisherW.get(w.layer)!;
+          for (let i = 0; i < g.length; i++) acc[i] += g[i] * g[i];
+          for (const t of taylorW?.get(w.layer) ?? []) {
+            let d = 0;
+            for (let i = 0; i < g.length; i++) d += g[i] * t.delta[i];
+            t.sum += d * d;
+          }
+        }
+        for (const a of built.activations) {
+          const s = actSums.get(a.id) ?? { fisher: 0, taylor: 0 };
+          s.fisher += Number(out[a.fisher].data[0]);
+          const t = Number(out[a.dot].data[0]);
+          s.taylor += t * t;
+          actSums.set(a.id, s);
+        }
+        if (p === 0) for (const y of o.floatOutputs) if (out[y]) for (const v of toFloat32(out[y])) signal += v * v;
+      }
+      samples += n;
+      o.onBatch?.(samples);
+    }
+  } finally {
+    await session.release();
+  }
+  const runMs = performance.now() - t1;
+  // Energies per layer and format; the projections' average.
+  const scale = 1 / projections;
+  const weightNoise = new Map<string, Map<string, NoiseEnergy>>();
+  for (const w of built.weights) {
+    const m = new Map<string, NoiseEnergy>();
+    const G = fisherW.get(w.layer)!;
+    const taylor = new Map((taylorW?.get(w.layer) ?? []).map((t) => [t.key, t.sum * scale]));
+    for (const f of wFormats) {
+      const d = taylorW?.get(w.layer)?.find((t) => t.key === formatKey(f))?.delta ?? weightDelta(o, w.layer, f);
+      let e = 0;
+      for (let i = 0; i < d.length; i++) e += G[i] * d[i] * d[i];
+      m.set(formatKey(f), { fisher: e * scale, taylor: taylor.get(formatKey(f)) });
+    }
+    weightNoise.set(w.layer, m);
+  }
+  const activationNoise = new Map<string, Map<string, NoiseEnergy>>();
+  for (const a of built.activations) {
+    const s = actSums.get(a.id) ?? { fisher: 0, taylor: 0 };
+    let m = activationNoise.get(a.layer);
+    if (!m) activationNoise.set(a.layer, (m = new Map()));
+    const prev = m.get(a.format) ?? { fisher: 0, taylor: 0 };
+    m.set(a.format, { fisher: prev.fisher + s.fisher * scale, taylor: (prev.taylor ?? 0) + s.taylor * scale });
+  }
+  return { signal, samples, weightNoise, activationNoise, unsupported: built.unsupported, buildMs, runMs };
+}
+
+/** The predicted isolated output SQNR (dB) of a layer with its weight in `wf` and its inputs in `af`; undefined when not screened. */
+export function estimateSqnrDb(s: ScreeningResult, layer: QuantLayer, wf: NumberFormat, af: NumberFormat, estimator: Estimator = 'fisher'): number | undefined {
+  const e = estimateNoise(s, layer, wf, af, estimator);
+  return e === undefined ? undefined : Math.round(sqnrFromEnergies(s.signal, e) * 1000) / 1000;
+}
+
+/** The predicted output error energy of a layer in formats (wf, af); undefined when it was not screened. */
+export function estimateNoise(s: ScreeningResult, layer: QuantLayer, wf: NumberFormat, af: NumberFormat, estimator: Estimator = 'fisher'): number | undefined {
+  if (s.unsupported.has(layer.name)) return undefined;
+  let e = 0;
+  const pick = (n: NoiseEnergy | undefined) => (n ? (estimator === 'taylor' && n.taylor !== undefined ? n.taylor : n.fisher) : undefined);
+  if (layer.weight && wf.kind !== 'float') {
+    const v = pick(s.weightNoise.get(layer.name)?.get(formatKey(wf)));
+    if (v === undefined) return undefined;
+    e += v;
+  }
+  if (layer.activationInputs.length && af.kind !== 'float') {
+    const v = pick(s.activationNoise.get(layer.name)?.get(formatKey(af)));
+    if (v === undefined) return undefined;
+    e += v;
+  }
+  return e;
+}
+
+function weightDelta(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
+  const l = o.layers.find((x) => x.name === layer)!;
+  const w = o.floatWeights.get(layer)!;
+  const q = quantizeWeight(w, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis).fake;
+  const d = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) d[i] = q[i] - w[i];
+  return d;
+}
+
+interface BuiltScreening {
+  model: ModelProto;
+  fetches: string[];
+  projections: { input: string; dims: number[] }[];
+  weights: { layer: string; grad: string }[];
+  activations: { id: string; layer: string; format: string; fisher: string; dot: string }[];
+  unsupported: Map<string, string>;
+}
+
+/** Builds forward + backward of the float model with the noise reductions as outputs. */
+async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Tensor>): Promise<BuiltScreening> {
+  const file = o.graph.file;
+  const src = o.graph.opset < 13 ? upgradeOpset(o.graph.model, 13, { file }) : o.graph.model;
+  const graph = src === o.graph.model ? o.graph : new Graph(src, file);
+  const probe = await probeModel(o.backend, src, first);
+  const shapes = new Map(probe.shapes);
+  const b = new GraphBuilder('quantlens_screening');
+  for (const n of graph.nodes) for (const t of [n.name, ...n.inputs, ...n.outputs]) if (t) b.fresh(t);
+  for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
+  for (const t of src.graph!.initializer ?? []) b.initializerProto(t);
+  const constInts = (t: string) => probe.ints.get(t) ?? intsOf(graph, t);
+  const ctx = new GradContext(b, DataType.FLOAT, shapes, new Set(), constInts, file);
+
+  // Forward: each layer reads its weight and activation inputs through its own Identity, so that the gradient
+  // with respect to that copy is this layer's alone (a tensor read by two layers, a weight shared by two).
+  const byNode = new Map(o.layers.map((l, k) => [l.name, { l, k }]));
+  const wrt: string[] = [];
+  const weightCopy = new Map<string, string>();
+  const actCopies: { layer: QuantLayer; tensor: string; copy: string }[] = [];
+  const fwd: FwdNode[] = [];
+  const isFloat = (t: string) => { const ty = probe.types.get(t); return ty === DataType.FLOAT; };
+  for (const n of graph.nodes) {
+    const hit = byNode.get(n.name);
+    let inputs = n.inputs.slice();
+    if (hit) {
+      const { l, k } = hit;
+      const copyOf = (t: string, hint: string): string => {
+        const c = b.fresh(hint);
+        const proto = { name: b.fresh(`${hint}_id`), op_type: 'Identity', input: [t], output: [c], attribute: [], domain: '' };
+        fwd.push({ name: proto.name, opType: 'Identity', inputs: [t], outputs: [c], proto });
+        shapes.set(c, shapes.get(t) ?? []);
+        wrt.push(c);
+        return c;
+      };
+      if (l.weight && o.floatWeights.has(l.name) && isFloat(l.weight.tensor)) {
+        const c = copyOf(l.weight.tensor, `ql_sw_${k}`);
+        weightCopy.set(l.name, c);
+        inputs = inputs.map((i) => (i === l.weight!.tensor ? c : i));
+      }
+      l.activationInputs.forEach((x, j) => {
+        if (!isFloat(x)) return;
+        const c = copyOf(x, `ql_sa_${k}_${j}`);
+        actCopies.push({ layer: l, tensor: x, copy: c });
+        inputs = inputs.map((i) => (i === x ? c : i));
+      });
+    }
+    fwd.push({ ...n, inputs, proto: { ...n.proto, input: inputs } });
+  }
+  const req = requiresGrad(fwd, wrt);
+  const nodes = prepareForward(fwd, req, shapes);
+  for (const n of nodes) b.nodes.push(n.proto);
+
+  // Seeds: a random projection input per float output.
+  const projections = o.floatOutputs.map((y, i) => ({ input: b.input(`ql_proj_${i}`, DataType.FLOAT, shapes.get(y)), dims: shapes.get(y)!, output: y }));
+  const blocked = new Map<string, string>();
+  const custom = new Map<string, GradRule>();
+  for (const n of nodes) {
+    const rule = n.proto.domain ? undefined : GRAD_RULES[n.opType];
+    custom.set(n.name, (c, node, gys) => {
+      if (!rule) { blocked.set(node.name, `no gradient rule for ${node.opType}${node.proto.domain ? ` (${node.proto.domain})` : ''}`); return []; }
+      try {
+        return rule(c, node, gys);
+      } catch (e) {
+        blocked.set(node.name, `${node.opType}: ${e instanceof Error ? e.message : e}`);
+        return [];
+      }
+    });
+  }
+  const grads = emitBackward({ b, nodes, wrt, seeds: new Map(projections.map((p) => [p.output, p.input])), shapes, dtype: DataType.FLOAT, constInts, custom, file });
+
+  // Layers upstream of a node the autodiff cannot pass are not screened.
+  const unsupported = new Map<string, string>();
+  if (blocked.size) {
+    const names = new Set(blocked.keys());
+    for (const l of o.layers) {
+      const node = graph.byName.get(l.name);
+      if (!node) continue;
+      const hit = [node, ...graph.downstreamNodes(node.outputs.filter(Boolean))].find((d) => names.has(d.name));
+      if (hit) unsupported.set(l.name, `${blocked.get(hit.name)} (node '${hit.name}')`);
+    }
+  }
+  for (const l of o.layers) if (!unsupported.has(l.name) && !weightCopy.has(l.name) && !actCopies.some((a) => a.layer === l)) unsupported.set(l.name, 'no float weight or activation input to differentiate');
+
+  const fetches: string[] = [];
+  const out = (t: string, dims: number[]) => { const r = b.node('Identity', [t]); b.output(r, DataType.FLOAT, dims); fetches.push(r); return r; };
+  const weights: BuiltScreening['weights'] = [];
+  for (const [layer, copy] of weightCopy) {
+    if (unsupported.has(layer)) continue;
+    const g = grads.get(copy);
+    if (!g) { unsupported.set(layer, 'the outputs do not depend on its weight'); continue; }
+    weights.push({ layer, grad: out(g, shapes.get(copy)!) });
+  }
+  const activations: BuiltScreening['activations'] = [];
+  const aFormats = o.activationFormats.filter((f) => f.kind !== 'float');
+  for (const [i, a] of actCopies.entries()) {
+    if (unsupported.has(a.layer.name)) continue;
+    const g = grads.get(a.copy);
+    if (!g) continue; // this input does not reach the outputs (its noise is zero)
+    const g2 = b.node('Mul', [g, g]);
+    for (const [fi, f] of aFormats.entries()) {
+      const delta = noiseOf(ctx, a.copy, o.activationSetting(a.tensor, f), f, `ql_n_${i}_${fi}`);
+      if (!delta) { unsupported.set(a.layer.name, `no in-graph noise model for activation format ${f.kind}`); continue; }
+      const fisher = out(b.node('ReduceSum', [b.node('Mul', [g2, b.node('Mul', [delta, delta])])], { keepdims: 0 }), []);
+      const dot = out(b.node('ReduceSum', [b.node('Mul', [g, delta])], { keepdims: 0 }), []);
+      activations.push({ id: `${i}|${fi}`, layer: a.layer.name, format: formatKey(f), fisher, dot });
+    }
+  }
+  for (const y of o.floatOutputs) { b.output(y, DataType.FLOAT, shapes.get(y)); fetches.push(y); }
+  const opset = Math.max(17, graph.opset);
+  const model = b.model(opset, (src.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
+  model.graph!.value_info = [];
+  return { model, fetches, projections: projections.map((p) => ({ input: p.input, dims: p.dims })), weights, activations: activations.filter((a) => !unsupported.has(a.layer)), unsupported };
+}
+
+/** Emits δ = FQ(x) − x for an activation setting (int: the QDQ arithmetic with baked parameters; half: float16 rounding). */
+function noiseOf(ctx: GradContext, x: string, s: ActivationSetting, f: NumberFormat, hint: string): string | undefined {
+  const b = ctx.b;
+  if (s.kind === 'int') {
+    const sc = b.constFloat(`${hint}_s`, [s.params.scale[0]], []);
+    const zp = b.constFloat(`${hint}_z`, [s.params.zeroPoint[0]], []);
+    const lo = b.constFloat(`${hint}_lo`, [s.params.qmin], []);
+    const hi = b.constFloat(`${hint}_hi`, [s.params.qmax], []);
+    const magic = ctx.scalar(ROUND_MAGIC);
+    const r = b.node('Sub', [b.node('Add', [b.node('Div', [x, sc]), magic]), magic]);
+    const c = b.node('Min', [b.node('Max', [b.node('Add', [r, zp]), lo]), hi]);
+    return b.node('Sub', [b.node('Mul', [b.node('Sub', [c, zp]), sc]), x]);
+  }
+  if (s.kind === 'half') {
+    const to = f.kind === 'bfloat16' ? DataType.BFLOAT16 : f.kind === 'float16' ? DataType.FLOAT16 : undefined;
+    if (to === undefined) return undefined;
+    return b.node('Sub', [b.node('Cast', [b.node('Cast', [x], { to })], { to: DataType.FLOAT }), x]);
+  }
+  return undefined;
+}
+
+async function firstBatch(data: DataSource, batch: number): Promise<Record<string, Tensor>> {
+  for await (const b of data.batches(batch)) return b.feeds;
+  throw new QuantLensError('data-empty', 'the data source yielded no samples', data.description.source);
+}
+
+function firstDim(feeds: Record<string, Tensor>): number {
+  const t = Object.values(feeds)[0];
+  return t?.dims.length ? t.dims[0] : 1;
+}
+
+function intsOf(graph: Graph, t: string): number[] | undefined {
+  const v = graph.constantValue(t);
+  if (!v || (v.type !== DataType.INT64 && v.type !== DataType.INT32)) return undefined;
+  return Array.from(v.data as ArrayLike<number | bigint>, Number);
+}
