@@ -9,6 +9,7 @@ const watch = process.argv.includes('--watch');
 const nodeEntries = {
   extension: 'src/extension/extension.ts',
   engine: 'src/engine/main.ts',
+  'engine-worker': 'src/engine/worker.ts',
   cli: 'src/cli/main.ts',
   demo: 'scripts/demo.ts',
 };

@@ -37,7 +37,7 @@ const entries = await new Promise((resolve, reject) => {
   });
 });
 const must = [
-  'extension/package.json', 'extension/dist/extension.js', 'extension/dist/engine.js', 'extension/dist/webview.js', 'extension/media/webview.css',
+  'extension/package.json', 'extension/dist/extension.js', 'extension/dist/engine.js', 'extension/dist/engine-worker.js', 'extension/dist/webview.js', 'extension/media/webview.css',
   `extension/${binding}`, 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1',
   'extension/node_modules/onnxruntime-node/dist/index.js', 'extension/node_modules/onnxruntime-common/dist/cjs/index.js', 'extension/node_modules/onnxruntime-common/dist/cjs/package.json',
 ];

@@ -69,3 +69,16 @@ export function scatterPoints(points: ReadonlyArray<{ x: number; y: number }>, w
     return [{ x: sx(p.x), y, i }];
   });
 }
+
+/** About `count` round tick values (1, 2, 5 × 10^k steps) covering [d0, d1]. */
+export function niceTicks(d0: number, d1: number, count = 5): number[] {
+  if (!Number.isFinite(d0) || !Number.isFinite(d1)) return [];
+  if (d1 < d0) [d0, d1] = [d1, d0];
+  if (d1 === d0) return [d0];
+  const raw = (d1 - d0) / Math.max(1, count);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(d0 / step) * step; v <= d1 + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
+  return out;
+}

@@ -69,6 +69,6 @@ export function boot(): WebviewBoot {
 }
 
 /** A `vscode-button` (from @vscode-elements) with a click handler. */
-export function button(label: string, onClick: () => void, opts: { secondary?: boolean; id?: string; title?: string; disabled?: boolean } = {}): HTMLElement {
-  return h('vscode-button', { id: opts.id, title: opts.title, secondary: opts.secondary, disabled: opts.disabled, onclick: () => onClick() }, label);
+export function button(label: string, onClick: () => void, opts: { secondary?: boolean; id?: string; title?: string; disabled?: boolean; ariaLabel?: string } = {}): HTMLElement {
+  return h('vscode-button', { id: opts.id, title: opts.title, 'aria-label': opts.ariaLabel, secondary: opts.secondary, disabled: opts.disabled, onclick: () => onClick() }, label);
 }

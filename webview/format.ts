@@ -1,8 +1,8 @@
 /** Number formatting for the webviews: dB, sizes, counts, percentages, durations. Pure. */
 
-/** `23.4 dB`; `∞ dB` for exact; `–` when missing. */
-export function formatDb(db: number | undefined): string {
-  if (db === undefined || Number.isNaN(db)) return '–';
+/** `23.4 dB`; `∞ dB` for exact; `–` when missing or undefined (NaN, or null from JSON: zero reference output). */
+export function formatDb(db: number | null | undefined): string {
+  if (db === undefined || db === null || Number.isNaN(db)) return '–';
   if (db === Infinity) return '∞ dB';
   if (db === -Infinity) return '-∞ dB';
   return `${db.toFixed(1)} dB`;

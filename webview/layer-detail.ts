@@ -1,11 +1,12 @@
 /** The detail pane of one layer: metrics per format, weight and activation histograms with clipping ranges, channel ranges, diagnoses. */
-import type { FormatCandidate, LayerReport } from '../src/shared/report';
+import type { FormatCandidate, LayerRemedy, LayerReport } from '../src/shared/report';
 import { h } from './dom';
-import { formatCount, formatDb, formatNumber, formatPercent, formatShape } from './format';
+import { formatBytes, formatCount, formatDb, formatNumber, formatPercent, formatShape } from './format';
+import { evidenceText } from './words';
 import { channelRangeChart, histogramChart } from './svg-charts';
 
 /** Renders the detail of a layer (or a hint when none is selected). */
-export function layerDetail(l: LayerReport | undefined, formats: readonly FormatCandidate[]): HTMLElement {
+export function layerDetail(l: LayerReport | undefined, formats: readonly FormatCandidate[], primaryFormat?: string, remedy?: LayerRemedy, formatIds?: { base: string; higher: string }): HTMLElement {
   if (!l) return h('section', { class: 'detail empty', 'aria-label': 'Layer detail' }, h('p', { class: 'hint' }, 'Select a layer to see its histograms, channel ranges and diagnosis.'));
   const ids = formats.length ? formats.map((f) => f.id) : Object.keys(l.formats);
   const metricRows = ids.map((id) => {
@@ -14,7 +15,7 @@ export function layerDetail(l: LayerReport | undefined, formats: readonly Format
       h('th', { scope: 'row' }, id),
       h('td', {}, formatDb(r?.weightSqnrDb)),
       h('td', {}, formatDb(r?.localSqnrDb)),
-      h('td', {}, formatDb(r?.isolated?.sqnrDb)),
+      r?.isolated || r?.estimate === undefined ? h('td', {}, formatDb(r?.isolated?.sqnrDb)) : h('td', { class: 'estimated', title: 'first-order estimate, not measured' }, h('em', {}, `~${formatDb(r.estimate)} (est.)`)),
       h('td', {}, r?.isolated?.top1Agreement !== undefined ? formatPercent(r.isolated.top1Agreement) : '–'),
       h('td', {}, formatDb(r?.allButOne?.sqnrDb)),
     );
@@ -24,14 +25,16 @@ export function layerDetail(l: LayerReport | undefined, formats: readonly Format
   const act = l.activation;
   return h('section', { class: 'detail', 'aria-label': `Detail of ${l.name}` },
     h('h3', { class: 'detail-title', title: l.name }, l.name),
-    h('p', { class: 'meta' }, `${l.opType} · ${l.kind} · ${formatCount(l.params)} params${l.macs ? ` · ${formatCount(l.macs)} MACs` : ''}${l.weightShape ? ` · weight ${formatShape(l.weightShape)}` : ''} · rank ${l.rank > 0 ? l.rank : '–'}`),
+    h('p', { class: 'meta' }, `node #${l.nodeIndex} · ${l.opType} · ${l.kind} · ${formatCount(l.params)} params${l.macs ? ` · ${formatCount(l.macs)} MACs` : ''}${l.weightShape ? ` · weight ${formatShape(l.weightShape)}` : ''} · rank ${l.rank > 0 ? `${l.rank} by ${primaryFormat ?? 'the primary format'}` : '–'}`),
+    remedy ? h('p', { class: 'remedy' }, h('strong', {}, 'Remedy: '), remedy.remedy === 'keep' ? `kept in ${formatIds?.higher ?? 'higher precision'} (+${formatBytes(remedy.extraBytes)})` : remedy.remedy === 'repair' ? `repaired at ${formatIds?.base ?? 'the base format'} with ${remedy.algorithm ?? 'a rounding algorithm'} (no extra bytes)` : `${formatIds?.base ?? 'base format'}, rounded to nearest`,
+      remedy.without ? ` · without it the recommendation measures output SQNR ${formatDb(remedy.without.sqnrDb)}` : '') : null,
     h('table', { class: 'metrics' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'format'), h('th', {}, 'weight'), h('th', {}, 'local'), h('th', {}, 'isolated'), h('th', {}, 'top-1'), h('th', {}, 'all-but-one'))),
+      h('thead', {}, h('tr', {}, h('th', {}, 'format'), h('th', { title: 'SQNR of the quantized weights against the float weights' }, 'weight SQNR'), h('th', { title: 'SQNR of this layer\'s output, only it quantized, float inputs' }, 'layer output'), h('th', { title: 'SQNR of the model output with only this layer quantized' }, 'model output (isolated)'), h('th', { title: 'fraction of samples whose top-1 class matches the float model' }, 'top-1 agreement'), h('th', { title: 'SQNR of the model output with every layer quantized except this one' }, 'all but this layer'))),
       h('tbody', {}, ...metricRows)),
     l.diagnoses.length
       ? h('ul', { class: 'diagnoses' }, ...l.diagnoses.map((d) => h('li', { class: `diag sev-${d.severity}` },
-        h('strong', {}, d.message), ' ', h('span', { class: 'suggestion' }, d.suggestion),
-        Object.keys(d.evidence).length ? h('span', { class: 'evidence' }, ` (${Object.entries(d.evidence).map(([k, v]) => `${k} ${formatNumber(v)}`).join(', ')})`) : null)))
+        h('span', { class: 'sev-label' }, `${d.severity === 'error' ? 'Error' : d.severity === 'warning' ? 'Warning' : 'Note'}: `), h('strong', {}, d.message), ' ', h('span', { class: 'suggestion' }, d.suggestion),
+        Object.keys(d.evidence).length ? h('ul', { class: 'evidence' }, ...Object.entries(d.evidence).map(([k, v]) => h('li', {}, evidenceText(k, v)))) : null)))
       : h('p', { class: 'hint' }, 'No diagnosis: nothing unusual found for this layer.'),
     h('div', { class: 'charts' },
       l.weightHistogram ? h('figure', {}, histogramChart(l.weightHistogram, weightClip, `Weight histogram of ${l.name}`), h('figcaption', {}, `weights${ws ? ` · range ±${formatNumber(ws.absMax)} · outlier ratio ${formatNumber(ws.outlierRatio)}` : ''}`)) : null,

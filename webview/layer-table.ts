@@ -1,16 +1,16 @@
 /** The report's layer table: per-format dB bars, sortable headers, filter, keyboard navigation; only visible rows are in the DOM. */
 import type { FormatCandidate, LayerReport } from '../src/shared/report';
 import { h, replace } from './dom';
-import { formatCount, formatDb } from './format';
-import { barFraction, dbOf, sensitivity, type SortKey, type TableQuery } from './report-model';
+import { formatCount } from './format';
+import { barFraction, dbText, layerDb, sensitivity, type SortKey, type TableQuery } from './report-model';
 import { navigate, scrollToRow, visibleWindow } from './virtual-rows';
 
 /** Row height in pixels (CSS `.row` uses the same). */
 export const ROW_HEIGHT = 26;
 
 /** Width of one format's bar column and of the other columns together (CSS uses the same numbers). */
-const BAR_COLUMN_WIDTH = 130;
-const FIXED_COLUMNS_WIDTH = 46 + 44 + 160 + 84 + 60 + 44;
+const BAR_COLUMN_WIDTH = 140;
+const FIXED_COLUMNS_WIDTH = 50 + 64 + 220 + 84 + 76 + 112;
 
 /** Callbacks of the table. */
 export interface LayerTableEvents {
@@ -23,7 +23,7 @@ export interface LayerTableEvents {
 export class LayerTable {
   readonly el: HTMLElement;
   private readonly header: HTMLElement;
-  private readonly inner: HTMLElement;
+  private readonly headerWrap: HTMLElement;
   private readonly viewport: HTMLElement;
   private readonly spacer: HTMLElement;
   private readonly rowsEl: HTMLElement;
@@ -35,14 +35,17 @@ export class LayerTable {
   private query: TableQuery = { sort: 'graph', descending: false, filter: '' };
   private selected: string | undefined;
   private frame = 0;
+  /** The format the rank column ranks by (named in its header). */
+  primaryFormat = '';
 
   constructor(private readonly events: LayerTableEvents) {
     this.header = h('div', { class: 'row header', role: 'row' });
     this.rowsEl = h('div', { class: 'rows' });
     this.spacer = h('div', { class: 'spacer' }, this.rowsEl);
-    this.viewport = h('div', { class: 'table-viewport', tabindex: 0, role: 'grid', 'aria-label': 'Layers', 'aria-rowcount': 0, onscroll: () => this.schedule(), onkeydown: (e) => this.onKey(e as KeyboardEvent) }, this.spacer);
-    this.inner = h('div', { class: 'table-inner' }, this.header, this.viewport);
-    this.el = h('div', { class: 'layer-table' }, this.inner);
+    this.viewport = h('div', { class: 'table-viewport', tabindex: 0, role: 'grid', 'aria-label': 'Layers', 'aria-rowcount': 0, onscroll: () => { this.headerWrap.scrollLeft = this.viewport.scrollLeft; this.schedule(); }, onkeydown: (e) => this.onKey(e as KeyboardEvent) }, this.spacer);
+    // The body scrolls both ways (the name column stays: sticky); the header follows its horizontal scroll.
+    this.headerWrap = h('div', { class: 'header-wrap' }, this.header);
+    this.el = h('div', { class: 'layer-table' }, this.headerWrap, this.viewport);
     new ResizeObserver(() => this.schedule()).observe(this.viewport);
   }
 
@@ -57,7 +60,9 @@ export class LayerTable {
     this.selected = selected;
     this.viewport.setAttribute('aria-rowcount', String(rows.length));
     this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
-    this.inner.style.minWidth = `${FIXED_COLUMNS_WIDTH + formats.length * BAR_COLUMN_WIDTH}px`;
+    const width = `${FIXED_COLUMNS_WIDTH + formats.length * BAR_COLUMN_WIDTH}px`;
+    this.header.style.minWidth = width;
+    this.spacer.style.minWidth = width;
     this.renderHeader();
     this.render();
   }
@@ -83,7 +88,7 @@ export class LayerTable {
     const col = (key: SortKey, label: string, cls: string) => {
       const active = this.query.sort === key;
       const arrow = active ? (this.query.descending ? ' ▼' : ' ▲') : '';
-      return h('div', { class: `cell ${cls} sortable${active ? ' active' : ''}`, role: 'columnheader', 'aria-sort': active ? (this.query.descending ? 'descending' : 'ascending') : 'none', tabindex: -1, onclick: () => this.events.onSort(key) }, label + arrow);
+      return h('div', { class: `cell ${cls} sortable${active ? ' active' : ''}`, title: `${label}: click to sort`, role: 'columnheader', 'aria-sort': active ? (this.query.descending ? 'descending' : 'ascending') : 'none', tabindex: -1, onclick: () => this.events.onSort(key) }, label + arrow);
     };
     replace(this.header,
       h('div', { class: 'cell keep', role: 'columnheader', title: 'Keep this layer in higher precision' }, 'keep'),
@@ -92,7 +97,7 @@ export class LayerTable {
       col('op', 'op', 'op'),
       col('params', 'params', 'params'),
       ...this.formats.map((f) => col(`db:${f.id}`, `${f.id} (dB)`, 'bars')),
-      col('rank', 'rank', 'rank'),
+      col('rank', this.primaryFormat ? `rank (${this.primaryFormat})` : 'rank', 'rank'),
     );
   }
 
@@ -121,10 +126,13 @@ export class LayerTable {
       h('div', { class: 'cell op', role: 'gridcell', title: l.kind }, l.opType),
       h('div', { class: 'cell params', role: 'gridcell' }, formatCount(l.params)),
       ...this.formats.map((f) => {
-        const db = dbOf(l, f.id);
+        const v = layerDb(l.formats[f.id]);
+        const db = v?.db;
         const bar = h('div', { class: `bar sens-${sensitivity(db)}` });
         bar.style.width = `${(barFraction(db, this.scale) * 100).toFixed(1)}%`;
-        return h('div', { class: 'cell bars', role: 'gridcell', title: `${f.id}: ${formatDb(db)}` }, h('div', { class: 'bar-track' }, bar), h('span', { class: 'bar-label' }, formatDb(db)));
+        const label = h('span', { class: v?.source === 'estimate' ? 'bar-label estimated' : 'bar-label' }, dbText(v));
+        if (v?.source === 'estimate') { label.style.fontStyle = 'italic'; bar.style.opacity = '0.6'; }
+        return h('div', { class: 'cell bars', role: 'gridcell', title: `${f.id}: ${dbText(v)}${v?.source === 'estimate' ? ' — first-order estimate, not measured' : ''}` }, h('div', { class: 'bar-track' }, bar), label);
       }),
       h('div', { class: 'cell rank', role: 'gridcell' }, l.rank > 0 ? l.rank : '–'),
     );

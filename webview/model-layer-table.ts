@@ -1,8 +1,11 @@
 /** The model view's layer table: only visible rows are in the DOM (virtual-rows), arrows/Page/Home/End move, Enter opens the report. */
 import type { LayerRow } from '../src/shared/protocol';
 import { h, replace } from './dom';
-import { MODEL_COLUMNS, MODEL_ROW_HEIGHT, modelTableView } from './model-layer-rows';
+import { MODEL_COLUMNS, MODEL_ROW_HEIGHT, modelTableView, queryModelLayers, type ModelQuery } from './model-layer-rows';
 import { navigate, scrollToRow } from './virtual-rows';
+
+/** The columns' widths together (node 64, layer ≥ 220, op 84, kind 120, params 76, MACs 76, weight 120, spread 140; CSS uses the same). */
+const MODEL_TABLE_WIDTH = 64 + 220 + 84 + 120 + 76 + 76 + 120 + 140;
 
 /** The virtualised layer table of the model view. */
 export class ModelLayerTable {
@@ -12,15 +15,43 @@ export class ModelLayerTable {
   private readonly rowsEl: HTMLElement;
   private selected: string | undefined;
   private frame = 0;
+  private layers: LayerRow[];
+  private query: ModelQuery = { column: 0, descending: false, filter: '' };
+  private readonly header: HTMLElement;
+  /** The filter box (placed by the view above the table). */
+  readonly filterEl: HTMLInputElement;
 
-  constructor(private readonly layers: readonly LayerRow[], private readonly onOpen: (name: string) => void) {
-    const header = h('div', { class: 'row header', role: 'row' }, ...MODEL_COLUMNS.map((c) => h('div', { class: `cell ${c.cls}`, role: 'columnheader' }, c.label)));
+  constructor(private readonly all: readonly LayerRow[], private readonly onOpen: (name: string) => void) {
+    this.layers = all.slice();
+    this.header = h('div', { class: 'row header', role: 'row' });
+    this.renderHeader();
+    const header = this.header;
+    this.filterEl = h('input', { type: 'search', class: 'target-value model-filter', placeholder: 'Filter layers: name, op, kind', 'aria-label': 'Filter layers', oninput: () => { this.query = { ...this.query, filter: this.filterEl.value }; this.requery(); } }) as HTMLInputElement;
     this.rowsEl = h('div', { class: 'rows' });
     this.spacer = h('div', { class: 'spacer' }, this.rowsEl);
-    this.spacer.style.height = `${layers.length * MODEL_ROW_HEIGHT}px`;
-    this.viewport = h('div', { class: 'table-viewport', tabindex: 0, role: 'grid', 'aria-label': 'Quantizable layers', 'aria-rowcount': layers.length, onscroll: () => this.schedule(), onkeydown: (e) => this.onKey(e as KeyboardEvent) }, this.spacer);
-    this.el = h('div', { class: 'layer-table model-layers' }, h('div', { class: 'table-inner' }, header, this.viewport));
+    this.spacer.style.height = `${all.length * MODEL_ROW_HEIGHT}px`;
+    // The body scrolls both ways (node and name columns stay: sticky); the header follows its horizontal scroll.
+    const headerWrap = h('div', { class: 'header-wrap' }, header);
+    this.viewport = h('div', { class: 'table-viewport', tabindex: 0, role: 'grid', 'aria-label': 'Quantizable layers', 'aria-rowcount': all.length, onscroll: () => { headerWrap.scrollLeft = this.viewport.scrollLeft; this.schedule(); }, onkeydown: (e) => this.onKey(e as KeyboardEvent) }, this.spacer);
+    header.style.minWidth = this.spacer.style.minWidth = `${MODEL_TABLE_WIDTH}px`;
+    this.el = h('div', { class: 'layer-table model-layers' }, headerWrap, this.viewport);
     new ResizeObserver(() => this.schedule()).observe(this.viewport);
+    this.render();
+  }
+
+  private renderHeader(): void {
+    replace(this.header, ...MODEL_COLUMNS.map((c, i) => {
+      const active = this.query.column === i;
+      return h('div', { class: `cell ${c.cls} sortable${active ? ' active' : ''}`, role: 'columnheader', title: `${c.label}: click to sort`, 'aria-sort': active ? (this.query.descending ? 'descending' : 'ascending') : 'none',
+        onclick: () => { this.query = { ...this.query, column: i, descending: active ? !this.query.descending : false }; this.requery(); } }, `${c.label}${active ? (this.query.descending ? ' ▼' : ' ▲') : ''}`);
+    }));
+  }
+
+  private requery(): void {
+    this.layers = queryModelLayers(this.all, this.query);
+    this.spacer.style.height = `${this.layers.length * MODEL_ROW_HEIGHT}px`;
+    this.viewport.setAttribute('aria-rowcount', String(this.layers.length));
+    this.renderHeader();
     this.render();
   }
 

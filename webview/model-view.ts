@@ -4,6 +4,7 @@ import type { ToWebviewMessage, WebviewBoot } from '../src/shared/webview-messag
 import { button, h, onMessage, replace, send } from './dom';
 import { formatBytes, formatCount, formatShape } from './format';
 import { ModelLayerTable } from './model-layer-table';
+import { parameterText } from '../src/shared/sizes';
 
 /** Mounts the model view into `root`. */
 export function mountModelView(root: HTMLElement, b: WebviewBoot): void {
@@ -28,11 +29,12 @@ function renderInfo(info: ModelInfo, b: WebviewBoot): HTMLElement[] {
         button('Analyze', () => send({ type: 'analyze' }), { id: 'analyze' }),
         button('Run QAT', () => send({ type: 'runQat' }), { id: 'run-qat', secondary: true }),
         button('Export', () => send({ type: 'export' }), { id: 'export', secondary: true }),
-        button('Open Report', () => send({ type: 'openReport' }), { id: 'open-report', secondary: true }))),
+        button('Open Report', () => send({ type: 'openReport' }), { id: 'open-report', secondary: true }),
+        button('Open Graph', () => send({ type: 'openGraph' }), { id: 'open-graph', secondary: true }))),
     h('section', { class: 'card summary', 'aria-label': 'Model summary' },
       h('dl', { class: 'facts' },
         ...fact('opset', opset), ...fact('IR version', String(s.irVersion)), ...fact('producer', `${s.producer}${s.producerVersion ? ` ${s.producerVersion}` : ''}`),
-        ...fact('file size', formatBytes(s.fileSize)), ...fact('nodes', String(s.nodeCount)), ...fact('parameters', formatCount(s.parameterCount)),
+        ...fact('file size', formatBytes(s.fileSize)), ...fact('nodes', String(s.nodeCount)), ...fact('parameters', parameterText(s.parameterCount, s.layerParams, formatCount)),
         ...fact('quantizable layers', `${s.layerCount} (${Object.entries(s.layersByKind).map(([k, v]) => `${v} ${k}`).join(', ')})`),
         ...fact('MACs', s.macs !== undefined ? formatCount(s.macs) : 'unknown (shapes not inferred)'),
         ...fact('ops', s.opHistogram.slice(0, 8).map((o) => `${o.op} ×${o.count}`).join(', '))),
@@ -41,6 +43,7 @@ function renderInfo(info: ModelInfo, b: WebviewBoot): HTMLElement[] {
       info.warnings.length ? h('ul', { class: 'warnings' }, ...info.warnings.map((w) => h('li', {}, w))) : null),
     h('section', { class: 'card', 'aria-label': 'Quantizable layers' },
       h('h2', {}, `Quantizable layers (${info.layers.length})`),
+      info.layers.length ? table.filterEl : null,
       info.layers.length ? table.el : h('p', { class: 'hint' }, 'No quantizable layers (Conv, ConvTranspose, MatMul, Gemm) in this model.')),
   ];
 }

@@ -16,3 +16,10 @@ export function curveData(points: readonly CurvePoint[]): { steps: number[]; los
     agreement: sorted.map((p) => val(p.agreement)),
   };
 }
+
+/** The epoch of a training step in words; when every step is a whole epoch (the data fits one batch) it says so instead of "epoch 200". */
+export function epochText(epoch: number, step: number): string {
+  if (!Number.isFinite(epoch)) return '';
+  if (step > 0 && Math.abs(epoch - step) < 1e-9) return 'each step is a full pass over the data (it fits one batch)';
+  return `epoch ${epoch < 10 ? epoch.toFixed(2) : epoch.toFixed(1)}`;
+}

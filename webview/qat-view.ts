@@ -5,7 +5,7 @@ import type { QatProgress, QatResult } from '../src/shared/protocol';
 import type { ToWebviewMessage, WebviewBoot } from '../src/shared/webview-messages';
 import { button, h, onMessage, replace, send, vscode } from './dom';
 import { formatDb, formatDuration, formatNumber, formatPercent } from './format';
-import { curveData, type CurvePoint } from './qat-model';
+import { curveData, epochText, type CurvePoint } from './qat-model';
 
 /** Mounts the QAT UI into `root`. */
 export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | undefined): void {
@@ -55,13 +55,14 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
     const total = last?.totalSteps ?? totalSteps;
     replace(stepEl,
       running ? h('span', { class: 'spinner', role: 'progressbar', 'aria-label': 'working' }) : null,
-      last ? ` Step ${last.step}${total ? ` / ${total}` : ''} · epoch ${last.epoch} · loss ${formatNumber(last.loss)}${last.accuracy !== undefined ? ` · accuracy ${formatPercent(last.accuracy)}` : ''}${last.agreement !== undefined ? ` · agreement ${formatPercent(last.agreement)}` : ''} · lr ${formatNumber(last.lr)}${running && last.etaSeconds !== undefined ? ` · ETA ${formatDuration(last.etaSeconds)}` : ''}`
+      last ? ` Step ${last.step}${total ? ` / ${total}` : ''} · ${epochText(last.epoch, last.step)} · loss ${formatNumber(last.loss)}${last.accuracy !== undefined ? ` · accuracy ${formatPercent(last.accuracy)}` : ''}${last.agreement !== undefined ? ` · agreement ${formatPercent(last.agreement)}` : ''} · lr ${formatNumber(last.lr)}${running && last.etaSeconds !== undefined ? ` · ETA ${formatDuration(last.etaSeconds)}` : ''}`
         : running ? ' Starting QAT…' : ' Not running.',
       error ? h('div', { class: 'error-text' }, error) : null);
     (cancelBtn as HTMLElement & { disabled: boolean }).disabled = !running;
     (startBtn as HTMLElement & { disabled: boolean }).disabled = running;
     replace(resultEl, result ? h('section', { class: 'card before-after', 'aria-label': 'Before and after' },
       h('h2', {}, 'Before / after fine-tuning'),
+      versusPtq(result),
       h('table', { class: 'metrics' },
         h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', {}, 'output SQNR'), h('th', {}, 'cosine'), h('th', {}, 'top-1 agreement'), h('th', {}, 'accuracy'))),
         h('tbody', {}, ...(['before', 'after'] as const).map((k) => {
@@ -82,4 +83,16 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
   });
   render();
   send({ type: 'ready' });
+}
+
+/** QAT against plain PTQ of the same recipe: the formats trained, both SQNRs, and a warning when QAT came out worse. */
+function versusPtq(r: QatResult): HTMLElement | null {
+  const v = r.versusPtq;
+  if (!v) return null;
+  const formats = v.formats.map((f) => `${f.layers} layer${f.layers === 1 ? '' : 's'} at weights ${f.weights} / activations ${f.activations}`).join('; ');
+  const agree = v.ptqAgreement !== undefined && v.qatAgreement !== undefined ? ` · top-1 agreement PTQ ${formatPercent(v.ptqAgreement)}, QAT ${formatPercent(v.qatAgreement)}` : '';
+  return h('div', { class: 'versus-ptq' },
+    h('p', {}, h('strong', {}, 'Formats trained: '), formats || 'none'),
+    h('p', {}, `Output SQNR: PTQ ${formatDb(v.ptqSqnrDb)} → QAT ${formatDb(v.qatSqnrDb)}${agree} (${v.samples} ${v.synthetic ? 'synthetic samples' : 'samples'})`),
+    v.qatWorse ? h('p', { class: 'warning-text qat-worse', role: 'alert' }, `QAT made the model worse than plain post-training quantization (${formatDb(v.ptqSqnrDb)} → ${formatDb(v.qatSqnrDb)}). Keep the PTQ export, or retry with a lower learning rate, more data or more steps.`) : null);
 }

@@ -12,17 +12,26 @@ export interface TableQuery { sort: SortKey; descending: boolean; filter: string
 export const DEFAULT_QUERY: TableQuery = { sort: 'graph', descending: false, filter: '' };
 
 /** Which measurement a layer's dB value comes from, best first. */
-export type MetricSource = 'isolated' | 'local' | 'weight';
+export type MetricSource = 'isolated' | 'estimate' | 'local' | 'weight';
 
 /** The SQNR in dB shown for a layer and format: isolated end-to-end, else local, else weight-only. */
 export function layerDb(result: LayerFormatResult | undefined): { db: number; source: MetricSource } | undefined {
   if (!result) return undefined;
   if (result.isolated && Number.isFinite(result.isolated.sqnrDb)) return { db: result.isolated.sqnrDb, source: 'isolated' };
+  if (result.estimate !== undefined && !Number.isNaN(result.estimate)) return { db: result.estimate, source: 'estimate' };
   if (result.localSqnrDb !== undefined && !Number.isNaN(result.localSqnrDb)) return { db: result.localSqnrDb, source: 'local' };
   if (result.weightSqnrDb !== undefined && !Number.isNaN(result.weightSqnrDb)) return { db: result.weightSqnrDb, source: 'weight' };
   if (result.isolated) return { db: result.isolated.sqnrDb, source: 'isolated' };
   return undefined;
 }
+
+/** A dB value as shown: estimated values as "~31.2 dB (est.)". */
+export function dbText(v: { db: number; source: MetricSource } | undefined): string {
+  if (!v) return '–';
+  return v.source === 'estimate' ? `~${formatDbPlain(v.db)} (est.)` : formatDbPlain(v.db);
+}
+
+const formatDbPlain = (db: number) => (db === Infinity ? '∞ dB' : `${db.toFixed(1)} dB`);
 
 /** The dB value of a layer under a format id, or undefined. */
 export function dbOf(layer: LayerReport, formatId: string): number | undefined {
@@ -127,7 +136,7 @@ export function recommendedKeep(rec: Recommendation | undefined): string[] {
 }
 
 /** The recipe for a set of kept layers: the recommendation's recipe (or the base format) with exactly `keep` at the higher format. */
-export function recipeForKeep(report: AnalysisReport, keep: Iterable<string>): Recipe {
+export function recipeForKeep(report: AnalysisReport, keep: Iterable<string>, repaired?: Iterable<string>): Recipe {
   const rec = report.recommendation;
   const base = rec?.base ?? report.formats.find((f) => f.id === report.primaryFormat) ?? report.formats[0];
   const higher = rec?.higher;
@@ -136,7 +145,18 @@ export function recipeForKeep(report: AnalysisReport, keep: Iterable<string>): R
     ? structuredCloneRecipe(rec.recipe)
     : { version: 1, model: baseName(report.model.file), defaults: base ? { weights: base.weights, activations: base.activations } : {}, layers: {} };
   const layers: Record<string, LayerSpec | 'float'> = {};
-  for (const [name, spec] of Object.entries(start.layers ?? {})) if (!(rec?.keep.includes(name))) layers[name] = spec;
+  // The recommendation's repaired layers keep their algorithm only when still repaired in this configuration.
+  const stillRepaired = repaired ? new Set(repaired) : undefined;
+  for (const [name, spec] of Object.entries(start.layers ?? {})) {
+    if (rec?.keep.includes(name)) continue;
+    if (stillRepaired && rec?.repaired?.includes(name) && !stillRepaired.has(name)) continue;
+    layers[name] = spec;
+  }
+  // Layers repaired in this configuration but not in the recommendation's recipe get their best algorithm (as the point was measured).
+  for (const name of stillRepaired ?? []) {
+    const best = report.layers.find((l) => l.name === name)?.repair?.best;
+    if (!layers[name] && best && !keepSet.has(name)) layers[name] = { algorithm: best };
+  }
   for (const name of keepSet) {
     layers[name] = !higher || (higher.weights === 'float' && higher.activations === 'float') ? 'float' : { weights: higher.weights, activations: higher.activations };
   }

@@ -5,9 +5,9 @@ import { buildInventoryAsync, buildInventory } from '../core/onnx/inventory';
 import type { Graph } from '../core/onnx/graph';
 import { inferShapes } from '../core/onnx/shapes';
 import type { InferenceBackend } from '../core/runtime/backend';
-import { ortBackend } from '../core/runtime/ort-backend';
+import { defaultThreads, ortBackend } from '../core/runtime/ort-backend';
 import { EngineErrorNotification, JobsNotification } from '../shared/protocol';
-import type { EngineInitOptions, EngineSettings, JobKind } from '../shared/protocol';
+import type { EngineInitOptions, EngineSettings, EngineStatus, JobKind } from '../shared/protocol';
 import type { AnalysisReport } from '../shared/report';
 import type { EngineContext, LoadedModel } from './context';
 import { isCancellation, toResponseError } from './errors';
@@ -35,15 +35,27 @@ export class Engine implements EngineContext {
   private readonly extras = new Map<string, ModelExtras>();
   private readonly reportListeners = new Set<(modelPath: string) => void>();
   /** ONNX Runtime intra-op threads per session. */
-  threads = 1;
+  threads: number;
   /** Heavy jobs (all but inspect) running at once; more wait in order. */
   readonly slots = new JobSlots(DEFAULT_MAX_JOBS);
+  /** Called with the engine's status whenever the job list changes (the worker tells the main thread). */
+  onStatus?: (status: EngineStatus) => void;
+  /** Called when a request's job starts, with the request's cancellation token (the worker maps it to the request id). */
+  onJobStart?: (job: Job, token: CancellationToken | undefined) => void;
 
   constructor(private readonly connection: Connection, options: EngineInitOptions = {}, backend?: InferenceBackend) {
     this.backend = backend ?? ortBackend();
-    this.threads = options.threads ?? 1;
+    this.threads = options.threads && options.threads >= 1 ? Math.floor(options.threads) : defaultThreads();
     this.cache = new ModelCache(mb(options.memoryBudgetMB), (g) => this.inventoryOf(g), (m) => this.log(m));
-    this.jobs = new JobRegistry((jobs) => { void this.connection.sendNotification(JobsNotification, { jobs }); }, { stderr: true, file: options.stepFile });
+    this.jobs = new JobRegistry((jobs) => {
+      void this.connection.sendNotification(JobsNotification, { jobs });
+      this.onStatus?.(this.status());
+    }, { stderr: true, file: options.stepFile });
+  }
+
+  /** What `quant/status` answers: cached models, cache use, budget, threads and running jobs. */
+  status(): EngineStatus {
+    return { models: this.cache.models(), cacheBytes: Math.round(this.cache.usedBytes()), budgetBytes: this.cache.budget, threads: this.threads, jobs: this.jobs.list() };
   }
 
   /** Applies the initialization options (memory budget, threads, step file). */
@@ -57,14 +69,14 @@ export class Engine implements EngineContext {
   applySettings(s: EngineSettings | undefined): void {
     if (!s) return;
     if (typeof s.memoryBudgetMB === 'number' && s.memoryBudgetMB > 0) this.cache.setBudget(mb(s.memoryBudgetMB));
-    if (typeof s.threads === 'number' && s.threads >= 1) this.threads = Math.floor(s.threads);
+    if (typeof s.threads === 'number' && s.threads >= 0) this.threads = s.threads >= 1 ? Math.floor(s.threads) : defaultThreads(); // 0: the machine's cores
   }
 
   private async inventoryOf(graph: Graph) {
     const warnings: string[] = [];
     let shapes: Map<string, number[]> | undefined;
     try {
-      shapes = await inferShapes(graph.model, this.backend, undefined, { threads: this.threads });
+      shapes = await inferShapes(graph.model, this.backend, undefined, { threads: this.threads, file: graph.file });
     } catch (e) {
       warnings.push(`shape inference with ONNX Runtime failed, so MACs and concrete shapes are missing: ${e instanceof Error ? e.message : e}`);
     }
@@ -138,6 +150,7 @@ export class Engine implements EngineContext {
    */
   async runJob<R>(kind: JobKind, model: string, token: CancellationToken | undefined, workDoneToken: ProgressToken | undefined, title: string, fn: (job: Job) => Promise<R>): Promise<R> {
     const job = this.jobs.start(kind, resolveModelPath(model), token);
+    this.onJobStart?.(job, token);
     if (workDoneToken !== undefined) {
       void this.connection.sendProgress(WorkDoneProgress.type, workDoneToken, { kind: 'begin', title, cancellable: true, percentage: 0 });
       let last = 0;

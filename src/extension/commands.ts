@@ -2,8 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CancelJobNotification, type JobInfo, type TensorComparison } from '../shared/protocol';
-import type { EndToEndMetrics } from '../shared/report';
+import { CancelJobNotification, type JobInfo } from '../shared/protocol';
 import { errorText, type Actions } from './actions';
 import type { EngineClient } from './engine-client';
 import { jobLabel } from './job-status';
@@ -12,6 +11,9 @@ import type { ModelStore } from './model-store';
 import { asLayerRef, exportPathFor, isModelPath, isRecipePath, modelFromRecipeText } from './paths';
 import type { QatPanels } from './qat-panel';
 import type { ReportPanels } from './report-panel';
+import type { SelectionHub } from './selection';
+import type { ComparePanel } from './compare-panel';
+import { GraphEditorProvider } from './graph-editor';
 
 /** What the commands need. */
 export interface CommandDeps {
@@ -21,7 +23,8 @@ export interface CommandDeps {
   reports: ReportPanels;
   qat: QatPanels;
   editor: ModelEditorProvider;
-  revealLayerInTree: (model: string, layer: string) => void;
+  selection: SelectionHub;
+  compare: ComparePanel;
 }
 
 /** Resolves a command argument to a model path; asks the user when nothing names one. */
@@ -101,8 +104,15 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   reg('quantlens.showLayer', async (arg) => {
     const ref = asLayerRef(arg) ?? (arg && typeof arg === 'object' && 'name' in arg && 'model' in arg ? { model: String((arg as { model: string }).model), layer: String((arg as { name: string }).name) } : undefined);
     if (!ref) { void vscode.window.showWarningMessage('QuantLens: Show Layer needs a model and a layer name.'); return; }
-    reports.show(ref.model, ref.layer);
-    deps.revealLayerInTree(ref.model, ref.layer);
+    reports.show(ref.model);
+    deps.selection.select({ model: ref.model, layer: ref.layer, source: 'command' });
+  });
+  reg('quantlens.openGraph', async (arg) => {
+    const model = await resolveModel(arg, deps);
+    if (!model) return;
+    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(model), GraphEditorProvider.viewType, vscode.ViewColumn.Beside);
+    const ref = asLayerRef(arg);
+    if (ref) setTimeout(() => deps.selection.select({ model, layer: ref.layer, source: 'command' }), 500);
   });
   reg('quantlens.cancelJob', async (arg) => {
     const job = arg && typeof arg === 'object' && 'id' in arg ? (arg as JobInfo) : undefined;
@@ -121,27 +131,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const float = await resolveModel(arg, deps);
     if (!float) return;
     const guess = exportPathFor(float);
-    const quantized = fs.existsSync(guess) ? guess : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'ONNX models': ['onnx'] }, title: 'Quantized model to compare with' }))?.[0]?.fsPath;
-    if (!quantized) return;
-    const r = await actions.compare({ float, quantized });
-    if (!r) return;
-    const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: compareMarkdown(float, quantized, r.tensors, r.outputs) });
-    await vscode.window.showTextDocument(doc, { preview: true });
+    // The panel lists the workspace's models to choose from; with the export beside the model it compares at once.
+    await deps.compare.show(float, fs.existsSync(guess) ? guess : undefined);
   });
-}
-
-/** A comparison as a Markdown table, worst tensors first. */
-export function compareMarkdown(float: string, quantized: string, tensors: TensorComparison[], outputs: EndToEndMetrics): string {
-  const rows = tensors.slice().sort((a, b) => a.sqnrDb - b.sqnrDb)
-    .map((t) => `| \`${t.tensor}\` | ${t.producer} | ${t.sqnrDb.toFixed(1)} | ${t.cosine.toFixed(4)} | ${t.maxAbsDiff.toPrecision(3)} |`);
-  return [
-    `# ${path.basename(float)} vs ${path.basename(quantized)}`,
-    '',
-    `Outputs: SQNR ${outputs.sqnrDb.toFixed(1)} dB, cosine ${outputs.cosine.toFixed(4)}${outputs.top1Agreement !== undefined ? `, top-1 agreement ${(outputs.top1Agreement * 100).toFixed(1)}%` : ''}`,
-    '',
-    '| tensor | producer | SQNR dB | cosine | max abs diff |',
-    '|---|---|---:|---:|---:|',
-    ...rows,
-    '',
-  ].join('\n');
 }

@@ -8,6 +8,8 @@ import { EngineErrorNotification, type EngineInitOptions, JobsNotification, QatP
 import type { QuantLensSettings } from './settings';
 import { crashMessage } from './crash-report';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { engineLineLevel } from './log-levels';
 
 /** Progress callbacks of one request. */
 export interface RequestProgress<P> {
@@ -78,6 +80,11 @@ export class EngineClient implements vscode.Disposable {
       },
       synchronize: { configurationSection: 'quantlens' },
       outputChannel: this.output,
+      // Each stderr line at its own level (the default tags every line [error]).
+      stdioOptions: {
+        stdout: (input, channel) => { readline.createInterface({ input, crlfDelay: Infinity }).on('line', (l) => channel.info(l)); },
+        stderr: (input, channel) => { readline.createInterface({ input, crlfDelay: Infinity }).on('line', (l) => channel[engineLineLevel(l)](l)); },
+      },
     };
     const client = new LanguageClient('quantlens', 'QuantLens Engine', serverOptions, clientOptions);
     client.onNotification(JobsNotification, ({ jobs }) => { this.jobs = jobs; this.jobsEmitter.fire(jobs); });

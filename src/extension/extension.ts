@@ -10,6 +10,11 @@ import { QatPanels } from './qat-panel';
 import { ReportPanels } from './report-panel';
 import { readSettings } from './settings';
 import { JobsTree, ModelsTree, type ModelNode } from './sidebar';
+import { GraphEditorProvider } from './graph-editor';
+import { recipePathFor } from './paths';
+import { revealInRecipeEditors, SelectionHub } from './selection';
+import { trackWorkspaceModels } from './workspace-models';
+import { ComparePanel } from './compare-panel';
 
 let engine: EngineClient | undefined;
 
@@ -21,12 +26,15 @@ export function activate(context: vscode.ExtensionContext): { engine: EngineClie
   const store = new ModelStore((context.storageUri ?? context.globalStorageUri).fsPath);
   const actions = new Actions(engine, store, settings);
   const qat = new QatPanels(context.extensionUri, actions, engine);
-  const reports = new ReportPanels(context.extensionUri, store, actions, (m) => qat.show(m));
+  const selection = new SelectionHub();
+  const reports = new ReportPanels(context.extensionUri, store, actions, (m) => qat.show(m), selection, settings);
+  const graphs = new GraphEditorProvider(context.extensionUri, engine, store, selection, (m, layer) => reports.show(m, layer));
   const editor = new ModelEditorProvider(context.extensionUri, engine, store, actions, {
     openReport: (m, layer) => reports.show(m, layer),
     openQat: (m) => qat.show(m),
     export: (m) => void vscode.commands.executeCommand('quantlens.export', vscode.Uri.file(m)),
   });
+  const compare = new ComparePanel(context.extensionUri, actions);
   const models = new ModelsTree(store);
   const modelsView = vscode.window.createTreeView<ModelNode>('quantlens.models', { treeDataProvider: models, showCollapseAll: true });
   const jobs = new JobsTree(engine);
@@ -40,12 +48,14 @@ export function activate(context: vscode.ExtensionContext): { engine: EngineClie
   };
 
   context.subscriptions.push(
-    output, engine, store, actions, qat, reports, models, modelsView, jobs, status,
+    trackWorkspaceModels(store),
+    output, engine, store, selection, compare, graphs, actions, qat, reports, models, modelsView, jobs, status,
     vscode.window.registerCustomEditorProvider(ModelEditorProvider.viewType, editor, { webviewOptions: { enableFindWidget: true }, supportsMultipleEditorsPerDocument: true }),
+    vscode.window.registerCustomEditorProvider(GraphEditorProvider.viewType, graphs, { webviewOptions: { retainContextWhenHidden: true }, supportsMultipleEditorsPerDocument: true }),
     vscode.window.registerTreeDataProvider('quantlens.jobs', jobs),
     engine.onJobs(updateStatus),
     actions.onDidChangeRunning(updateStatus),
-    reports.onSelectLayer(({ model, layer }) => revealLayerInTree(model, layer)),
+    selection.onSelect(({ model, layer, source }) => { if (source !== 'sidebar') revealLayerInTree(model, layer); revealInRecipeEditors(recipePathFor(model), layer); }),
     store.onDidChange((c) => { if (c.what === 'info' || c.what === 'report') void vscode.commands.executeCommand('setContext', 'quantlens.hasModels', store.all().length > 0); }),
   );
 
@@ -55,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): { engine: EngineClie
     if (node) void Promise.resolve(modelsView.reveal(node, { select: true, focus: false, expand: true })).catch(() => undefined);
   }
 
-  registerCommands(context, { engine, store, actions, reports, qat, editor, revealLayerInTree });
+  registerCommands(context, { engine, store, actions, reports, qat, editor, selection, compare });
   // Recipe files get language features from the engine: start it when one is open.
   if (vscode.workspace.textDocuments.some((d) => d.fileName.endsWith('.qrecipe.json'))) void engine.ready().catch(() => undefined);
   context.subscriptions.push(vscode.workspace.onDidOpenTextDocument((d) => { if (d.fileName.endsWith('.qrecipe.json')) void engine!.ready().catch(() => undefined); }));

@@ -11,8 +11,8 @@ export function layerBadge(layer: LayerReport | undefined, primaryFormat: string
   const r = fid ? layer.formats[fid] : undefined;
   const db = r?.isolated?.sqnrDb ?? r?.localSqnrDb ?? r?.weightSqnrDb;
   if (db === undefined || Number.isNaN(db)) return { text: layer.rank > 0 ? `#${layer.rank}` : '', icon: 'circle-outline' };
-  const text = `${Number.isFinite(db) ? db.toFixed(1) : '∞'} dB${layer.rank > 0 ? ` · #${layer.rank}` : ''}`;
-  const tooltip = `${fid}: ${text}${layer.diagnoses.length ? `\n${layer.diagnoses.map((d) => d.message).join('\n')}` : ''}`;
+  const text = `${fid} ${Number.isFinite(db) ? db.toFixed(1) : '∞'} dB${layer.rank > 0 ? ` · rank ${layer.rank}` : ''}`;
+  const tooltip = `${text} (rank by ${primaryFormat ?? fid}, only this layer quantized)${layer.diagnoses.length ? `\n${layer.diagnoses.map((d) => d.message).join('\n')}` : ''}`;
   if (db < 20) return { text, icon: 'circle-filled', color: 'charts.red', tooltip };
   if (db < 30) return { text, icon: 'circle-filled', color: 'charts.yellow', tooltip };
   return { text, icon: 'circle-filled', color: 'charts.green', tooltip };

@@ -55,6 +55,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider 
       case 'export': this.ui.export(model); break;
       case 'openReport': this.ui.openReport(model, m.layer); break;
       case 'selectLayer': this.ui.openReport(model, m.layer); break;
+      case 'openGraph': void vscode.commands.executeCommand('quantlens.openGraph', vscode.Uri.file(model)); break;
       default: break;
     }
   }

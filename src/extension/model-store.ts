@@ -43,6 +43,14 @@ export class ModelStore implements vscode.Disposable {
     return s;
   }
 
+  /** Makes a model known (listed in the sidebar) without opening it. */
+  touch(model: string): void {
+    if (this.models.has(model) && this.models.get(model)!.info) return;
+    const known = this.models.has(model);
+    this.get(model);
+    if (!known) this.emitter.fire({ model, what: 'info' });
+  }
+
   /** True when the model is known. */
   has(model: string): boolean { return this.models.has(model); }
 

@@ -12,7 +12,7 @@ export interface QuantLensSettings {
   dataFolder: string;
   /** Memory budget of the engine for cached activations, MB. */
   memoryBudgetMB: number;
-  /** ONNX Runtime intra-op threads in the engine. */
+  /** ONNX Runtime intra-op threads in the engine (0: the machine's cores). */
   threads: number;
   /** What the recommendation must achieve. */
   target: Target;
@@ -42,7 +42,7 @@ export function readSettings(get: SettingGetter): QuantLensSettings {
     calibrationSamples: Math.round(num('data.calibrationSamples', 64, 1, 100000)),
     dataFolder: typeof folder === 'string' ? folder.trim() : '',
     memoryBudgetMB: num('memoryBudgetMB', 1024, 64, 1 << 20),
-    threads: Math.round(num('threads', 1, 1, 256)),
+    threads: Math.round(num('threads', 0, 0, 256)),
     target,
     qatSteps: Math.round(num('qat.steps', 200, 1, 1e7)),
   };

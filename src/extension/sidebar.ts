@@ -41,7 +41,8 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelNode>, vscode.Di
       item.tooltip = node.model;
       item.contextValue = 'quantlens.model';
       const count = s.report?.layers.length ?? s.info?.layers.length;
-      item.description = s.analyzing ? 'analyzing…' : s.inspectError ? 'error' : count !== undefined ? `${count} layers${s.report ? ' · analyzed' : ''}` : '';
+      item.description = modelState(s.analyzing, s.inspectError, count, !!s.report);
+      if (s.inspectError) item.tooltip = `${node.model}\n${s.inspectError}`;
       item.iconPath = new vscode.ThemeIcon(s.inspectError ? 'error' : 'circuit-board');
       item.command = { command: 'vscode.openWith', title: 'Open Model', arguments: [vscode.Uri.file(node.model), 'quantlens.modelView'] };
       return item;
@@ -100,4 +101,12 @@ export class JobsTree implements vscode.TreeDataProvider<JobInfo>, vscode.Dispos
   getChildren(j?: JobInfo): JobInfo[] { return j ? [] : this.engine.jobs; }
 
   dispose(): void { this.sub.dispose(); this.emitter.dispose(); }
+}
+
+/** A model's state in words for the tree: analyzing, cannot be opened, analyzed, opened, or not opened yet. */
+export function modelState(analyzing: boolean, error: string | undefined, layers: number | undefined, analyzed: boolean): string {
+  if (analyzing) return 'analyzing…';
+  if (error) return 'cannot be opened';
+  const n = layers !== undefined ? `${layers} layer${layers === 1 ? '' : 's'} · ` : '';
+  return analyzed ? `${n}analyzed` : layers !== undefined ? `${n}not analyzed` : 'not analyzed';
 }

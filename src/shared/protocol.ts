@@ -4,7 +4,7 @@ import type { PartialResultParams, WorkDoneProgressParams } from 'vscode-languag
 import type { ModelSummary } from './model-summary';
 import type { AnalysisReport, EndToEndMetrics, LayerReport, Recommendation, Target } from './report';
 import type { Recipe } from './recipe';
-import type { TrainingProgress } from './training';
+import type { QatVersusPtq, TrainingProgress } from './training';
 
 /**
  * `initializationOptions` the engine accepts (the environment variables QUANTLENS_MEMORY_BUDGET_MB, QUANTLENS_THREADS
@@ -13,7 +13,7 @@ import type { TrainingProgress } from './training';
 export interface EngineInitOptions {
   /** Memory budget for cached models, sessions and activations, in MB (default 1024). */
   memoryBudgetMB?: number;
-  /** ONNX Runtime intra-op threads per session (default 1: the machine is shared). */
+  /** ONNX Runtime intra-op threads per session (default, or 0: the machine's cores). */
   threads?: number;
   /** A file the engine rewrites (synchronously) with its running jobs' current steps; read it after a crash. */
   stepFile?: string;
@@ -31,6 +31,8 @@ export const ENGINE_STEP_PREFIX = 'quantlens-step ';
 export const EngineErrorCodes = {
   /** Bad user input (QuantLensError): `data.code` and `data.file` say what and where. */
   UserError: -32001,
+  /** Params that fail the schema of src/shared/request-params.ts: `data.field` names the field. */
+  InvalidParams: -32602,
   /** A bug or runtime failure; `data.stack` holds the stack. */
   InternalError: -32603,
 } as const;
@@ -41,6 +43,8 @@ export interface EngineErrorData {
   code: string;
   /** The file at fault, when there is one. */
   file?: string;
+  /** The param at fault (dotted path, e.g. `data.samples`), for InvalidParams. */
+  field?: string;
   /** The step the job was in. */
   step?: string;
   stack?: string;
@@ -65,7 +69,11 @@ export interface DataSpec {
 export interface ModelParams { model: string }
 
 /** A layer row for tables and trees. */
-export interface LayerRow { name: string; opType: string; kind: string; params: number; macs?: number; weightShape?: number[]; channelRangeSpread?: number }
+export interface LayerRow {
+  name: string; opType: string; kind: string;
+  /** Index of the node in the graph's topological order: the node number every view shows. */
+  nodeIndex: number;
+  params: number; macs?: number; weightShape?: number[]; channelRangeSpread?: number }
 
 /** What opening a model returns. */
 export interface ModelInfo {
@@ -80,6 +88,27 @@ export interface ModelInfo {
 /** `quant/inspect`: summary and layer table of a model. */
 export const InspectRequest = new RequestType<ModelParams, ModelInfo, void>('quant/inspect');
 
+/** One node of the model graph as the graph view draws it: an operator, a graph input or a graph output. */
+export interface ModelGraphNode {
+  /** Unique node name (graph inputs/outputs: the tensor name). A quantizable layer has its recipe key here. */
+  name: string;
+  /** Operator type; `Input` / `Output` for graph inputs and outputs. */
+  opType: string;
+  /** Index in the graph's topological order (-1 for graph inputs and outputs). */
+  index: number;
+  /** `constant`: an operator computing only from constants (a weight); hidden by default. */
+  role: 'op' | 'input' | 'output' | 'constant';
+}
+
+/** A tensor flowing from one node to another (indices into ModelGraph.nodes), with its shape when known. */
+export interface ModelGraphEdge { from: number; to: number; tensor: string; shape?: (number | string)[] }
+
+/** The whole graph of a model: the engine reads it, the webview lays it out. */
+export interface ModelGraph { model: string; nodes: ModelGraphNode[]; edges: ModelGraphEdge[]; warnings: string[] }
+
+/** `quant/graph`: the model's operators and the tensors between them, with shapes when known. */
+export const GraphRequest = new RequestType<ModelParams, ModelGraph, void>('quant/graph');
+
 /** `quant/closeModel`: release caches held for a model. */
 export const CloseModelNotification = new NotificationType<ModelParams>('quant/closeModel');
 
@@ -92,7 +121,13 @@ export interface AnalyzeParams extends WorkDoneProgressParams, PartialResultPara
   /** Candidate format ids or `weights:activations` pairs; default set when omitted. */
   formats?: string[];
   target?: Target;
-  /** Also write these files. */
+  /** 'decisive' (default): first-order estimates everywhere, exact runs where they decide; 'all': every layer x format measured. */
+  measure?: 'all' | 'decisive';
+  /** All-but-one runs (default: only on models of at most 30 layers). */
+  allButOne?: boolean;
+  /** ONNX Runtime execution providers (default cpu), e.g. ['cuda']. */
+  executionProviders?: string[];
+  /** Also write these files (the report JSON is rewritten after each step while the analysis runs, with `partial` set). */
   reportPath?: string;
   htmlPath?: string;
   recipeOut?: string;
@@ -146,7 +181,11 @@ export interface QatProgress extends TrainingProgress { jobId: string; model: st
  * log (`<output>.training-log.json`), and the output metrics against the float model on the training data
  * before (post-training quantization of the same recipe) and after training.
  */
-export interface QatResult { output: string; recipe?: string; log: string; before: EndToEndMetrics; after: EndToEndMetrics; steps: number }
+export interface QatResult {
+  output: string; recipe?: string; log: string; before: EndToEndMetrics; after: EndToEndMetrics; steps: number;
+  /** `after` against `before` (plain PTQ), with the formats trained and whether QAT came out worse. */
+  versusPtq: QatVersusPtq;
+}
 /** `quant/qat`: fine-tune with fake quantization and export. */
 export const QatRequest = new RequestType<QatParams, QatResult, void>('quant/qat');
 /** `quant/qatProgress`: a training-curve point. */

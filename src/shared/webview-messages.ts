@@ -1,10 +1,10 @@
 /** Every message between the extension and its webviews (model view, report panel, QAT panel), typed once. */
-import type { AnalysisReport, EndToEndMetrics, LayerReport } from './report';
-import type { EvaluateResult, ExportResult, JobInfo, ModelInfo, QatProgress, QatResult } from './protocol';
+import type { AnalysisReport, EndToEndMetrics, LayerReport, Target } from './report';
+import type { EvaluateResult, ExportResult, JobInfo, ModelGraph, ModelInfo, QatProgress, QatResult, TensorComparison } from './protocol';
 import type { Recipe } from './recipe';
 
 /** Which UI a webview shows; written into the page as `data-view`. */
-export type WebviewKind = 'model' | 'report' | 'qat';
+export type WebviewKind = 'model' | 'report' | 'qat' | 'graph' | 'compare';
 
 /** The data the extension writes into the page (`data-boot`, JSON) so the first paint needs no round trip. */
 export interface WebviewBoot {
@@ -56,11 +56,24 @@ export interface QatErrorMessage { type: 'qatError'; message: string; cancelled:
 /** The engine's job list (for progress shown inside panels). */
 export interface JobsMessage { type: 'jobs'; jobs: JobInfo[] }
 
+/** The model graph for the graph view. */
+export interface GraphMessage { type: 'graph'; graph: ModelGraph }
+/** The layers the report panel currently keeps in higher precision (the graph colours by it). */
+export interface KeptMessage { type: 'kept'; keep: string[] }
+/** The recommendation target in the settings (sent when it changes outside the panel). */
+export interface TargetMessage { type: 'target'; target: Target }
+
+/** The compare view: the workspace's models to choose from, the chosen pair, and the comparison (or its state). */
+export interface CompareDataMessage {
+  type: 'compareData'; models: string[]; float?: string; quantized?: string; running?: boolean; error?: string;
+  result?: { tensors: TensorComparison[]; outputs: EndToEndMetrics };
+}
+
 /** Everything the extension sends to a webview. */
 export type ToWebviewMessage =
   | ModelInfoMessage | ModelErrorMessage | ReportMessage | LayersMessage | StatusMessage | EvaluationMessage
   | RevealLayerMessage | ExportDoneMessage | RecipeSavedMessage | QatStartedMessage | QatPointMessage
-  | QatDoneMessage | QatErrorMessage | JobsMessage;
+  | QatDoneMessage | QatErrorMessage | JobsMessage | GraphMessage | KeptMessage | TargetMessage | CompareDataMessage;
 
 // ---- webview -> extension -------------------------------------------------------------
 
@@ -70,8 +83,11 @@ export interface ReadyMessage { type: 'ready' }
 export interface AnalyzeMessage { type: 'analyze' }
 /** Run QAT (steps override the setting when given); the recipe is the panel's current configuration. */
 export interface RunQatMessage { type: 'runQat'; steps?: number; recipe?: Recipe }
-/** Export a QDQ model with this recipe (the default recipe when omitted). */
-export interface ExportMessage { type: 'export'; recipe?: Recipe }
+/**
+ * Export a QDQ model with this recipe (the default recipe when omitted). `missesTarget` says, in a sentence, why the
+ * selection does not meet (or is not known to meet) the target: the extension then asks before exporting.
+ */
+export interface ExportMessage { type: 'export'; recipe?: Recipe; missesTarget?: string; recommendedRecipe?: Recipe }
 /** Write this recipe beside the model. */
 export interface SaveRecipeMessage { type: 'saveRecipe'; recipe: Recipe }
 /** Evaluate a configuration (after a precision toggle). */
@@ -83,10 +99,19 @@ export interface OpenReportMessage { type: 'openReport'; layer?: string }
 /** The user selected a layer (sidebar follows). */
 export interface SelectLayerMessage { type: 'selectLayer'; layer: string }
 
+/** Open the graph view of the model (revealing a layer). */
+export interface OpenGraphMessage { type: 'openGraph'; layer?: string }
+/** The target was changed in the report panel: store it in the settings. */
+export interface SetTargetMessage { type: 'setTarget'; target: Target }
+/** The report panel's kept layers changed (the graph and sidebar follow). */
+export interface KeptChangedMessage { type: 'keptChanged'; keep: string[] }
+/** Compare view: compare the chosen models. */
+export interface CompareModelsMessage { type: 'compareModels'; float: string; quantized: string }
+
 /** Everything a webview sends to the extension. */
 export type FromWebviewMessage =
   | ReadyMessage | AnalyzeMessage | RunQatMessage | ExportMessage | SaveRecipeMessage | EvaluateMessage
-  | CancelMessage | OpenReportMessage | SelectLayerMessage;
+  | CancelMessage | OpenReportMessage | SelectLayerMessage | OpenGraphMessage | SetTargetMessage | KeptChangedMessage | CompareModelsMessage;
 
 /** Before/after metrics of a QAT run, as the QAT panel shows them. */
 export type BeforeAfter = { before: EndToEndMetrics; after: EndToEndMetrics };

@@ -118,7 +118,13 @@ export async function quickOpen(page: Page, fileName: string): Promise<void> {
   await input.waitFor();
   await input.fill(fileName);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: fileName }).first();
-  await row.waitFor({ timeout: 20_000 });
+  // The file search can stall right after start-up on a loaded machine: ask once more before failing.
+  if (!(await row.waitFor({ timeout: 20_000 }).then(() => true, () => false))) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+P');
+    await input.fill(fileName);
+    await row.waitFor({ timeout: 40_000 });
+  }
   await row.click();
 }
 

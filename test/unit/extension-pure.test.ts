@@ -38,9 +38,9 @@ describe('paths', () => {
 describe('settings', () => {
   it('applies defaults and rejects out-of-range values', () => {
     const s = readSettings(() => undefined);
-    assert.deepEqual(s, { formats: [], calibrationSamples: 64, dataFolder: '', memoryBudgetMB: 1024, threads: 1, target: { kind: 'min-sqnr-db', value: 30 }, qatSteps: 200 });
+    assert.deepEqual(s, { formats: [], calibrationSamples: 64, dataFolder: '', memoryBudgetMB: 1024, threads: 0, target: { kind: 'min-sqnr-db', value: 30 }, qatSteps: 200 });
     const t = readSettings((k) => ({ threads: -3, 'data.calibrationSamples': 16, 'analysis.formats': ['int8:uint8', '', 3], 'recommendation.target': 'max-accuracy-drop', 'recommendation.targetValue': 0.02 } as Record<string, unknown>)[k]);
-    assert.equal(t.threads, 1);
+    assert.equal(t.threads, 0); // out of range: the default, 0 = the machine's cores
     assert.equal(t.calibrationSamples, 16);
     assert.deepEqual(t.formats, ['int8:uint8']);
     assert.deepEqual(t.target, { kind: 'max-accuracy-drop', value: 0.02 });
@@ -90,8 +90,19 @@ describe('layer badge', () => {
     assert.equal(layerBadge(l(12), 'w8').color, 'charts.red');
     assert.equal(layerBadge(l(25), 'w8').color, 'charts.yellow');
     assert.equal(layerBadge(l(45), 'w8').color, 'charts.green');
-    assert.equal(layerBadge(l(45), 'w8').text, '45.0 dB · #3');
+    assert.equal(layerBadge(l(45), 'w8').text, 'w8 45.0 dB · rank 3');
     assert.equal(layerBadge(l(undefined), 'w8').color, undefined);
     assert.equal(layerBadge(undefined, 'w8').text, '');
+  });
+});
+
+describe('engine log levels', () => {
+  it('tags step lines as trace, ONNX Runtime errors/warnings by their letter, the rest as info', async () => {
+    const { engineLineLevel } = await import('../../src/extension/log-levels');
+    assert.equal(engineLineLevel('quantlens-step {"job":"1"}'), 'trace');
+    assert.equal(engineLineLevel('2026-12-04 [W:onnxruntime:, graph.cc:1] Removing initializer'), 'warn');
+    assert.equal(engineLineLevel('2026-12-04 [E:onnxruntime:, session.cc:9] failed'), 'error');
+    assert.equal(engineLineLevel('    at Object.<anonymous> (/x/engine.js:1:2)'), 'error');
+    assert.equal(engineLineLevel('engine started, 1 thread'), 'info');
   });
 });

@@ -25,9 +25,9 @@ describe('exportNotification', () => {
   it('is a warning carrying the engine warning and both SQNRs when ONNX Runtime deviates', () => {
     const n = exportNotification({ ...base, exactMetrics: m(33.7), warnings: [VNNI] }, 'cls.qdq.onnx');
     assert.equal(n.warning, true);
-    assert.match(n.text, /^QuantLens: wrote cls\.qdq\.onnx \(300 KiB, output SQNR 23\.0 dB in ONNX Runtime, 33\.7 dB with exact Q\/DQ arithmetic\)\. Warning: ONNX Runtime on this CPU \(no VNNI\)/);
+    assert.match(n.text, /^QuantLens: wrote cls\.qdq\.onnx \(QDQ file 300 KiB; float model file 1200 KiB; output SQNR 23\.0 dB in ONNX Runtime, 33\.7 dB with exact Q\/DQ arithmetic\)\. Warning: ONNX Runtime on this CPU \(no VNNI\)/);
   });
   it('is plain information otherwise', () => {
-    assert.deepEqual(exportNotification(base, 'cls.qdq.onnx'), { warning: false, text: 'QuantLens: wrote cls.qdq.onnx (300 KiB, output SQNR 23.0 dB)' });
+    assert.deepEqual(exportNotification(base, 'cls.qdq.onnx'), { warning: false, text: 'QuantLens: wrote cls.qdq.onnx (QDQ file 300 KiB; float model file 1200 KiB; output SQNR 23.0 dB)' });
   });
 });

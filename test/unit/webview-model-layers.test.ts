@@ -5,7 +5,7 @@ import type { LayerRow } from '../../src/shared/protocol';
 import { MODEL_COLUMNS, MODEL_ROW_HEIGHT, modelLayerCells, modelTableView } from '../../webview/model-layer-rows';
 
 const layers: LayerRow[] = Array.from({ length: 5000 }, (_, i) => ({
-  name: `conv_${i}`, opType: i % 3 ? 'Conv' : 'MatMul', kind: i % 3 ? 'conv' : 'matmul', params: 1000 + i, macs: i % 7 ? 50_000 * i : undefined,
+  name: `conv_${i}`, nodeIndex: 3 * i + 1, opType: i % 3 ? 'Conv' : 'MatMul', kind: i % 3 ? 'conv' : 'matmul', params: 1000 + i, macs: i % 7 ? 50_000 * i : undefined,
   weightShape: [16, 8, 3, 3], channelRangeSpread: i % 2 ? 2.5 : undefined,
 }));
 
@@ -42,7 +42,7 @@ describe('modelLayerCells', () => {
   it('formats one cell per column, with dashes for unknowns', () => {
     const c = modelLayerCells(layers[2], 2);
     assert.equal(c.length, MODEL_COLUMNS.length);
-    assert.equal(c[0], '3');
+    assert.equal(c[0], '7', 'the graph node index, the number every view shows');
     assert.equal(c[1], 'conv_2');
     assert.equal(c[2], 'Conv');
     assert.equal(c[7], '–');
@@ -50,5 +50,18 @@ describe('modelLayerCells', () => {
     assert.equal(modelLayerCells(layers[0], 0)[5], '–', 'unknown MACs');
     assert.equal(c[5], '100.0k');
     assert.equal(c[6], '[16, 8, 3, 3]');
+  });
+});
+
+describe('queryModelLayers', () => {
+  it('filters on name/op/kind and sorts by a column, ties in graph order', async () => {
+    const { queryModelLayers } = await import('../../webview/model-layer-rows');
+    const mm = queryModelLayers(layers, { column: 0, descending: false, filter: 'matmul' });
+    assert.equal(mm.length, 1667);
+    assert.ok(mm.every((l) => l.opType === 'MatMul'));
+    const byParams = queryModelLayers(layers.slice(0, 10), { column: 4, descending: true, filter: '' });
+    assert.deepEqual(byParams.map((l) => l.params), [1009, 1008, 1007, 1006, 1005, 1004, 1003, 1002, 1001, 1000]);
+    const byMacs = queryModelLayers(layers.slice(0, 8), { column: 5, descending: false, filter: '' });
+    assert.equal(byMacs[byMacs.length - 1].macs, undefined, 'unknown MACs last');
   });
 });
