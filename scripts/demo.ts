@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   console.log(formatInspect(await inspectModel(CLS)).split('\n').slice(0, 22).join('\n'), '\n  ...');
   const clsOut = path.join(OUT, 'ppocr-cls.w8a8.qdq.onnx');
   const cls = await quantizeModel(CLS, { synthetic: true, samples: 16, dim: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 192 }, output: clsOut, threads: 2, checkSamples: 4 });
-  console.log(`wrote ${rel(clsOut)}: ${cls.quantizedLayers} layers quantized; calibration data: ${cls.data.kind} (${cls.data.synthetic ? 'synthetic' : 'real'}, ${cls.data.samples} samples)`);
+  console.log(`wrote ${rel(clsOut)}: ${cls.quantizedLayers} layers quantized; calibration data: ${cls.data.samples} ${cls.data.synthetic ? 'synthetic' : 'real'} samples`);
   for (const [k, v] of Object.entries(cls.outputSqnrDb)) {
     console.log(`  output ${k}: SQNR ${v.toFixed(1)} dB as ONNX Runtime runs it (fused kernels), ${cls.exactSqnrDb[k]?.toFixed(1)} dB with the exact Q/DQ arithmetic, vs float on ${cls.checkSamples} synthetic samples`);
   }
