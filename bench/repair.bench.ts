@@ -72,7 +72,7 @@ function table(head: string[], rows: string[][]): void {
 async function grid(name: string, model: ModelProto, calib: DataSource, evalFeeds: Record<string, Tensor>[], score: (out: Float32Array[]) => [string, number], unit: string): Promise<{ float: number; cells: Map<string, { value: number; repairs: LayerRepair[] }> }> {
   const layers = (await buildInventoryAsync(new Graph(model), backend, { stats: false })).filter((l) => l.weight);
   const float = score(await outputsOf(model, evalFeeds));
-  console.log(`\n${name}: ${layers.length} weight layers; float ${unit} ${float[0]}; activations float (weight-only), ORT optimizations off\n`);
+  console.log(`\n${name}: ${layers.length} weight layers; ${unit === 'output SQNR' ? 'float model is the reference' : `float ${unit} ${float[0]}`}; activations float (weight-only), ORT optimizations off\n`);
   const rows: string[][] = [];
   const cells = new Map<string, { value: number; repairs: LayerRepair[] }>();
   for (const alg of ALGS) {
