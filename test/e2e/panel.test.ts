@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
-import { ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, until, webviewFrame, type Session } from './code-server';
+import { endSession, ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, until, webviewFrame, type Session } from './code-server';
 import { writeScopedModel } from './scoped-model';
 
 const MODEL = 'scoped.onnx';
@@ -62,14 +62,7 @@ describe('QuantLens panel and graph in a real VS Code', { timeout: 240_000 }, ()
     page = session.page;
   });
 
-  after(async () => {
-    const logs = session?.logs.join('') ?? '';
-    await session?.close();
-    if (ws) fs.rmSync(ws, { recursive: true, force: true });
-    fs.mkdirSync(path.join(ROOT, 'test-artifacts', 'e2e'), { recursive: true });
-    fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'e2e', 'panel-code-server.log'), logs);
-    console.log(`panel e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  });
+  after(() => endSession(session, ws, 'panel-code-server.log', 'panel e2e', t0));
 
   let report: Frame;
   it('analyzes a model of more than 1,000 nodes', async () => {

