@@ -319,9 +319,14 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)
       const tried = decideOpts ? repairLayers(decideOpts, measured) : layers;
       repairedLayers = tried.length;
-      repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? ['gptq', 'bias-correction'], signal: opts.signal, threads,
+      repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? defaultRepairAlgorithms(measureAll, tried.length < layers.length), signal: opts.signal, threads,
         onProgress: (m) => progress.enter('recommending', m) });
-      for (const rep of reports) { const r = repairs.results.get(rep.name); if (r) rep.repair = r; }
+      const triedNames = new Set(tried.map((l) => l.name));
+      for (const rep of reports) {
+        const r = repairs.results.get(rep.name);
+        if (r) rep.repair = r;
+        else if (!triedNames.has(rep.name) && rep.weightTensor) rep.repairNotComputed = 'not-decisive';
+      }
     }
     if (wantRecommendation) {
       const tr = performance.now();
@@ -358,6 +363,14 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     await runner?.release();
     cache.dispose();
   }
+}
+
+/**
+ * The repair algorithms tried when `--repair` does not name them: GPTQ and bias correction; when the decisive mode
+ * leaves layers out, GPTQ only (bias correction's result is only shown: the remedy search measures weight-only repairs).
+ */
+export function defaultRepairAlgorithms(measureAll: boolean, someLeftOut: boolean): QuantAlgorithm[] {
+  return !measureAll && someLeftOut ? ['gptq'] : ['gptq', 'bias-correction'];
 }
 
 /** Values per input activation the statistics keep (a regular subsample; ranges are exact). */

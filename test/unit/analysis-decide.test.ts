@@ -1,0 +1,39 @@
+// Where repair runs by default: every layer of a small model; on a large one, the layers around the predicted boundary.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BOUNDARY_MEASURED, DecideOptions, predictedBoundary, REPAIR_ALL_UP_TO, REPAIR_MAX, repairLayers } from '../../src/core/analysis/decide';
+import { parseCandidate } from '../../src/core/analysis/candidates';
+import { QuantLayer } from '../../src/core/onnx/layer';
+
+const layer = (i: number): QuantLayer => ({ name: `l${i}`, params: 1000, activationInputs: [`x${i}`], weight: { tensor: `w${i}`, dims: [10, 100], channelAxis: 0 } } as unknown as QuantLayer);
+
+function opts(n: number, targetDb: number): DecideOptions {
+  const layers = Array.from({ length: n }, (_, i) => layer(i));
+  const base = parseCandidate('w4a8'), higher = parseCandidate('w8a8');
+  // layer i: base SQNR 30 + i dB (l0 the noisiest), higher 60 dB
+  return { layers, reports: [], candidates: [base, higher], primary: base.id, base, higher, estimate: (l, c) => (c.id === higher.id ? 60 : 30 + Number(l.name.slice(1))), target: { kind: 'min-sqnr-db', value: targetDb }, unsupported: new Map() };
+}
+
+test('small models get repair candidates on every layer', () => {
+  const o = opts(REPAIR_ALL_UP_TO, 40);
+  assert.equal(repairLayers(o, new Set()).length, REPAIR_ALL_UP_TO);
+});
+
+test('large models get repair candidates around the predicted boundary only', () => {
+  const o = opts(54, 40);
+  const b = predictedBoundary(o)!;
+  assert.ok(b.kept > REPAIR_MAX, `kept ${b.kept}`);
+  const names = repairLayers(o, new Set(['l0'])).map((l) => l.name);
+  assert.equal(names.length, REPAIR_MAX);
+  // the last kept layers in the order and BOUNDARY_MEASURED past the boundary; l0 (measured, screened) is not added
+  const expected = b.order.slice(b.kept - (REPAIR_MAX - BOUNDARY_MEASURED), b.kept + BOUNDARY_MEASURED).map((l) => l.name).sort();
+  assert.deepEqual(names.slice().sort(), expected);
+  assert.ok(!names.includes('l0'));
+});
+
+test('measured isolated SQNR takes precedence over the estimate in the boundary order', () => {
+  const o = opts(20, 40);
+  const reports = o.layers.map((l) => ({ name: l.name, formats: l.name === 'l19' ? { [o.base.id]: { isolated: { sqnrDb: 0, mse: 1, cosine: 0 } } } : {} })) as unknown as DecideOptions['reports'];
+  assert.equal(predictedBoundary({ ...o, reports })!.order[0].name, 'l19');
+  assert.equal(predictedBoundary(o)!.order[0].name, 'l0');
+});
