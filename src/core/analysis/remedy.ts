@@ -231,12 +231,6 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
       if (ok(p)) { kept = trial; cur = p; }
     }
   }
-  // the chosen configuration with the weights export writes; if they miss the target, keep more layers and fit again
-  for (let round = 0; round < 3 && (await refit(kept)); round++) {
-    cur = await measure(kept);
-    if (ok(cur) || round === 2) break; // the last answer stands as measured with the weights export writes
-    await forward();
-  }
   // each remedy's measured effect; repairs that do not help end to end are dropped (and the rest fitted again without them)
   const repairEffects = async () => {
     const out: LayerRemedy[] = [];
@@ -248,6 +242,14 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
     }
     return { out, dropped };
   };
+  // large models: repairs that do not help are dropped with the candidates' weights first (measurements are cheaper than fitting them as export will)
+  if (large(names, o) && o.refit && ok(cur)) await repairEffects();
+  // the chosen configuration with the weights export writes; if they miss the target, keep more layers and fit again
+  for (let round = 0; round < 3 && (await refit(kept)); round++) {
+    cur = await measure(kept);
+    if (ok(cur) || round === 2) break; // the last answer stands as measured with the weights export writes
+    await forward();
+  }
   let remedies: LayerRemedy[] = [];
   for (let round = 0; round < 3; round++) {
     const r = await repairEffects();
