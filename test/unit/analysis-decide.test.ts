@@ -37,3 +37,16 @@ test('measured isolated SQNR takes precedence over the estimate in the boundary 
   assert.equal(predictedBoundary({ ...o, reports })!.order[0].name, 'l19');
   assert.equal(predictedBoundary(o)!.order[0].name, 'l0');
 });
+
+test('the terminal summary says which layers repair was not computed on', async () => {
+  const { summarizeReport } = await import('../../src/cli/commands/analyze');
+  const layer = (name: string, rank: number, extra: object) => ({ name, kind: 'conv', rank, formats: {}, diagnoses: [], ...extra });
+  const report = {
+    model: { layerCount: 2 }, data: { samples: 4, synthetic: true }, timings: { totalMs: 1000 }, method: { measure: 'decisive', measuredLayers: 1, repairedLayers: 1 },
+    formats: [], allQuantized: {}, primaryFormat: 'w4a8', warnings: [],
+    layers: [layer('a', 1, { repair: { weights: 'int4/per-channel', rtnSqnrDb: 20, algorithms: { gptq: 23 }, best: 'gptq' } }), layer('b', 2, { repairNotComputed: 'not-decisive' })],
+  } as unknown as Parameters<typeof summarizeReport>[0];
+  const text = summarizeReport(report);
+  assert.match(text, /b\s+-\s+-\s+not computed \(not decisive\)/);
+  assert.match(text, /Repair ran on 1 layer\(s\).*1 not computed/);
+});
