@@ -139,7 +139,7 @@ export interface RemedyResult {
 export const FORWARD_TRIED = 4;
 
 /** Kept layers backward pruning tries on models of more than exhaustiveUpTo layers. */
-export const PRUNE_TRIED = 6;
+export const PRUNE_TRIED = 16;
 
 const large = (names: readonly string[], o: Pick<RemedySearch, 'exhaustiveUpTo'>) => names.length > (o.exhaustiveUpTo ?? 16);
 
