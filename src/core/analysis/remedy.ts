@@ -2,8 +2,9 @@
  * Remedies for the layers that miss the target: keep a layer at the higher precision (costs bytes) or repair it at
  * the base format with a rounding algorithm (AdaRound, GPTQ: same size). The search measures whole configurations
  * with the configurable model (never adds isolated errors): greedy forward selection by measured gain per extra byte
- * (every layer tried at each step on small models; larger ones start from the count-based answer), then backward
- * pruning of every kept layer the target does not need, biggest first. Each remedy's effect is measured by undoing it
+ * (every layer tried at each step on small models; larger ones start from the count-based answer and try the next
+ * FORWARD_TRIED layers of its order per step), then backward pruning of the kept layers the target does not need,
+ * biggest first (PRUNE_TRIED of them on large models). Each remedy's effect is measured by undoing it
  * in the chosen configuration; a repair that does not help end to end is dropped. The chosen configuration is then
  * measured with the repaired weights export writes for it (exportRepairWeights), so report and export agree.
  */
