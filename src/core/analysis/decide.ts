@@ -169,20 +169,27 @@ export function predictedBoundary(o: DecideOptions): { order: QuantLayer[]; kept
 }
 
 /** At most this many layers get repair candidates by default on models of more than REPAIR_ALL_UP_TO layers. */
-export const REPAIR_MAX = 8;
+export const REPAIR_MAX = 12;
 /** Models of at most this many layers get repair candidates on every layer (as the remedy search tries every layer per step). */
 export const REPAIR_ALL_UP_TO = 16;
 
 /**
  * The layers the repair algorithms are tried on by default: every layer of a small model; else those the
- * recommendation's choice can hinge on. A repair can only replace keeping a layer, so these are the layers the
- * predicted curve keeps nearest its boundary and BOUNDARY_MEASURED past it (at most REPAIR_MAX, in the order of
- * estimated or measured noise per extra byte), plus the measured layers the screening could not reach.
+ * recommendation's choice can hinge on. A repair can only replace keeping a layer (or, lowering the noise, let the
+ * search drop another kept one), so these are the layers the predicted curve keeps and BOUNDARY_MEASURED past its
+ * boundary, the REPAIR_MAX noisiest of them (measured isolated SQNR where measured, else the estimate), plus the
+ * measured layers the screening could not reach.
  */
 export function repairLayers(o: DecideOptions, measured: ReadonlySet<string>): QuantLayer[] {
   if (o.layers.length <= REPAIR_ALL_UP_TO) return o.layers.slice();
   const b = predictedBoundary(o);
-  const window = b ? b.order.slice(Math.max(0, b.kept - (REPAIR_MAX - BOUNDARY_MEASURED)), b.kept + BOUNDARY_MEASURED) : [];
-  const names = new Set([...window.map((l) => l.name), ...[...measured].filter((n) => o.unsupported.has(n))]);
+  const window = b ? b.order.slice(0, b.kept + BOUNDARY_MEASURED) : [];
+  const noisiest = window.map((l) => ({ l, db: baseDb(o, l) ?? Infinity })).sort((x, y) => x.db - y.db).slice(0, REPAIR_MAX);
+  const names = new Set([...noisiest.map((x) => x.l.name), ...[...measured].filter((n) => o.unsupported.has(n))]);
   return o.layers.filter((l) => names.has(l.name));
+}
+
+/** A layer's isolated SQNR (dB) in the base format: measured where measured, else the estimate. */
+function baseDb(o: DecideOptions, l: QuantLayer): number | undefined {
+  return o.reports.find((r) => r.name === l.name)?.formats[o.base.id]?.isolated?.sqnrDb ?? o.estimate(l, o.base);
 }
