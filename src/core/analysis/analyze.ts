@@ -316,6 +316,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const repairWeights = wantRecommendation ? base.weights : candidates.find((c) => c.id === primary)!.weights;
     if (opts.repair !== false && mustParseFormat(repairWeights).kind === 'int') {
       backend.enter('repair candidates');
+      runner.dropWeightCache(); // the repair holds model copies of its own: the peak memory of the analysis
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)
       const tried = decideOpts ? repairLayers(decideOpts, measured) : layers;
       repairedLayers = tried.length;
@@ -334,7 +335,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       progress.enter('recommending', 'ordering layers by sensitivity per byte');
       recommendation = await recommend({
         ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights,
-        refit: repairs ? (kept, repaired) => exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads }) : undefined,
+        refit: repairs ? (kept, repaired) => (runner!.dropWeightCache(), exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads })) : undefined,
         target: opts.target ?? { kind: 'min-sqnr-db', value: 30 },
         modelFile: path.basename(opts.modelPath),
         calibration: spec.calibration,
