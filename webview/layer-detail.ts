@@ -28,6 +28,7 @@ export function layerDetail(l: LayerReport | undefined, formats: readonly Format
     h('p', { class: 'meta' }, `node #${l.nodeIndex} · ${l.opType} · ${l.kind} · ${formatCount(l.params)} params${l.macs ? ` · ${formatCount(l.macs)} MACs` : ''}${l.weightShape ? ` · weight ${formatShape(l.weightShape)}` : ''} · rank ${l.rank > 0 ? `${l.rank} by ${primaryFormat ?? 'the primary format'}` : '–'}`),
     remedy ? h('p', { class: 'remedy' }, h('strong', {}, 'Remedy: '), remedy.remedy === 'keep' ? `kept in ${formatIds?.higher ?? 'higher precision'} (+${formatBytes(remedy.extraBytes)})` : remedy.remedy === 'repair' ? `repaired at ${formatIds?.base ?? 'the base format'} with ${remedy.algorithm ?? 'a rounding algorithm'} (no extra bytes)` : `${formatIds?.base ?? 'base format'}, rounded to nearest`,
       remedy.without ? ` · without it the recommendation measures output SQNR ${formatDb(remedy.without.sqnrDb)}` : '') : null,
+    repairLine(l),
     h('table', { class: 'metrics' },
       h('thead', {}, h('tr', {}, h('th', {}, 'format'), h('th', { title: 'SQNR of the quantized weights against the float weights' }, 'weight SQNR'), h('th', { title: 'SQNR of this layer\'s output, only it quantized, float inputs' }, 'layer output'), h('th', { title: 'SQNR of the model output with only this layer quantized' }, 'model output (isolated)'), h('th', { title: 'fraction of samples whose top-1 class matches the float model' }, 'top-1 agreement'), h('th', { title: 'SQNR of the model output with every layer quantized except this one' }, 'all but this layer'))),
       h('tbody', {}, ...metricRows)),
@@ -42,4 +43,14 @@ export function layerDetail(l: LayerReport | undefined, formats: readonly Format
       ws?.channelAbsMax?.length ? h('figure', {}, channelRangeChart(ws.channelAbsMax, `Per-channel weight range of ${l.name}`), h('figcaption', {}, `per-channel |w| max · spread ${formatNumber(ws.channelRangeSpread)}×`)) : null,
     ),
   );
+}
+
+/** What repair gives on the layer (its output SQNR per algorithm next to rounding), or why it was not computed. */
+function repairLine(l: LayerReport): HTMLElement | null {
+  if (l.repair) {
+    const algs = Object.entries(l.repair.algorithms).map(([a, db]) => ` · ${a} ${formatDb(db)}`).join('');
+    return h('p', { class: 'repair' }, h('strong', {}, 'Repair: '), `at ${l.repair.weights}, layer output: rounding ${formatDb(l.repair.rtnSqnrDb)}${algs}`);
+  }
+  if (l.repairNotComputed) return h('p', { class: 'repair hint' }, h('strong', {}, 'Repair: '), 'not computed (not decisive: the recommendation does not hinge on this layer; analyze with "measure: all" to compute it)');
+  return null;
 }

@@ -101,6 +101,8 @@ export interface LayerReport {
   notScreened?: string;
   /** What repair would give at the recommendation's base weight format (layer output SQNR on the calibration data). */
   repair?: LayerRepairResult;
+  /** Why `repair` is missing on a layer with a weight: 'not-decisive' (the default mode ran repair only where the recommendation can hinge on it). */
+  repairNotComputed?: 'not-decisive';
 }
 
 /** A layer's output SQNR (dB, on the calibration data, float inputs) with plain rounding and with each repair algorithm. */

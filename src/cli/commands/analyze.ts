@@ -122,11 +122,16 @@ export function summarizeReport(r: AnalysisReport, top = 10): string {
     const f = l.formats[r.primaryFormat];
     return [String(l.rank), l.name, l.kind, sqnrText(f?.isolated?.sqnrDb, f?.estimate), f?.localSqnrDb !== undefined ? f.localSqnrDb.toFixed(1) : '-', l.diagnoses.map((d) => d.code).join(', ')];
   }), [true, false, false, true, true, false]));
-  const repaired = sorted.filter((l) => l.repair);
-  if (repaired.length) {
-    lines.push('', `Repair at ${repaired[0].repair!.weights} (layer output SQNR dB on the calibration data):`);
-    const algs = [...new Set(repaired.flatMap((l) => Object.keys(l.repair!.algorithms)))];
-    lines.push(formatTable(['layer', 'rounding', ...algs, 'best'], repaired.map((l) => [l.name, l.repair!.rtnSqnrDb.toFixed(1), ...algs.map((a) => l.repair!.algorithms[a]?.toFixed(1) ?? '-'), l.repair!.best ?? 'rounding']), [false, true, ...algs.map(() => true), false]));
+  const withRepair = r.layers.find((l) => l.repair);
+  const repaired = sorted.filter((l) => l.repair || l.repairNotComputed);
+  if (withRepair && repaired.length) {
+    lines.push('', `Repair at ${withRepair.repair!.weights} (layer output SQNR dB on the calibration data):`);
+    const algs = [...new Set(r.layers.flatMap((l) => Object.keys(l.repair?.algorithms ?? {})))];
+    lines.push(formatTable(['layer', 'rounding', ...algs, 'best'], repaired.map((l) => l.repair
+      ? [l.name, l.repair.rtnSqnrDb.toFixed(1), ...algs.map((a) => l.repair!.algorithms[a]?.toFixed(1) ?? '-'), l.repair.best ?? 'rounding']
+      : [l.name, '-', ...algs.map(() => '-'), 'not computed (not decisive)']), [false, true, ...algs.map(() => true), false]));
+    const skipped = r.layers.filter((l) => l.repairNotComputed).length;
+    if (skipped) lines.push(`Repair ran on ${r.method?.repairedLayers ?? r.layers.length - skipped} layer(s), those the recommendation can hinge on; ${skipped} not computed (--measure all computes every layer).`);
   }
   if (r.recommendation) lines.push('', `Recommendation: ${r.recommendation.message}`);
   for (const m of r.recommendation?.remedies ?? []) {

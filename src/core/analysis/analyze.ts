@@ -316,12 +316,18 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const repairWeights = wantRecommendation ? base.weights : candidates.find((c) => c.id === primary)!.weights;
     if (opts.repair !== false && mustParseFormat(repairWeights).kind === 'int') {
       backend.enter('repair candidates');
+      runner.dropWeightCache(); // the repair holds model copies of its own: the peak memory of the analysis
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)
       const tried = decideOpts ? repairLayers(decideOpts, measured) : layers;
       repairedLayers = tried.length;
-      repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? ['gptq', 'bias-correction'], signal: opts.signal, threads,
+      repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? defaultRepairAlgorithms(measureAll, tried.length < layers.length), signal: opts.signal, threads,
         onProgress: (m) => progress.enter('recommending', m) });
-      for (const rep of reports) { const r = repairs.results.get(rep.name); if (r) rep.repair = r; }
+      const triedNames = new Set(tried.map((l) => l.name));
+      for (const rep of reports) {
+        const r = repairs.results.get(rep.name);
+        if (r) rep.repair = r;
+        else if (!triedNames.has(rep.name) && rep.weightTensor) rep.repairNotComputed = 'not-decisive';
+      }
     }
     if (wantRecommendation) {
       const tr = performance.now();
@@ -329,7 +335,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       progress.enter('recommending', 'ordering layers by sensitivity per byte');
       recommendation = await recommend({
         ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights,
-        refit: repairs ? (kept, repaired) => exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads }) : undefined,
+        refit: repairs ? (kept, repaired) => (runner!.dropWeightCache(), exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads })) : undefined,
         target: opts.target ?? { kind: 'min-sqnr-db', value: 30 },
         modelFile: path.basename(opts.modelPath),
         calibration: spec.calibration,
@@ -358,6 +364,14 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     await runner?.release();
     cache.dispose();
   }
+}
+
+/**
+ * The repair algorithms tried when `--repair` does not name them: GPTQ and bias correction; when the decisive mode
+ * leaves layers out, GPTQ only (bias correction's result is only shown: the remedy search measures weight-only repairs).
+ */
+export function defaultRepairAlgorithms(measureAll: boolean, someLeftOut: boolean): QuantAlgorithm[] {
+  return !measureAll && someLeftOut ? ['gptq'] : ['gptq', 'bias-correction'];
 }
 
 /** Values per input activation the statistics keep (a regular subsample; ranges are exact). */

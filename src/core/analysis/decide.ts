@@ -149,14 +149,17 @@ export function decideMeasurements(o: DecideOptions): { layer: QuantLayer; forma
 }
 
 /**
- * The recommendation's predicted choice for an SQNR target: screened layers ordered by estimated base noise per extra
- * byte, and how many of them the predicted curve keeps (their added noises meet the target); undefined for other targets.
+ * The recommendation's predicted choice for an SQNR target: screened layers ordered by base noise (measured isolated
+ * where measured, else estimated) per extra byte, and how many of them the predicted curve keeps (their added noises meet the target); undefined for other targets.
  */
 export function predictedBoundary(o: DecideOptions): { order: QuantLayer[]; kept: number } | undefined {
   if (o.target?.kind !== 'min-sqnr-db') return undefined;
   const screened = o.layers.filter((l) => !o.unsupported.has(l.name));
   const bw = mustParseFormat(o.base.weights), hw = mustParseFormat(o.higher.weights);
-  const noise = (l: QuantLayer, c: FormatCandidate) => { const e = applies(l, c) ? o.estimate(l, c) : undefined; return e === undefined ? 0 : 10 ** (-e / 10); };
+  const rep = new Map(o.reports.map((r) => [r.name, r]));
+  // measured isolated SQNR where there is one (after the measurements), else the estimate
+  const db = (l: QuantLayer, c: FormatCandidate) => rep.get(l.name)?.formats[c.id]?.isolated?.sqnrDb ?? o.estimate(l, c);
+  const noise = (l: QuantLayer, c: FormatCandidate) => { const e = applies(l, c) ? db(l, c) : undefined; return e === undefined ? 0 : 10 ** (-e / 10); };
   const cost = (l: QuantLayer) => Math.max(1, (l.params * (formatBits(hw) - formatBits(bw))) / 8);
   const order = screened.slice().sort((a, b) => noise(b, o.base) / cost(b) - noise(a, o.base) / cost(a));
   let total = order.reduce((s, l) => s + noise(l, o.base), 0);
@@ -165,16 +168,28 @@ export function predictedBoundary(o: DecideOptions): { order: QuantLayer[]; kept
   return { order, kept: k };
 }
 
-/** At most this many layers of the predicted curve (the most noise per extra byte first) get repair candidates by default. */
+/** At most this many layers get repair candidates by default on models of more than REPAIR_ALL_UP_TO layers. */
 export const REPAIR_MAX = 12;
+/** Models of at most this many layers get repair candidates on every layer (as the remedy search tries every layer per step). */
+export const REPAIR_ALL_UP_TO = 16;
 
 /**
- * The layers the repair algorithms are tried on by default (at most REPAIR_MAX of the predicted curve, plus the measured): those the recommendation's choice turns on (the layers the
- * predicted curve keeps, BOUNDARY_MEASURED more past its boundary, and the measured ones). A repair can only replace
- * keeping a layer, so repairing a layer the choice keeps in the base format anyway changes nothing decided.
+ * The layers the repair algorithms are tried on by default: every layer of a small model; else those the
+ * recommendation's choice can hinge on. A repair can only replace keeping a layer (or, lowering the noise, let the
+ * search drop another kept one), so these are the layers the predicted curve keeps and BOUNDARY_MEASURED past its
+ * boundary, the REPAIR_MAX noisiest of them (measured isolated SQNR where measured, else the estimate), plus the
+ * measured layers the screening could not reach.
  */
 export function repairLayers(o: DecideOptions, measured: ReadonlySet<string>): QuantLayer[] {
+  if (o.layers.length <= REPAIR_ALL_UP_TO) return o.layers.slice();
   const b = predictedBoundary(o);
-  const names = new Set([...measured, ...(b ? b.order.slice(0, Math.min(REPAIR_MAX, b.kept + BOUNDARY_MEASURED)).map((l) => l.name) : [])]);
+  const window = b ? b.order.slice(0, b.kept + BOUNDARY_MEASURED) : [];
+  const noisiest = window.map((l) => ({ l, db: baseDb(o, l) ?? Infinity })).sort((x, y) => x.db - y.db).slice(0, REPAIR_MAX);
+  const names = new Set([...noisiest.map((x) => x.l.name), ...[...measured].filter((n) => o.unsupported.has(n))]);
   return o.layers.filter((l) => names.has(l.name));
+}
+
+/** A layer's isolated SQNR (dB) in the base format: measured where measured, else the estimate. */
+function baseDb(o: DecideOptions, l: QuantLayer): number | undefined {
+  return o.reports.find((r) => r.name === l.name)?.formats[o.base.id]?.isolated?.sqnrDb ?? o.estimate(l, o.base);
 }

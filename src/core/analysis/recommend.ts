@@ -217,7 +217,7 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
       layers, runner: o.runner, base: { weights: bw, activations: ba }, higher: { weights: hw, activations: ha },
       extraBytes: (n) => { const l = layers.find((x) => x.name === n)!; return bytes(l.params, hw) - bytes(l.params, bw); },
       sizeOf: sizeOfKept, bopsOf, meets: (m, size) => meetsTarget(target, m, size, o.floatAccuracy), merit: (m) => merit(target, m),
-      repairs: o.repairs ?? new Map(), refit: o.refit, start: chosen?.kept, signal: ctx.signal, onProgress: o.onProgress,
+      repairs: o.repairs ?? new Map(), refit: o.refit, start: chosen?.kept, order, signal: ctx.signal, onProgress: o.onProgress,
     });
   }
   const pareto = [...measured.values(), ...predictedPoints.filter((p) => !measured.has(p.kept.length)), ...(remedy?.points ?? [])].sort((a, b) => a.sizeBytes - b.sizeBytes || a.kept.length - b.kept.length);

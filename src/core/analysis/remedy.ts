@@ -2,8 +2,9 @@
  * Remedies for the layers that miss the target: keep a layer at the higher precision (costs bytes) or repair it at
  * the base format with a rounding algorithm (AdaRound, GPTQ: same size). The search measures whole configurations
  * with the configurable model (never adds isolated errors): greedy forward selection by measured gain per extra byte
- * (every layer tried at each step on small models; larger ones start from the count-based answer), then backward
- * pruning of every kept layer the target does not need, biggest first. Each remedy's effect is measured by undoing it
+ * (every layer tried at each step on small models; larger ones start from the count-based answer and try the next
+ * FORWARD_TRIED layers of its order per step), then backward pruning of the kept layers the target does not need,
+ * biggest first (PRUNE_TRIED of them on large models). Each remedy's effect is measured by undoing it
  * in the chosen configuration; a repair that does not help end to end is dropped. The chosen configuration is then
  * measured with the repaired weights export writes for it (exportRepairWeights), so report and export agree.
  */
@@ -118,6 +119,8 @@ export interface RemedySearch {
   start?: readonly string[];
   /** Layers beyond which forward selection is not tried exhaustively per step (default 16). */
   exhaustiveUpTo?: number;
+  /** The layers by prior sensitivity per extra byte, most first (the count-based order): beyond exhaustiveUpTo, each forward step tries the first FORWARD_TRIED not kept. */
+  order?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
 }
@@ -133,6 +136,29 @@ export interface RemedyResult {
   remedies: LayerRemedy[];
 }
 
+/** Layers one forward step measures on models of more than exhaustiveUpTo layers (the next ones in the prior order). */
+export const FORWARD_TRIED = 4;
+
+/** Kept layers backward pruning tries on models of more than exhaustiveUpTo layers. */
+export const PRUNE_TRIED = 16;
+
+const large = (names: readonly string[], o: Pick<RemedySearch, 'exhaustiveUpTo'>) => names.length > (o.exhaustiveUpTo ?? 16);
+
+/** The kept layers backward pruning tries, biggest first: all on small models; else PRUNE_TRIED, those with a repair candidate first. */
+function pruneCandidates(names: readonly string[], kept: ReadonlySet<string>, o: Pick<RemedySearch, 'exhaustiveUpTo' | 'repairs' | 'extraBytes'>): string[] {
+  const bySize = [...kept].sort((a, b) => o.extraBytes(b) - o.extraBytes(a));
+  if (!large(names, o)) return bySize;
+  return [...bySize.filter((n) => o.repairs.has(n)), ...bySize.filter((n) => !o.repairs.has(n))].slice(0, PRUNE_TRIED);
+}
+
+/** The layers a forward step tries: every layer not kept on small models, else the next FORWARD_TRIED of the prior order. */
+function forwardCandidates(names: readonly string[], kept: ReadonlySet<string>, o: Pick<RemedySearch, 'order' | 'exhaustiveUpTo'>): string[] {
+  const free = names.filter((x) => !kept.has(x));
+  if (!large(names, o) || !o.order) return free;
+  const next = o.order.filter((n) => !kept.has(n)).slice(0, FORWARD_TRIED);
+  return next.length ? next : free;
+}
+
 /** Finds the smallest configuration (kept layers, repaired layers) meeting the target; see the module comment. */
 export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
   const names = o.layers.map((l) => l.name);
@@ -144,9 +170,10 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
     const values = rep.has(l.name) ? weights.get(l.name) : undefined;
     return [l.name, kept.has(l.name) ? { ...o.higher } : values ? { ...o.base, weightValues: values } : { ...o.base }];
   }));
+  const keyOf = (kept: ReadonlySet<string>, rep: ReadonlySet<string>) => `${[...kept].sort().join('\u0000')}|${[...rep].filter((n) => !kept.has(n)).sort().join('\u0000')}`;
   const measure = async (kept: ReadonlySet<string>, rep: ReadonlySet<string> = repaired): Promise<ParetoPoint> => {
     const k = [...kept].sort(), r = [...rep].filter((n) => !kept.has(n)).sort();
-    const key = `${k.join('\u0000')}|${r.join('\u0000')}`;
+    const key = keyOf(kept, rep);
     const hit = memo.get(key);
     if (hit) return hit;
     throwIfAborted(o.signal);
@@ -183,7 +210,7 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
       // a layer that alone reaches the target wins (the cheapest such); else the best measured gain per extra byte
       let meet: { name: string; p: ParetoPoint } | undefined;
       let gain: { name: string; p: ParetoPoint; score: number } | undefined;
-      for (const n of names.filter((x) => !kept.has(x))) {
+      for (const n of forwardCandidates(names, kept, o)) {
         const p = await measure(new Set([...kept, n]));
         if (ok(p)) { if (!meet || o.extraBytes(n) < o.extraBytes(meet.name)) meet = { name: n, p }; continue; }
         const score = (o.merit(p.metrics) - o.merit(cur.metrics)) / Math.max(1, o.extraBytes(n));
@@ -197,19 +224,13 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
     }
   };
   await forward();
-  // backward: drop every kept layer the target does not need, biggest first
+  // backward: drop every kept layer the target does not need, biggest first (on large models PRUNE_TRIED of them)
   if (ok(cur)) {
-    for (const n of [...kept].sort((a, b) => o.extraBytes(b) - o.extraBytes(a))) {
+    for (const n of pruneCandidates(names, kept, o)) {
       const trial = new Set([...kept].filter((x) => x !== n));
       const p = await measure(trial);
       if (ok(p)) { kept = trial; cur = p; }
     }
-  }
-  // the chosen configuration with the weights export writes; if they miss the target, keep more layers and fit again
-  for (let round = 0; round < 3 && (await refit(kept)); round++) {
-    cur = await measure(kept);
-    if (ok(cur) || round === 2) break; // the last answer stands as measured with the weights export writes
-    await forward();
   }
   // each remedy's measured effect; repairs that do not help end to end are dropped (and the rest fitted again without them)
   const repairEffects = async () => {
@@ -222,6 +243,14 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
     }
     return { out, dropped };
   };
+  // large models: repairs that do not help are dropped with the candidates' weights first (measurements are cheaper than fitting them as export will)
+  if (large(names, o) && o.refit && ok(cur)) await repairEffects();
+  // the chosen configuration with the weights export writes; if they miss the target, keep more layers and fit again
+  for (let round = 0; round < 3 && (await refit(kept)); round++) {
+    cur = await measure(kept);
+    if (ok(cur) || round === 2) break; // the last answer stands as measured with the weights export writes
+    await forward();
+  }
   let remedies: LayerRemedy[] = [];
   for (let round = 0; round < 3; round++) {
     const r = await repairEffects();
@@ -229,9 +258,11 @@ export async function searchRemedies(o: RemedySearch): Promise<RemedyResult> {
     if (!r.dropped || !(await refit(kept))) break;
     cur = await measure(kept);
   }
+  // each kept layer's effect: measured on small models; on large ones only where that configuration was measured already
   for (const n of names.filter((x) => kept.has(x))) {
-    const without = await measure(new Set([...kept].filter((x) => x !== n)));
-    remedies.unshift({ layer: n, remedy: 'keep', extraBytes: Math.round(o.extraBytes(n)), without: without.metrics });
+    const trial = new Set([...kept].filter((x) => x !== n));
+    const without = large(names, o) ? memo.get(keyOf(trial, repaired)) : await measure(trial);
+    remedies.unshift({ layer: n, remedy: 'keep', extraBytes: Math.round(o.extraBytes(n)), without: without?.metrics });
   }
   const final = await measure(kept);
   return {

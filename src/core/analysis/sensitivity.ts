@@ -303,6 +303,11 @@ export class ConfigurationRunner {
     return roundMetrics(acc.result());
   }
 
+  /** Drops the quantized weights kept between runs (one float32 copy of the weights per format): before a memory-heavy phase; later runs compute them again. */
+  dropWeightCache(): void {
+    this.weightMemo.clear();
+  }
+
   /** Frees the session. */
   async release(): Promise<void> {
     await this.session.release();
