@@ -27,7 +27,7 @@ function matmulMlp(): Graph {
   return new Graph(b.model(17), 'mm.onnx');
 }
 
-test('factored screening of MatMul weights equals the gradient path', async () => {
+test('factored screening of MatMul weights equals the gradient path; over the factor limit a layer is left to measurement', async () => {
   const graph = matmulMlp();
   const backend = ortBackend();
   const data = arraySource('x', [24], normalData(6, 24, 9));
@@ -49,5 +49,14 @@ test('factored screening of MatMul weights equals the gradient path', async () =
       }
     }
     assert.ok(Math.abs(factored.signal - plain.signal) <= 1e-5 * plain.signal, `signal ${factored.signal} vs ${plain.signal}`);
+  }
+  // factors over the limit: the layer is not screened (measured instead), with the reason
+  const capped = await screenLayers({
+    graph, layers, backend, data, floatOutputs: ['y'], floatWeights, factorMinValues: 1, factorStoreValues: 100,
+    weightFormats: [mustParseFormat('int8/per-channel')], activationFormats: [], activationSetting: () => { throw new Error('no activation formats'); },
+  });
+  for (const l of layers) {
+    assert.match(capped.unsupported.get(l.name) ?? '', /factors of its weight's gradient .* exceed 100 values/, l.name);
+    assert.equal(capped.weightNoise.has(l.name), false);
   }
 });

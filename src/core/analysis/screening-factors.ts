@@ -44,10 +44,12 @@ export class FactorStore {
   private readonly runs = new Map<string, { x: Float32Array; gy: Float32Array }[]>();
   private readonly values = new Map<string, number>();
 
+  constructor(readonly limit = FACTOR_STORE_VALUES) {}
+
   /** Keeps one run's factors; false (and everything of the layer dropped) once the layer's factors exceed the limit. */
   add(layer: string, x: Float32Array, gy: Float32Array): boolean {
     const v = (this.values.get(layer) ?? 0) + x.length + gy.length;
-    if (v > FACTOR_STORE_VALUES) { this.runs.delete(layer); this.values.set(layer, Infinity); return false; }
+    if (v > this.limit) { this.runs.delete(layer); this.values.set(layer, Infinity); return false; }
     this.values.set(layer, v);
     let l = this.runs.get(layer);
     if (!l) this.runs.set(layer, (l = []));

@@ -33,7 +33,7 @@ import { Rng } from '../train/random';
 import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
-import { FactorLayer, factorable, factorMatMulRule, FactorStore, FACTOR_STORE_VALUES } from './screening-factors';
+import { FactorLayer, factorable, factorMatMulRule, FactorStore } from './screening-factors';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -62,6 +62,8 @@ export interface ScreeningOptions {
   seed?: number;
   /** MatMul weights with at least this many values are screened through their factors (default FACTOR_MIN_VALUES). */
   factorMinValues?: number;
+  /** Most stored factor values per layer before it is measured exactly instead (default FACTOR_STORE_VALUES). */
+  factorStoreValues?: number;
   signal?: AbortSignal;
   onBatch?: (samplesDone: number) => void;
 }
@@ -108,7 +110,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const rng = new Rng(o.seed ?? 7);
   const fisherW = new Map<string, Float32Array>();
   for (const w of built.weights) fisherW.set(w.layer, new Float32Array(o.floatWeights.get(w.layer)!.length));
-  const factors = new FactorStore();
+  const factors = new FactorStore(o.factorStoreValues);
   const weightFeeds: Record<string, Tensor> = {};
   for (const { input, layer } of built.weightInputs) weightFeeds[input] = { type: DataType.FLOAT, dims: o.layers.find((l) => l.name === layer)!.weight!.dims.slice(), data: o.floatWeights.get(layer)! };
   // Taylor weight term: δW of every format kept while running (small models only).
@@ -145,7 +147,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
         for (const f of built.factors) {
           if (built.unsupported.has(f.layer)) continue;
           if (!factors.add(f.layer, Float32Array.from(toFloat32(out[f.x])), Float32Array.from(toFloat32(out[f.gy])))) {
-            built.unsupported.set(f.layer, `its weight's gradient factors over the samples exceed ${FACTOR_STORE_VALUES} values`);
+            built.unsupported.set(f.layer, `the factors of its weight's gradient over the samples exceed ${factors.limit} values (kept in memory for the screening)`);
           }
         }
         for (const a of built.activations) {
