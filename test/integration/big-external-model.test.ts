@@ -1,7 +1,7 @@
 // A model over 2 GiB with external data, generated on the fly (an MLP whose weights are written in chunks: the test
 // never holds them): inspect reports its real size, quantize keeps the big float layers and writes the export over
-// 2 GiB with external data beside it. No step builds a protobuf over 2 GiB (that throws). (analyze is not run here:
-// its first-order screening builds a backward graph holding the weights in memory, 14 GB on this model; see the note.)
+// 2 GiB with external data beside it, and analyze gives a report with finite numbers. No step builds a protobuf over
+// 2 GiB (that throws).
 // Everything is written under os.tmpdir() and removed in `finally`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { DataType } from '../../src/core/onnx/proto';
 import { captureIO } from '../fixtures/tiny-models';
 import { writeBigMlp } from '../fixtures/zoo/big-mlp';
 
-test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with external data)', { timeout: 900_000 }, async () => {
+test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with external data), analyze', { timeout: 900_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-big-'));
   try {
     const big = writeBigMlp(dir, 'mlp');
@@ -49,6 +49,21 @@ test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with ex
     const fc0 = inits.get('fc0.weight')!;
     assert.equal(externalRef(fc0)?.file, fs.realpathSync(`${out}.data`), 'float weights copied into the output folder');
     assert.ok([...inits.values()].some((t) => t.data_type === DataType.INT8), 'the head is quantized');
+
+    // analyze: the screening reads the big weights through their factors and the isolated runs feed them (nothing
+    // weight-sized is baked or copied per layer); one format and 2 samples keep it to about a minute
+    const report = path.join(dir, 'report.json');
+    await cli(['analyze', big.model, '--synthetic', '--samples', '2', '--formats', 'w8a8', '--no-repair', '--no-all-but-one', '--no-resume', '--threads', '2', '-o', report]);
+    const r = JSON.parse(fs.readFileSync(report, 'utf8'));
+    assert.equal(r.layers.length, 5);
+    assert.equal(r.method.unscreenedLayers, 0, r.warnings.join('\n'));
+    for (const l of r.layers) {
+      const f = l.formats.w8a8;
+      assert.ok(Number.isFinite(f.estimate) && Number.isFinite(f.weightSqnrDb), `${l.name}: ${JSON.stringify({ ...f, weightChannelSqnrDb: undefined })}`);
+      if (f.isolated) assert.ok(Number.isFinite(f.isolated.sqnrDb), `${l.name} measured: ${f.isolated.sqnrDb}`);
+    }
+    assert.ok(r.layers.some((l: { measured?: boolean }) => l.measured), 'the decisive layers are measured exactly');
+    assert.ok(Number.isFinite(r.allQuantized.w8a8.sqnrDb), 'the whole model quantized');
 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -33,6 +33,7 @@ import { Rng } from '../train/random';
 import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
+import { FactorLayer, factorable, factorMatMulRule, FactorStore } from './screening-factors';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -59,6 +60,10 @@ export interface ScreeningOptions {
   threads?: number;
   executionProviders?: string[];
   seed?: number;
+  /** MatMul weights with at least this many values are screened through their factors (default FACTOR_MIN_VALUES). */
+  factorMinValues?: number;
+  /** Most stored factor values per layer before it is measured exactly instead (default FACTOR_STORE_VALUES). */
+  factorStoreValues?: number;
   signal?: AbortSignal;
   onBatch?: (samplesDone: number) => void;
 }
@@ -105,6 +110,9 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const rng = new Rng(o.seed ?? 7);
   const fisherW = new Map<string, Float32Array>();
   for (const w of built.weights) fisherW.set(w.layer, new Float32Array(o.floatWeights.get(w.layer)!.length));
+  const factors = new FactorStore(o.factorStoreValues);
+  const weightFeeds: Record<string, Tensor> = {};
+  for (const { input, layer } of built.weightInputs) weightFeeds[input] = { type: DataType.FLOAT, dims: o.layers.find((l) => l.name === layer)!.weight!.dims.slice(), data: o.floatWeights.get(layer)! };
   // Taylor weight term: δW of every format kept while running (small models only).
   const weightValues = built.weights.reduce((s, w) => s + o.floatWeights.get(w.layer)!.length, 0);
   const wFormats = o.weightFormats.filter((f) => f.kind !== 'float');
@@ -119,7 +127,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
       throwIfAborted(o.signal);
       const n = firstDim(b.feeds);
       for (let p = 0; p < projections; p++) {
-        const feeds: Record<string, Tensor> = { ...b.feeds };
+        const feeds: Record<string, Tensor> = { ...b.feeds, ...weightFeeds };
         for (const pr of built.projections) {
           const dims = n === batch ? pr.dims : [n, ...pr.dims.slice(1)];
           const size = dims.reduce((a, c) => a * c, 1);
@@ -134,6 +142,12 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
             let d = 0;
             for (let i = 0; i < g.length; i++) d += g[i] * t.delta[i];
             t.sum += d * d;
+          }
+        }
+        for (const f of built.factors) {
+          if (built.unsupported.has(f.layer)) continue;
+          if (!factors.add(f.layer, Float32Array.from(toFloat32(out[f.x])), Float32Array.from(toFloat32(out[f.gy])))) {
+            built.unsupported.set(f.layer, `the factors of its weight's gradient over the samples exceed ${factors.limit} values (kept in memory for the screening)`);
           }
         }
         for (const a of built.activations) {
@@ -166,6 +180,13 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
       m.set(formatKey(f), { fisher: e * scale, taylor: taylor.get(formatKey(f)) });
     }
     weightNoise.set(w.layer, m);
+  }
+  // Big MatMul weights: the Fisher term from the stored factors, one format at a time.
+  for (const f of built.factors) {
+    if (built.unsupported.has(f.layer)) continue;
+    const m = new Map<string, NoiseEnergy>();
+    for (const wf of wFormats) m.set(formatKey(wf), { fisher: factors.fisher(f, o.floatWeights.get(f.layer)!, fakeWeight(o, f.layer, wf)) * scale });
+    weightNoise.set(f.layer, m);
   }
   const activationNoise = new Map<string, Map<string, NoiseEnergy>>();
   for (const a of built.activations) {
@@ -202,10 +223,14 @@ export function estimateNoise(s: ScreeningResult, layer: QuantLayer, wf: NumberF
   return e;
 }
 
-function weightDelta(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
+function fakeWeight(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
   const l = o.layers.find((x) => x.name === layer)!;
+  return quantizeWeight(o.floatWeights.get(layer)!, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis).fake;
+}
+
+function weightDelta(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
   const w = o.floatWeights.get(layer)!;
-  const q = quantizeWeight(w, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis).fake;
+  const q = fakeWeight(o, layer, f);
   const d = new Float32Array(w.length);
   for (let i = 0; i < w.length; i++) d[i] = q[i] - w[i];
   return d;
@@ -216,6 +241,10 @@ interface BuiltScreening {
   fetches: string[];
   projections: { input: string; dims: number[] }[];
   weights: { layer: string; grad: string }[];
+  /** Big MatMul weights screened through their factors (see screening-factors.ts). */
+  factors: FactorLayer[];
+  /** Weights read as graph inputs (the factored ones), fed from the float weights. */
+  weightInputs: { input: string; layer: string }[];
   activations: { id: string; layer: string; format: string; fisher: string; dot: string }[];
   unsupported: Map<string, string>;
 }
@@ -230,7 +259,20 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const b = new GraphBuilder('quantlens_screening');
   for (const n of graph.nodes) for (const t of [n.name, ...n.inputs, ...n.outputs]) if (t) b.fresh(t);
   for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
-  for (const t of src.graph!.initializer ?? []) b.initializerProto(t);
+  const isFloat = (t: string) => { const ty = probe.types.get(t); return ty === DataType.FLOAT; };
+  // Big MatMul weights: screened through their factors, read as inputs (fed from the float weights in memory).
+  const factored = new Map<string, QuantLayer>();
+  for (const l of o.layers) {
+    const n = graph.byName.get(l.name);
+    if (!n || !l.weight || !o.floatWeights.has(l.name) || !graph.initializers.has(l.weight.tensor) || !isFloat(l.weight.tensor)) continue;
+    if (factorable(n.opType, n.inputs.indexOf(l.weight.tensor), l.weight.dims, o.factorMinValues) && l.activationInputs.includes(n.inputs[0]) && isFloat(n.inputs[0])) factored.set(l.name, l);
+  }
+  const weightInputs = new Map<string, string>();
+  for (const l of factored.values()) weightInputs.set(l.weight!.tensor, l.name);
+  for (const t of src.graph!.initializer ?? []) {
+    if (weightInputs.has(t.name ?? '')) b.input(t.name!, DataType.FLOAT, (t.dims ?? []).map(Number));
+    else b.initializerProto(t);
+  }
   const constInts = (t: string) => probe.ints.get(t) ?? intsOf(graph, t);
   const ctx = new GradContext(b, DataType.FLOAT, shapes, new Set(), constInts, file);
 
@@ -241,7 +283,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const weightCopy = new Map<string, string>();
   const actCopies: { layer: QuantLayer; tensor: string; copy: string }[] = [];
   const fwd: FwdNode[] = [];
-  const isFloat = (t: string) => { const ty = probe.types.get(t); return ty === DataType.FLOAT; };
+  const factorOf = new Map<string, { x: string; y: string }>();
   for (const n of graph.nodes) {
     const hit = byNode.get(n.name);
     let inputs = n.inputs.slice();
@@ -255,7 +297,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
         wrt.push(c);
         return c;
       };
-      if (l.weight && o.floatWeights.has(l.name) && isFloat(l.weight.tensor)) {
+      if (l.weight && o.floatWeights.has(l.name) && isFloat(l.weight.tensor) && !factored.has(l.name)) {
         const c = copyOf(l.weight.tensor, `ql_sw_${k}`);
         weightCopy.set(l.name, c);
         inputs = inputs.map((i) => (i === l.weight!.tensor ? c : i));
@@ -266,6 +308,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
         actCopies.push({ layer: l, tensor: x, copy: c });
         inputs = inputs.map((i) => (i === x ? c : i));
       });
+      if (factored.has(l.name)) { factorOf.set(l.name, { x: inputs[0], y: n.outputs[0] }); wrt.push(n.outputs[0]); }
     }
     fwd.push({ ...n, inputs, proto: { ...n.proto, input: inputs } });
   }
@@ -278,7 +321,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const blocked = new Map<string, string>();
   const custom = new Map<string, GradRule>();
   for (const n of nodes) {
-    const rule = n.proto.domain ? undefined : GRAD_RULES[n.opType];
+    const rule = n.proto.domain ? undefined : factorOf.has(n.name) ? factorMatMulRule : GRAD_RULES[n.opType];
     custom.set(n.name, (c, node, gys) => {
       if (!rule) { blocked.set(node.name, `no gradient rule for ${node.opType}${node.proto.domain ? ` (${node.proto.domain})` : ''}`); return []; }
       try {
@@ -313,6 +356,14 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
     if (!g) { unsupported.set(layer, 'the outputs do not depend on its weight'); continue; }
     weights.push({ layer, grad: out(g, shapes.get(copy)!) });
   }
+  const factors: FactorLayer[] = [];
+  for (const [layer, { x, y }] of factorOf) {
+    if (unsupported.has(layer)) continue;
+    const g = grads.get(y);
+    if (!g) { unsupported.set(layer, 'the outputs do not depend on its weight'); continue; }
+    const [inDim, outDim] = factored.get(layer)!.weight!.dims;
+    factors.push({ layer, x: out(x, shapes.get(x)!), gy: out(g, shapes.get(y)!), inDim, outDim });
+  }
   const activations: BuiltScreening['activations'] = [];
   const aFormats = o.activationFormats.filter((f) => f.kind !== 'float');
   for (const [i, a] of actCopies.entries()) {
@@ -332,7 +383,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const opset = Math.max(17, graph.opset);
   const model = b.model(opset, (src.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
   model.graph!.value_info = [];
-  return { model, fetches, projections: projections.map((p) => ({ input: p.input, dims: p.dims })), weights, activations: activations.filter((a) => !unsupported.has(a.layer)), unsupported };
+  return { model, fetches, projections: projections.map((p) => ({ input: p.input, dims: p.dims })), weights, factors, weightInputs: [...weightInputs].map(([input, layer]) => ({ input, layer })), activations: activations.filter((a) => !unsupported.has(a.layer)), unsupported };
 }
 
 /** Emits δ = FQ(x) − x for an activation setting (int: the QDQ arithmetic with baked parameters; half: float16 rounding). */

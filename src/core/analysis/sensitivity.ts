@@ -112,6 +112,9 @@ export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly nu
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
+/** Weights with at least this many values are fed to the isolated runs' sessions, never baked into them. */
+export const BAKE_MAX_VALUES = 1 << 24;
+
 /** The weight of a layer quantized in a format: fake values and parameters (undefined when the format keeps it float). */
 export function quantizedWeight(ctx: SensitivityContext, layer: QuantLayer, format: NumberFormat): { fake: Float32Array; params?: QuantParams } | undefined {
   if (!layer.weight || format.kind === 'float') return undefined;
@@ -141,9 +144,10 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
   const floatW = ctx.floatWeights.get(layer.name);
   // Weight as a graph input: one session serves every format, but ORT cannot fuse or re-layout (NCHWc) the
   // layer. Weight baked in as an initializer: full optimization, one session per weight format. 'auto' bakes
-  // when at most two weight values are needed.
+  // when at most two weight values are needed, and the weight is under BAKE_MAX_VALUES (a baked copy of a big weight
+  // costs it three times over: initializer, encoded model, ORT's parsed copy; fed, ORT reads the buffer in place).
   const weightKeys = new Set(plans.map((p) => (p.wf.kind === 'float' ? 'float' : JSON.stringify(p.wf))));
-  const bake = !!dm.weightInput && !!floatW && (ctx.weightMode === 'baked' || ((ctx.weightMode ?? 'auto') === 'auto' && weightKeys.size <= 2));
+  const bake = !!dm.weightInput && !!floatW && floatW.length < BAKE_MAX_VALUES && (ctx.weightMode === 'baked' || ((ctx.weightMode ?? 'auto') === 'auto' && weightKeys.size <= 2));
   const sessions = new Map<string, RuntimeSession>();
   const sessionFor = async (m: DownstreamModel, key: string, value?: Float32Array): Promise<RuntimeSession> => {
     const k = `${m.model.graph!.name}|${bake ? key : '*'}`;

@@ -8,6 +8,7 @@ import { makeValueInfo } from '../onnx/builder';
 import { DataType, ModelProto, NodeProto, TensorProto } from '../onnx/proto';
 import { Tensor, tensorToProto } from '../onnx/tensor-data';
 import { QuantLayer } from '../onnx/layer';
+import { shareExternalRef } from '../onnx/external-data';
 
 /** Suffix of the renamed inputs that feed the layer its quantized weight and activations. */
 export const QUANT_SUFFIX = '__ql_q';
@@ -108,7 +109,7 @@ function subModel(graph: Graph, layer: QuantLayer, constants: ReadonlyMap<string
       seen.add(i);
       if (graph.isConstant(i)) {
         const stored = graph.initializers.get(i) ?? graph.constantNodes.get(i);
-        if (stored) initializers.push({ ...stored, name: i });
+        if (stored) initializers.push(sameData(stored, i));
         else {
           const v = constants.get(i);
           if (!v) throw new Error(`the value of derived constant '${i}' is needed by the subgraph of '${layer.name}'`);
@@ -157,4 +158,11 @@ export function derivedConstantsNeeded(graph: Graph, layers: readonly QuantLayer
     }
   }
   return [...out];
+}
+
+/** A copy of a stored tensor under another name that keeps its external-data reference (ONNX Runtime reads it from the model's folder). */
+function sameData(stored: TensorProto, name: string): TensorProto {
+  const copy = { ...stored, name };
+  shareExternalRef(stored, copy);
+  return copy;
 }

@@ -32,7 +32,13 @@ export async function probeModel(backend: InferenceBackend, model: ModelProto, f
       if (keepValues) r.values.set(name, t);
     };
     for (const [k, t] of Object.entries(feeds)) record(k, t);
-    for (const init of g.initializer ?? []) record(init.name ?? '', tensorFromProto(init));
+    for (const init of g.initializer ?? []) {
+      // shapes and types from the proto: a weight's values (maybe external data, gigabytes) are read only when kept
+      const dims = (init.dims ?? []).map(Number), type = (init.data_type ?? DataType.UNDEFINED) as DataType;
+      const smallInts = (type === DataType.INT64 || type === DataType.INT32) && dims.reduce((a, c) => a * c, 1) <= 64;
+      if (keepValues || smallInts) record(init.name ?? '', tensorFromProto(init));
+      else { r.shapes.set(init.name ?? '', dims); r.types.set(init.name ?? '', type); }
+    }
     for (const [k, t] of Object.entries(out)) record(k, t);
     new Graph(model); // validates names
     return r;
