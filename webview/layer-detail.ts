@@ -1,9 +1,15 @@
 /** The detail pane of one layer: metrics per format, weight and activation histograms with clipping ranges, channel ranges, diagnoses. */
-import type { FormatCandidate, LayerRemedy, LayerReport } from '../src/shared/report';
+import type { FormatCandidate, LayerRemedy, LayerReport, RepairNotComputed } from '../src/shared/report';
 import { h } from './dom';
 import { formatBytes, formatCount, formatDb, formatNumber, formatPercent, formatShape } from './format';
 import { evidenceText } from './words';
 import { channelRangeChart, histogramChart } from './svg-charts';
+
+/** Why a layer's repair was not computed, in words. */
+const REPAIR_NOT_COMPUTED_WHY: Record<RepairNotComputed, string> = {
+  'not-decisive': 'not computed (not decisive: the recommendation does not hinge on this layer; analyze with "measure: all" to compute it)',
+  'too-large': 'not computed (too large to repair in reasonable time: fan-in over 8192 or over 64M weight values)',
+};
 
 /** Renders the detail of a layer (or a hint when none is selected). */
 export function layerDetail(l: LayerReport | undefined, formats: readonly FormatCandidate[], primaryFormat?: string, remedy?: LayerRemedy, formatIds?: { base: string; higher: string }): HTMLElement {
@@ -51,6 +57,6 @@ function repairLine(l: LayerReport): HTMLElement | null {
     const algs = Object.entries(l.repair.algorithms).map(([a, db]) => ` · ${a} ${formatDb(db)}`).join('');
     return h('p', { class: 'repair' }, h('strong', {}, 'Repair: '), `at ${l.repair.weights}, layer output: rounding ${formatDb(l.repair.rtnSqnrDb)}${algs}`);
   }
-  if (l.repairNotComputed) return h('p', { class: 'repair hint' }, h('strong', {}, 'Repair: '), 'not computed (not decisive: the recommendation does not hinge on this layer; analyze with "measure: all" to compute it)');
+  if (l.repairNotComputed) return h('p', { class: 'repair hint' }, h('strong', {}, 'Repair: '), REPAIR_NOT_COMPUTED_WHY[l.repairNotComputed]);
   return null;
 }

@@ -101,9 +101,18 @@ export interface LayerReport {
   notScreened?: string;
   /** What repair would give at the recommendation's base weight format (layer output SQNR on the calibration data). */
   repair?: LayerRepairResult;
-  /** Why `repair` is missing on a layer with a weight: 'not-decisive' (the default mode ran repair only where the recommendation can hinge on it). */
-  repairNotComputed?: 'not-decisive';
+  /** Why `repair` is missing on a layer with a weight (REPAIR_NOT_COMPUTED says it in words). */
+  repairNotComputed?: RepairNotComputed;
 }
+
+/** Why a layer's repair was not computed: not decisive (the default mode repairs only where the choice can hinge on it), or too large to repair in reasonable time. */
+export type RepairNotComputed = 'not-decisive' | 'too-large';
+
+/** The words for each RepairNotComputed reason in tables (CLI, HTML report). */
+export const REPAIR_NOT_COMPUTED: Record<RepairNotComputed, string> = {
+  'not-decisive': 'not computed (not decisive)',
+  'too-large': 'not computed (too large)',
+};
 
 /** A layer's output SQNR (dB, on the calibration data, float inputs) with plain rounding and with each repair algorithm. */
 export interface LayerRepairResult {

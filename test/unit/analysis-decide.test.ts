@@ -1,7 +1,7 @@
 // Where repair runs by default: every layer of a small model; on a large one, the layers around the predicted boundary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BOUNDARY_MEASURED, DecideOptions, predictedBoundary, REPAIR_ALL_UP_TO, REPAIR_MAX, repairLayers } from '../../src/core/analysis/decide';
+import { BOUNDARY_MEASURED, DecideOptions, predictedBoundary, REPAIR_ALL_UP_TO, REPAIR_MAX, repairLayers, repairTooCostly } from '../../src/core/analysis/decide';
 import { parseCandidate } from '../../src/core/analysis/candidates';
 import { QuantLayer } from '../../src/core/onnx/layer';
 
@@ -50,4 +50,14 @@ test('the terminal summary says which layers repair was not computed on', async 
   const text = summarizeReport(report);
   assert.match(text, /b\s+-\s+-\s+not computed \(not decisive\)/);
   assert.match(text, /Repair ran on 1 layer\(s\).*1 not computed/);
+});
+
+test('layers too large to repair in reasonable time are named: fan-in over 8192 or over 64M values', () => {
+  const w = (dims: number[], channelAxis = 0) => ({ name: 'x', weight: { tensor: 'w', dims, channelAxis } } as unknown as QuantLayer);
+  assert.equal(repairTooCostly(w([1000, 2048])), false); // ResNet-50's fc
+  assert.equal(repairTooCostly(w([768, 50257], 1)), false); // a GPT head: fan-in 768
+  assert.equal(repairTooCostly(w([12288, 12288])), true); // the big MLP's layers
+  assert.equal(repairTooCostly(w([512, 512, 3, 3])), false); // a conv: fan-in 4608
+  assert.equal(repairTooCostly(w([100_000, 1000])), true); // 100M values
+  assert.equal(repairTooCostly({ name: 'g' } as QuantLayer), false);
 });

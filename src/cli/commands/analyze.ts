@@ -12,7 +12,7 @@ import { assertCandidatesFit, assertFiniteWeights, layerWeights } from '../../co
 import { buildInventory } from '../../core/onnx/inventory';
 import { describeData } from '../../shared/data';
 import { parseAlgorithm, QuantAlgorithm, QUANT_ALGORITHMS, Recipe } from '../../shared/recipe';
-import { AnalysisReport, Target } from '../../shared/report';
+import { AnalysisReport, REPAIR_NOT_COMPUTED, Target } from '../../shared/report';
 import { CliIO, EXIT_CODES_HELP, formatTable } from '../context';
 import { addDataOptions, DataFlags, dataFromFlags, positiveInt } from '../data-options';
 import { loadModelForCli, readRecipeFile, recipeDataPath } from '../model-input';
@@ -129,8 +129,8 @@ export function summarizeReport(r: AnalysisReport, top = 10): string {
     const algs = [...new Set(r.layers.flatMap((l) => Object.keys(l.repair?.algorithms ?? {})))];
     lines.push(formatTable(['layer', 'rounding', ...algs, 'best'], repaired.map((l) => l.repair
       ? [l.name, l.repair.rtnSqnrDb.toFixed(1), ...algs.map((a) => l.repair!.algorithms[a]?.toFixed(1) ?? '-'), l.repair.best ?? 'rounding']
-      : [l.name, '-', ...algs.map(() => '-'), 'not computed (not decisive)']), [false, true, ...algs.map(() => true), false]));
-    const skipped = r.layers.filter((l) => l.repairNotComputed).length;
+      : [l.name, '-', ...algs.map(() => '-'), REPAIR_NOT_COMPUTED[l.repairNotComputed!]]), [false, true, ...algs.map(() => true), false]));
+    const skipped = r.layers.filter((l) => l.repairNotComputed === 'not-decisive').length;
     if (skipped) lines.push(`Repair ran on ${r.method?.repairedLayers ?? r.layers.length - skipped} layer(s), those the recommendation can hinge on; ${skipped} not computed (--measure all computes every layer).`);
   }
   if (r.recommendation) lines.push('', `Recommendation: ${r.recommendation.message}`);

@@ -24,7 +24,7 @@ import { AccuracyAccumulator, detectOutputLayout, isFloatTensor } from './metric
 import { derivedConstantsNeeded, neededTensors } from './subgraph';
 import { activationSetting, analyzeLayerIsolated, ConfigurationRunner, quantizedWeight, SensitivityContext, SensitivityTimings, uniformFormats, weightErrors } from './sensitivity';
 import { Estimator, estimateSqnrDb, screenLayers, ScreeningResult } from './screening';
-import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurements, repairLayers, estimateFor, fixedBatch, outputPower, PhaseProgress, predictConfiguration, uniqueFormats } from './decide';
+import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurements, repairLayers, repairTooCostly, REPAIR_MAX_FAN_IN, REPAIR_MAX_VALUES, estimateFor, fixedBatch, outputPower, PhaseProgress, predictConfiguration, uniqueFormats } from './decide';
 import { analysisKey, AnalysisState } from './analysis-state';
 import { ActivationObserver, activationStats, weightHistogram } from './layer-stats';
 import { diagnoseLayer } from './diagnosis';
@@ -318,14 +318,19 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       backend.enter('repair candidates');
       runner.dropWeightCache(); // the repair holds model copies of its own: the peak memory of the analysis
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)
-      const tried = decideOpts ? repairLayers(decideOpts, measured) : layers;
+      const decisive = decideOpts ? repairLayers(decideOpts, measured) : layers;
+      // layers too big to repair in reasonable time are left out unless the user named the algorithms (--repair)
+      const tooLarge = new Set(opts.repair ? [] : decisive.filter(repairTooCostly).map((l) => l.name));
+      const tried = decisive.filter((l) => !tooLarge.has(l.name));
+      if (tooLarge.size) warnings.push(`repair not computed on ${tooLarge.size} layer(s) too large to repair in reasonable time (fan-in over ${REPAIR_MAX_FAN_IN} or over ${REPAIR_MAX_VALUES / 2 ** 20}M weight values): ${[...tooLarge].join(', ')}; name the algorithms with --repair to force it`);
       repairedLayers = tried.length;
-      repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? defaultRepairAlgorithms(measureAll, tried.length < layers.length), signal: opts.signal, threads,
+      if (tried.length) repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? defaultRepairAlgorithms(measureAll, tried.length < layers.length), signal: opts.signal, threads,
         onProgress: (m) => progress.enter('recommending', m) });
       const triedNames = new Set(tried.map((l) => l.name));
       for (const rep of reports) {
-        const r = repairs.results.get(rep.name);
+        const r = repairs?.results.get(rep.name);
         if (r) rep.repair = r;
+        else if (tooLarge.has(rep.name)) rep.repairNotComputed = 'too-large';
         else if (!triedNames.has(rep.name) && rep.weightTensor) rep.repairNotComputed = 'not-decisive';
       }
     }

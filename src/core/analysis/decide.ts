@@ -173,6 +173,18 @@ export const REPAIR_MAX = 12;
 /** Models of at most this many layers get repair candidates on every layer (as the remedy search tries every layer per step). */
 export const REPAIR_ALL_UP_TO = 16;
 
+/** Repair costs grow with the fan-in cubed (GPTQ's Hessian inverse) and the weight's size (AdaRound's iterations): beyond these the default analysis does not repair a layer. */
+export const REPAIR_MAX_FAN_IN = 8192;
+export const REPAIR_MAX_VALUES = 64 * 2 ** 20;
+
+/** True when repairing the layer would take too long to be a default (a 12288 x 12288 MatMul: hours of GPTQ in JS). */
+export function repairTooCostly(l: QuantLayer): boolean {
+  if (!l.weight) return false;
+  const values = l.weight.dims.reduce((a, b) => a * b, 1);
+  const fanIn = values / Math.max(1, l.weight.dims[l.weight.channelAxis] ?? 1);
+  return fanIn > REPAIR_MAX_FAN_IN || values > REPAIR_MAX_VALUES;
+}
+
 /**
  * The layers the repair algorithms are tried on by default: every layer of a small model; else those the
  * recommendation's choice can hinge on. A repair can only replace keeping a layer (or, lowering the noise, let the

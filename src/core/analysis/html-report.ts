@@ -1,5 +1,5 @@
 /** A standalone HTML report (inline CSS and SVG, no scripts, no network) of an AnalysisReport. */
-import { AnalysisReport, EndToEndMetrics, LayerReport, ParetoPoint } from '../../shared/report';
+import { AnalysisReport, EndToEndMetrics, LayerReport, ParetoPoint, REPAIR_NOT_COMPUTED } from '../../shared/report';
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(s: unknown): string {
@@ -74,10 +74,10 @@ function repairTable(report: AnalysisReport): string {
   const layers = report.layers.filter((l) => l.repair);
   if (!layers.length) return '';
   const algs = [...new Set(layers.flatMap((l) => Object.keys(l.repair!.algorithms)))];
-  const skipped = report.layers.filter((l) => !l.repair && l.repairNotComputed);
+  const skipped = report.layers.filter((l) => !l.repair && l.repairNotComputed === 'not-decisive');
   const rows = report.layers.filter((l) => l.repair || l.repairNotComputed).map((l) => l.repair
     ? `<tr><td>${escapeHtml(l.name)}</td><td class="n">${fmt(l.repair.rtnSqnrDb)}</td>${algs.map((a) => `<td class="n">${fmt(l.repair!.algorithms[a])}</td>`).join('')}<td>${escapeHtml(l.repair.best ?? 'rounding')}</td></tr>`
-    : `<tr><td>${escapeHtml(l.name)}</td><td colspan="${algs.length + 2}"><em>not computed (not decisive)</em></td></tr>`).join('');
+    : `<tr><td>${escapeHtml(l.name)}</td><td colspan="${algs.length + 2}"><em>${escapeHtml(REPAIR_NOT_COMPUTED[l.repairNotComputed!])}</em></td></tr>`).join('');
   return `<h2>What repair gives</h2>
 <p>Layer output SQNR (dB) at ${escapeHtml(layers[0].repair!.weights)} weights on the calibration data (float inputs): plain rounding next to each repair algorithm.${skipped.length ? ` Repair was run on ${layers.length} layer(s), those the recommendation can hinge on; the other ${skipped.length} are not computed (<code>--measure all</code> computes every layer).` : ''}</p>
 <table><tr><th>layer</th><th>rounding</th>${algs.map((a) => `<th>${escapeHtml(a)}</th>`).join('')}<th>best</th></tr>${rows}</table>`;
