@@ -20,7 +20,7 @@ import { tempDir } from './engine-helpers';
 /** The answer time the issue asks for. */
 const BOUND_MS = 1000;
 /** Size of the test model (see writeDeepChain). */
-const LAYERS = Number(process.env.QL_TEST_LAYERS ?? 10000);
+const LAYERS = Number(process.env.QL_TEST_LAYERS ?? 16000);
 const WIDTH = Number(process.env.QL_TEST_WIDTH ?? 16);
 
 /** A chain of `layers` MatMul+Relu blocks of width `width`: cheap to write, slow for ONNX Runtime to optimise. */
