@@ -275,10 +275,11 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       const rep = repOf.get(layer.name)!;
       for (const [id, r] of Object.entries({ ...saved, ...got })) rep.formats[id] = { ...rep.formats[id], ...r, estimate: rep.formats[id]?.estimate };
       rep.measured = true;
-      state?.saveIsolated(layer.name, { ...saved, ...got });
       opts.onLayer?.(rep);
       progress.step('measuring', `layer ${layer.name}`);
       partial('measuring');
+      // saved after the partial report: a run killed in between leaves a report holding all that the state holds
+      state?.saveIsolated(layer.name, { ...saved, ...got });
     }
 
     // 4. Whole-model configurations: every layer quantized per format, then all-but-one for the primary format.
