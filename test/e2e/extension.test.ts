@@ -194,12 +194,13 @@ describe('QuantLens in a real VS Code', { timeout: 420_000 }, () => {
     }, 120_000);
     if (outcome !== 'points') await screenshot(page, '06-qat');
     assert.equal(outcome, 'points', `engine: ${outcome}`);
-    const firstStep = Number(await q.locator('#loss-curve').getAttribute('data-last-step'));
     await until('QAT finished', async () => (await q.locator('.before-after').count()) > 0, 180_000);
     const points = Number(await q.locator('#loss-curve').getAttribute('data-points'));
     const lastStep = Number(await q.locator('#loss-curve').getAttribute('data-last-step'));
     assert.ok(points >= 2, `the loss curve has ${points} points`);
-    assert.ok(lastStep > firstStep, `the curve moved from step ${firstStep} to ${lastStep}`);
+    // 30 steps can finish before the first poll sees the curve, so the check is on the finished curve: several
+    // points, the last at the final step
+    assert.equal(lastStep, 30, `the curve ends at step ${lastStep}`);
     assert.match(await q.locator('.before-after').innerText(), /before[\s\S]*dB[\s\S]*after[\s\S]*dB/);
     await screenshot(page, '06-qat');
   });
