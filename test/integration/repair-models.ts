@@ -45,3 +45,26 @@ export function smoothData(n: number, seed: number): ChunkedDataSource {
   return new ChunkedDataSource({ about: { kind: 'npy', synthetic: true, source: 'smooth fields' }, chunks: new Map([['x', [{ file: 'x', count: n, sampleDims: [3, 12, 12], load: () => ({ type: DataType.FLOAT, dims: [n, 3, 12, 12], data: xs }) }]]]) }, [{ name: 'x', elemType: DataType.FLOAT, shape: ['N', 3, 12, 12] }]);
 }
 
+
+/** A plain CNN deeper than the remedy search's exhaustive limit: Conv 3→8, `depth` - 1 Conv 8→8 (3x3, Relu), GlobalAveragePool, Gemm 8→10. */
+export function deepCnn(depth = 20, seed = 5): ModelProto {
+  const r = mulberry32(seed);
+  const g = new GraphBuilder('deep-cnn');
+  g.input('x', DataType.FLOAT, ['N', 3, 12, 12]);
+  let x = 'x';
+  for (let i = 0; i < depth; i++) {
+    const cin = i ? 8 : 3;
+    const w = g.initializer(`w${i}`, { type: DataType.FLOAT, dims: [8, cin, 3, 3], data: randn(r, 8 * cin * 9, Math.sqrt(2 / (cin * 9))) });
+    const b = g.initializer(`b${i}`, { type: DataType.FLOAT, dims: [8], data: randn(r, 8, 0.05) });
+    g.node('Conv', [x, w, b], { pads: [1, 1, 1, 1], kernel_shape: [3, 3] }, { name: `conv${i}`, output: `c${i}` });
+    g.node('Relu', [`c${i}`], {}, { name: `relu${i}`, output: `r${i}` });
+    x = `r${i}`;
+  }
+  g.node('GlobalAveragePool', [x], {}, { name: 'gap', output: 'p' });
+  g.node('Flatten', ['p'], { axis: 1 }, { name: 'flatten', output: 'f' });
+  const wf = g.initializer('wf', { type: DataType.FLOAT, dims: [10, 8], data: randn(r, 80, 0.3) });
+  const bf = g.initializer('bf', { type: DataType.FLOAT, dims: [10], data: randn(r, 10, 0.1) });
+  g.node('Gemm', ['f', wf, bf], { transB: 1 }, { name: 'fc', output: 'y' });
+  g.output('y', DataType.FLOAT, ['N', 10]);
+  return g.model(17);
+}

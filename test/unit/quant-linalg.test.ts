@@ -2,7 +2,7 @@
 // gives exactly the values of the textbook loops (same summation order), so GPTQ's codes do not change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cholesky, choleskyInverse } from '../../src/core/quant/algorithms/linalg';
+import { cholesky, choleskyInverse, inverseUpperFactor } from '../../src/core/quant/algorithms/linalg';
 
 /** The textbook form: Linv by forward substitution over Linv itself, then Linvᵀ Linv. */
 function reference(l: Float64Array, n: number): Float64Array {
@@ -37,6 +37,22 @@ test('choleskyInverse inverts A = L Lᵀ and equals the textbook loops bit for b
       let s = 0;
       for (let k = 0; k < n; k++) s += a[i * n + k] * inv[k * n + j];
       assert.ok(Math.abs(s - (i === j ? 1 : 0)) < 1e-6, `n=${n}: (A A⁻¹)[${i}, ${j}] = ${s}`);
+    }
+  }
+});
+
+test('inverseUpperFactor gives the upper U with A⁻¹ = Uᵀ U (GPTQ\'s factor), equal to the Cholesky factor of the inverse', () => {
+  for (const n of [1, 2, 5, 33, 130]) {
+    const a = spd(n, 11 + n);
+    const u = inverseUpperFactor(a, n);
+    const inv = choleskyInverse(cholesky(a, n), n);
+    const lower = cholesky(inv, n); // the way GPTQ computed it before: U = (chol(A⁻¹))ᵀ
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      if (j < i) assert.equal(u[i * n + j], 0, `n=${n}: U[${i}, ${j}] below the diagonal`);
+      else assert.ok(Math.abs(u[i * n + j] - lower[j * n + i]) < 1e-6 * Math.max(1, Math.abs(lower[j * n + i])), `n=${n}: U[${i}, ${j}] = ${u[i * n + j]}, chol(A⁻¹)ᵀ = ${lower[j * n + i]}`);
+      let s = 0;
+      for (let k = 0; k <= Math.min(i, j); k++) s += u[k * n + i] * u[k * n + j];
+      assert.ok(Math.abs(s - inv[i * n + j]) < 1e-6 * Math.max(1, Math.abs(inv[i * n + j])), `n=${n}: (UᵀU)[${i}, ${j}] = ${s}, A⁻¹ = ${inv[i * n + j]}`);
     }
   }
 });

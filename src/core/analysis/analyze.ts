@@ -340,7 +340,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       backend.enter('recommendation (count-based)');
       progress.enter('recommending', 'ordering layers by sensitivity per byte');
       recommendation = await recommend({
-        ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights,
+        ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights, repairResults: repairs?.results,
         refit: repairs ? (kept, repaired) => (runner!.dropWeightCache(), exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads })) : undefined,
         target: opts.target ?? { kind: 'min-sqnr-db', value: 30 },
         modelFile: path.basename(opts.modelPath),

@@ -13,6 +13,7 @@ import { EndToEndMetrics, FormatCandidate, LayerReport, ParetoPoint, Recommendat
 import { ConfigurationRunner, LayerFormats, SensitivityContext } from './sensitivity';
 import { throwIfAborted } from './activation-cache';
 import { RemedyResult, RemedySearch, RepairCandidates, searchRemedies } from './remedy';
+import { LayerState, searchPredictedRemedies } from './predicted-remedies';
 
 /** Inputs of recommend. */
 export interface RecommendOptions {
@@ -42,6 +43,8 @@ export interface RecommendOptions {
   signalPower?: number;
   /** Repaired weights at the base format per layer (remedy.ts repairCandidates): the search may repair instead of keeping. */
   repairs?: RepairCandidates['weights'];
+  /** Every repair's layer-level result (remedy.ts repairCandidates): the predicted search ('decisive' on large models) weighs repairs by their measured gain. */
+  repairResults?: RepairCandidates['results'];
   /** The repaired weights export writes for a configuration (remedy.ts exportRepairWeights): the choice is measured with them. */
   refit?: RemedySearch['refit'];
   /** Search by measured gains (remedy.ts) after the count-based curve; default true. */
@@ -213,12 +216,16 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
   let remedy: RemedyResult | undefined;
   if (target.kind !== 'max-size-bytes' && o.remedySearch !== false) {
     o.onRemedySearch?.();
-    remedy = await searchRemedies({
+    const search: RemedySearch = {
       layers, runner: o.runner, base: { weights: bw, activations: ba }, higher: { weights: hw, activations: ha },
       extraBytes: (n) => { const l = layers.find((x) => x.name === n)!; return bytes(l.params, hw) - bytes(l.params, bw); },
       sizeOf: sizeOfKept, bopsOf, meets: (m, size) => meetsTarget(target, m, size, o.floatAccuracy), merit: (m) => merit(target, m),
       repairs: o.repairs ?? new Map(), refit: o.refit, start: chosen?.kept, order, signal: ctx.signal, onProgress: o.onProgress,
-    });
+    };
+    // the default mode on large models: ordered by predicted gains (repairs included), measured only around the calibrated prediction
+    remedy = o.mode === 'decisive' && layers.length > PREDICTED_SEARCH_ABOVE
+      ? await searchPredictedRemedies({ ...search, noise: stateNoise(o, noise), noiseBudget: target.kind === 'min-sqnr-db' ? 10 ** (-target.value / 10) : undefined })
+      : await searchRemedies(search);
   }
   const pareto = [...measured.values(), ...predictedPoints.filter((p) => !measured.has(p.kept.length)), ...(remedy?.points ?? [])].sort((a, b) => a.sizeBytes - b.sizeBytes || a.kept.length - b.kept.length);
   const countMet = !!chosen && meetsTarget(target, chosen.metrics, chosen.sizeBytes, o.floatAccuracy);
@@ -239,6 +246,29 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
     sizeBytes: best.sizeBytes, floatSizeBytes: floatSize, baseSizeBytes: Math.round(sizeOfKept(new Set())),
     pareto, recipe: recipeFor(o, best.kept, hw, ha, met, message, useRemedy ? remedy!.repaired : []),
     repaired: repaired.length ? repaired : undefined, remedies: useRemedy ? remedy!.remedies : undefined,
+  };
+}
+
+/** On models with more layers than this, the default ('decisive') recommendation searches remedies by predicted gains (predicted-remedies.ts). */
+export const PREDICTED_SEARCH_ABOVE = 16;
+
+/**
+ * A layer's predicted output noise per state for the predicted remedy search: base from the sensitivity order (measured
+ * where measured), higher from the screening, repaired as the base noise with its weight share (the screening's
+ * weight-only over weight + activation estimates) reduced by the repair's measured layer-level gain.
+ */
+function stateNoise(o: RecommendOptions, base: ReadonlyMap<string, number>): (layer: string, s: LayerState) => number | undefined {
+  const est = (l: string, weights: string, activations: string) => { const e = o.estimate?.(l, { id: `${weights}:${activations}`, weights, activations }); return e === undefined ? undefined : 10 ** (-e / 10); };
+  return (l, s) => {
+    const b = base.get(l);
+    if (s === 'base') return b;
+    if (s === 'higher') return est(l, o.higher.weights, o.higher.activations) ?? 0;
+    const r = o.repairResults?.get(l), alg = o.repairs?.get(l)?.algorithm;
+    const db = alg !== undefined ? r?.algorithms[alg] : undefined;
+    if (b === undefined || r === undefined || db === undefined) return undefined;
+    const w = est(l, o.base.weights, 'float'), a = o.base.activations === 'float' ? 0 : est(l, 'float', o.base.activations);
+    const share = w !== undefined && a !== undefined && w + a > 0 ? w / (w + a) : 1;
+    return b * (1 - share) + b * share * 10 ** (-(db - r.rtnSqnrDb) / 10);
   };
 }
 

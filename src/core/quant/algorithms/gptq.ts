@@ -6,11 +6,11 @@
  * sequential statistics (the layers before already quantized) H is that of the quantized input x̂ and, by default,
  * the target is the float layer's output W x: GPTQ then rounds W* = the least-squares weights for x̂ (see below).
  */
-import { cholesky, choleskyInverse } from './linalg';
+import { inverseUpperFactor } from './linalg';
 import { quantizeOne, WeightMatrix } from './layer-matrix';
 import { LayerInputStats } from './layer-inputs';
 import { InferenceBackend } from '../../runtime/backend';
-import { matmul } from './ort-matmul';
+import { FreeProduct, freeProduct } from './ort-matmul';
 
 /** Options of gptq. */
 export interface GptqOptions {
@@ -22,9 +22,12 @@ export interface GptqOptions {
   asymmetric?: boolean;
 }
 
+/** Columns GPTQ quantizes together: inside a block the error spreads column by column in JS, to the columns after it by one ORT product ("lazy batch" updates). */
+const BLOCK = 128;
+
 /** The integer codes GPTQ chooses for a weight matrix. */
 export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: InferenceBackend, o: GptqOptions = {}): Promise<Int32Array> {
-  const K = m.cols;
+  const K = m.cols, rows = m.rows;
   const sq = stats.quantized;
   const h = Float64Array.from(sq ? sq.h : stats.h);
   const dead = new Uint8Array(K);
@@ -32,40 +35,58 @@ export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: Inf
   for (let i = 0; i < K; i++) { if (h[i * K + i] === 0) { h[i * K + i] = 1; dead[i] = 1; } diag += h[i * K + i]; }
   const damp = (o.damp ?? 0.01) * diag / K;
   for (let i = 0; i < K; i++) h[i * K + i] += damp;
-  // upper factor U of H⁻¹ = Uᵀ U: the transpose of the lower Cholesky factor of H⁻¹
-  const hinv = choleskyInverse(cholesky(h, K), K);
-  const lower = cholesky(hinv, K);
-  const u = new Float64Array(K * K);
-  for (let i = 0; i < K; i++) for (let j = i; j < K; j++) u[i * K + j] = lower[j * K + i];
-  const target = sq && (o.asymmetric ?? true) ? await asymmetricTarget(m, sq.cross, hinv, backend) : m.w;
-  const q = new Int32Array(m.w.length);
-  const w = new Float64Array(K);
-  for (let r = 0; r < m.rows; r++) {
-    o.check?.();
-    const base = r * K;
-    for (let i = 0; i < K; i++) w[i] = dead[i] ? 0 : target[base + i];
-    for (let i = 0; i < K; i++) {
-      const s = m.scale[base + i], z = m.zero[base + i];
-      const code = quantizeOne(w[i], s, z, m.qmin, m.qmax);
-      q[base + i] = code;
-      const uii = u[i * K + i];
-      const err = (w[i] - Math.fround((code - z) * s)) / uii;
-      if (err === 0) continue;
-      const ui = i * K;
-      for (let j = i + 1; j < K; j++) w[j] -= err * u[ui + j];
+  // upper factor U of H⁻¹ = Uᵀ U
+  const u = inverseUpperFactor(h, K);
+  const product = await freeProduct(backend);
+  try {
+    const target = sq && (o.asymmetric ?? true) ? await asymmetricTarget(m, sq.cross, u, product) : m.w;
+    const w = new Float64Array(rows * K);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < K; i++) w[r * K + i] = dead[i] ? 0 : target[r * K + i];
+    const q = new Int32Array(m.w.length);
+    for (let i1 = 0; i1 < K; i1 += BLOCK) {
+      o.check?.();
+      const i2 = Math.min(K, i1 + BLOCK), nb = i2 - i1;
+      const err = new Float32Array(rows * nb);
+      for (let r = 0; r < rows; r++) {
+        const base = r * K;
+        for (let i = i1; i < i2; i++) {
+          const s = m.scale[base + i], z = m.zero[base + i];
+          const code = quantizeOne(w[base + i], s, z, m.qmin, m.qmax);
+          q[base + i] = code;
+          const e = (w[base + i] - Math.fround((code - z) * s)) / u[i * K + i];
+          if (e === 0) continue;
+          err[r * nb + i - i1] = e;
+          const ui = i * K;
+          for (let j = i + 1; j < i2; j++) w[base + j] -= e * u[ui + j];
+        }
+      }
+      if (i2 === K) break;
+      // the block's errors spread over the columns after it: W[:, i2:] -= E U[i1:i2, i2:]
+      const rest = K - i2;
+      const ub = new Float32Array(nb * rest);
+      for (let i = 0; i < nb; i++) for (let j = 0; j < rest; j++) ub[i * rest + j] = u[(i1 + i) * K + i2 + j];
+      const d = await product.run(err, rows, nb, ub, rest);
+      for (let r = 0; r < rows; r++) {
+        const base = r * K + i2, dr = r * rest;
+        for (let j = 0; j < rest; j++) w[base + j] -= d[dr + j];
+      }
     }
+    return q;
+  } finally {
+    await product.release();
   }
-  return q;
 }
 
 /**
  * The weights W* that minimise ||W* x̂ - W x||² over the rows: W* = W - (W Σδx̂ᵀ) H⁻¹ (H = Σ x̂x̂ᵀ dampened), so that
- * ||Q x̂ - W x||² = ||(Q - W*) x̂||² + const and GPTQ on W* with H aims at the float layer's output.
+ * ||Q x̂ - W x||² = ||(Q - W*) x̂||² + const and GPTQ on W* with H aims at the float layer's output. H⁻¹ = Uᵀ U.
  */
-async function asymmetricTarget(m: WeightMatrix, cross: Float64Array, hinv: Float64Array, backend: InferenceBackend): Promise<Float64Array> {
+async function asymmetricTarget(m: WeightMatrix, cross: Float64Array, u: Float64Array, product: FreeProduct): Promise<Float64Array> {
   const K = m.cols;
-  const e = await matmul(backend, m.w, m.rows, cross, K, K, true);
-  const correction = await matmul(backend, e, m.rows, hinv, K, K);
+  const ct = new Float32Array(K * K), ut = new Float32Array(K * K), uf = Float32Array.from(u);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) { ct[i * K + j] = cross[j * K + i]; ut[i * K + j] = u[j * K + i]; }
+  const e = await product.run(Float32Array.from(m.w), m.rows, K, ct, K);
+  const correction = await product.run(await product.run(e, m.rows, K, ut, K), m.rows, K, uf, K);
   const out = Float64Array.from(m.w);
   for (let i = 0; i < out.length; i++) out[i] -= correction[i];
   return out;

@@ -37,3 +37,23 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+/** A session computing a [rows, K] × b [K, N] for any shapes, both operands fed per call. */
+export interface FreeProduct {
+  run(a: Float32Array, rows: number, K: number, b: Float32Array, N: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+/** Builds one session for products of fed operands (reused across calls of any shape). */
+export async function freeProduct(backend: InferenceBackend, threads?: number): Promise<FreeProduct> {
+  const g = new GraphBuilder('free-product');
+  g.input('a', DataType.FLOAT, ['rows', 'k']);
+  g.input('b', DataType.FLOAT, ['k', 'n']);
+  g.node('MatMul', ['a', 'b'], {}, { name: 'product', output: 'y' });
+  g.output('y', DataType.FLOAT, ['rows', 'n']);
+  const session = await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads });
+  return {
+    run: async (a, rows, K, b, N) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: [rows, K], data: a }, b: { type: DataType.FLOAT, dims: [K, N], data: b } }, ['y'])).y),
+    release: () => session.release(),
+  };
+}
