@@ -97,7 +97,7 @@ test('gradients accumulated over micro-batches inside the step equal the big-bat
     assert.equal(step.batch, 8);
     const feeds: Record<string, Tensor> = { [step.dataInputs[0]]: x, [step.teacher!]: teacher, opt__lr: { type: DataType.FLOAT, dims: [], data: Float32Array.of(1) } };
     for (const p of params) feeds[p] = graph.constantValue(p)!;
-    const s = await backend.createSession(encodeModelProto(step.model), { threads: 1 });
+    const s = await backend.createSession(encodeModelProto(step.model), { threads: 1, config: step.sessionConfig });
     try {
       const r = await s.run(feeds);
       // SGD with lr 1: parameter - new parameter is the gradient.

@@ -143,7 +143,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
   const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, file });
   const loop = (o.stepsPerRun ?? 8) > 1 ? loopTrainStep(step) : undefined;
-  const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads });
+  const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads, config: step.sessionConfig });
   // State.
   const values = new Map<string, Float32Array>();
   for (const p of params) values.set(p, constFloat(graph, p).slice());

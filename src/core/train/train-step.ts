@@ -56,7 +56,15 @@ export interface TrainStepGraph {
   gradNorm: string;
   /** Shapes of params, state and scales (for zero-initialising state). */
   shapes: Map<string, number[]>;
+  /** Session configuration the step graph needs (`STEP_SESSION_CONFIG`). */
+  sessionConfig: Record<string, string>;
 }
+
+/**
+ * Session configuration of a training step: fake quantization runs as QuantizeLinear + DequantizeLinear pairs, which
+ * ONNX Runtime must not fuse into integer kernels (they saturate on CPUs without VNNI and would change the numerics).
+ */
+export const STEP_SESSION_CONFIG: Record<string, string> = { 'session.disable_quant_qdq': '1' };
 
 /** Input names of the labels (one-hot) and teacher logits. */
 export const STEP_INPUTS = { labels: 'train__labels_onehot', teacher: 'train__teacher_logits' } as const;
@@ -90,7 +98,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const learnedScales = o.fakeQuant.filter((s) => s.learnScale).map(scaleInputName);
   const req0 = requiresGrad(graph.nodes, [...o.params, ...learnedScales]);
   acc?.begin();
-  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0);
+  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0, { qdq: true });
   // Loss and its gradient.
   const logitDims = shapes.get(o.logits);
   if (!logitDims) throw new QuantLensError('train-logits', `tensor '${o.logits}' is not produced by the model`, file);
@@ -139,12 +147,15 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   model.graph!.value_info = [];
   return {
     model, dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, newParams, state, newState,
-    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes,
+    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes, sessionConfig: STEP_SESSION_CONFIG,
   };
 }
 
-/** Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors. */
-export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
+/**
+ * Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors;
+ * `qdq`: 8-bit points as QuantizeLinear + DequantizeLinear (the session then needs STEP_SESSION_CONFIG).
+ */
+export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>, opts: { qdq?: boolean } = {}): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
   const uses = new Map<string, number>();
   specs.forEach((s, k) => s.uses.forEach(([node, idx]) => uses.set(`${node}\u0000${idx}`, k)));
   const fqOut = new Map<number, string>();
@@ -157,7 +168,7 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
       const k = uses.get(`${n.name}\u0000${idx}`);
       if (k === undefined) return;
       if (!fqOut.has(k)) {
-        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k);
+        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k, opts);
         fqOut.set(k, fq.y);
         fwd.push(fq.node);
         custom.set(fq.node.name, fq.rule);
