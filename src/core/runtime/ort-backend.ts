@@ -98,6 +98,7 @@ export class OrtBackend implements InferenceBackend {
     if (options.optimizedModelPath) opts.optimizedModelFilePath = options.optimizedModelPath;
     if (options.profilePrefix) { opts.enableProfiling = true; opts.profileFilePrefix = options.profilePrefix; }
     for (const [k, v] of Object.entries(options.config ?? {})) setConfigEntry(opts, k, v);
+    if (options.arena === false) { opts.enableCpuMemArena = false; opts.enableMemPattern = false; }
     // Model bytes referring to external data: ONNX Runtime reads it from the source model's folder (a model loaded
     // from bytes has no folder of its own; it refuses locations outside this one, as loadModelFile does).
     const folder = typeof model === 'string' ? undefined : options.externalDataFolder ?? externalDataFolderOf(model);
