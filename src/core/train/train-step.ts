@@ -108,7 +108,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const { loss: microLoss, grad } = emitLoss(ctx, o.loss, o.logits, logitDims, acc?.local(labels) ?? labels, acc?.local(teacher) ?? teacher);
   // Backward.
   const wrt = [...o.params, ...learnedScales];
-  const grads = emitBackward({ b, nodes: fwd, wrt, seeds: new Map([[o.logits, grad]]), shapes, dtype, constInts, custom, file });
+  const grads = emitBackward({ b, nodes: fwd, wrt, seeds: new Map([[o.logits, acc ? acc.seed(ctx, grad) : grad]]), shapes, dtype, constInts, custom, file });
   let loss = microLoss, logits = o.logits;
   if (acc) {
     const r = acc.end(ctx, microLoss, o.logits, logitDims, wrt.filter((w) => grads.get(w)).map((w) => [w, grads.get(w)!, shapes.get(w)!]));
