@@ -8,7 +8,7 @@ import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { fakeQuantize, roundHalfEven } from '../../src/core/quant/quantize';
 import { emitBackward } from '../../src/core/train/autodiff';
 import { specParams } from '../../src/core/train/export';
-import { emitFakeQuant, FakeQuantSpec, FqGranularity, qRange, scaleDims } from '../../src/core/train/fake-quant';
+import { emitFakeQuant, FakeQuantSpec, FqGranularity, qdqApplies, qRange, scaleDims } from '../../src/core/train/fake-quant';
 import { GradContext } from '../../src/core/train/grad-context';
 import { STEP_SESSION_CONFIG } from '../../src/core/train/train-step';
 import { Rng } from '../../src/core/train/random';
@@ -25,7 +25,7 @@ const cases: Case[] = [
   { name: 'int8 blocked 3 on axis 0, last block partial', dims: [7, 2], bits: 8, signed: true, g: { kind: 'block', axis: 0, size: 3 } },
   { name: 'int16 per-tensor', dims: [3, 7], bits: 16, signed: true, g: { kind: 'tensor' } },
   { name: 'uint3 per-tensor', dims: [3, 7], bits: 3, signed: false, g: { kind: 'tensor' }, zp: 2 },
-  { name: 'int8 per-channel axis 1', dims: [3, 5, 2], bits: 8, signed: true, g: { kind: 'channel', axis: 1 } },
+  { name: 'int8 per-channel axis 1', dims: [3, 5, 8], bits: 8, signed: true, g: { kind: 'channel', axis: 1 } },
 ];
 
 async function run(c: Case, learn: boolean, qdq = false) {
@@ -113,4 +113,15 @@ test('LSQ scale gradient: (q - z) - x/s inside, the clip level outside, summed p
       assert.ok(Math.abs(r.gs![k] - w) <= 1e-4 * Math.max(1, Math.abs(w)), `${c.name}: d/ds[${k}] ${r.gs![k]} vs ${w}`);
     }
   }
+});
+
+test('QuantizeLinear + DequantizeLinear only where ONNX Runtime vectorizes it: 8-bit, not per channel on a short last axis', () => {
+  const ctx = new GradContext(new GraphBuilder(), DataType.FLOAT, new Map(), new Set(), () => undefined);
+  const spec = (bits: number, g: FqGranularity): FakeQuantSpec => ({ tensor: 'x', uses: [], role: 'weight', bits, signed: true, granularity: g, scale: new Float32Array(1), zeroPoint: new Int32Array(1), learnScale: false });
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'tensor' }), [8, 96, 112, 112]), true);
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'channel', axis: 0 }), [96, 16, 3, 3]), true);
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'channel', axis: 1 }), [768, 3072]), false);
+  assert.equal(qdqApplies(ctx, spec(4, { kind: 'tensor' }), [8, 16]), false);
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'block', axis: 1, size: 32 }), [64, 64]), false);
+  assert.equal(qdqApplies(new GradContext(new GraphBuilder(), DataType.DOUBLE, new Map(), new Set(), () => undefined), spec(8, { kind: 'tensor' }), [4]), false);
 });
