@@ -48,6 +48,8 @@ const cases: Record<string, GradCase> = {
   'Conv depthwise stride 1 (flipped-kernel input gradient)': { op: 'Conv', inputs: [x(2, 3, 6, 5), x(3, 1, 3, 3), x(3)], attrs: { group: 3, pads: [1, 1, 1, 1] }, float32: true },
   'Conv depthwise stride 1 dilation 2 asym pads': { op: 'Conv', inputs: [x(1, 2, 8, 7), x(2, 1, 3, 2)], attrs: { group: 2, dilations: [2, 1], pads: [2, 0, 1, 1] }, float32: true },
   'Conv depthwise 1-D no pads': { op: 'Conv', inputs: [x(2, 4, 9), x(4, 1, 3)], attrs: { group: 4 }, float32: true },
+  'Conv 1x1 (transposed-weight input gradient)': { op: 'Conv', inputs: [x(2, 3, 4, 5), x(4, 3, 1, 1), x(4)], float32: true },
+  'Conv 1x1 stride 2': { op: 'Conv', inputs: [x(1, 3, 5, 5), x(2, 3, 1, 1)], attrs: { strides: [2, 2] }, float32: true },
   'Conv SAME_UPPER': { op: 'Conv', inputs: [x(1, 2, 6, 7), x(2, 2, 3, 3)], attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] }, float32: true },
   'Conv 1-D': { op: 'Conv', inputs: [x(2, 2, 9), x(3, 2, 3), x(3)], attrs: { pads: [1, 1], strides: [2] }, float32: true },
   ConvTranspose: { op: 'ConvTranspose', inputs: [x(1, 3, 4, 4), x(3, 2, 3, 3), x(2)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, float32: true },

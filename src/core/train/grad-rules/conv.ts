@@ -100,6 +100,16 @@ function depthwiseInputGrad(ctx: GradContext, gy: string, w: string, xs: number[
   return ctx.op('Conv', [gy, flipped], { group: g.group, kernel_shape: g.k, dilations: g.d, pads: [...pb, ...pe] });
 }
 
+/**
+ * Input gradient of a 1x1, stride-1, unpadded, ungrouped Conv: a 1x1 Conv of gy with the transposed weight (a GEMM
+ * writing the result directly; ConvTranspose adds a col2im pass: 0.6 vs 3.0 ms on [8, 24, 56, 56] -> 144 channels).
+ */
+function pointwiseInputGrad(ctx: GradContext, gy: string, w: string, ws: number[], g: ConvGeom): string | undefined {
+  if (g.group !== 1 || !g.k.every((k) => k === 1) || !g.s.every((s) => s === 1) || [...g.pb, ...g.pe].some((p) => p !== 0)) return undefined;
+  const wt = ctx.op('Transpose', [w], { perm: [1, 0, ...ws.slice(2).map((_, i) => i + 2)] });
+  return ctx.op('Conv', [gy, wt], { kernel_shape: g.k });
+}
+
 function biasGrad(ctx: GradContext, gy: string, rank: number): string {
   return ctx.op('ReduceSum', [gy, ctx.ints([0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)])], { keepdims: 0 });
 }
@@ -115,7 +125,7 @@ const conv: GradRule = (ctx, n, [gy]) => {
     // Input gradient: ConvTranspose with the same weight; output_padding makes the size match.
     const op = xs.slice(2).map((h, i) => h - ((ys[2 + i] - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1 - g.pb[i] - g.pe[i]));
     if (op.some((o) => o < 0)) throw new Error(`Conv '${n.name}': unexpected geometry`);
-    gx = depthwiseInputGrad(ctx, gy, w, xs, ws, ys, g) ?? ctx.op('ConvTranspose', [gy, w], {
+    gx = depthwiseInputGrad(ctx, gy, w, xs, ws, ys, g) ?? pointwiseInputGrad(ctx, gy, w, ws, g) ?? ctx.op('ConvTranspose', [gy, w], {
       group: g.group, kernel_shape: g.k, strides: g.s, dilations: g.d, pads: [...g.pb, ...g.pe],
       output_padding: op.some((o) => o > 0) ? op : undefined,
     });
