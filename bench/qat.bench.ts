@@ -46,7 +46,7 @@ async function bench(name: string, model: ModelProto, reps: number, learn: boole
   }
   const params = trainableTensors(graph);
   const step = buildTrainStep({ model, probe, params, fakeQuant: specs, loss: { crossEntropy: 1, distill: 0, distillKind: 'kl', temperature: 1 }, logits: logitsTensor(graph), optimizer: { kind: 'adam' } });
-  const s = await backend.createSession(encodeModelProto(step.model), { threads });
+  const s = await backend.createSession(encodeModelProto(step.model), { threads, config: step.sessionConfig });
   const feeds: Record<string, Tensor> = { input: x, [step.labels!]: { type: DataType.FLOAT, dims: [B, 10], data: Float32Array.from({ length: B * 10 }, (_, i) => (i % 10 === 3 ? 1 : 0)) } };
   const sc = (v: number): Tensor => ({ type: DataType.FLOAT, dims: [], data: Float32Array.of(v) });
   feeds[OPT_INPUTS.lr] = sc(1e-4); feeds[OPT_INPUTS.bc1] = sc(0.1); feeds[OPT_INPUTS.bc2] = sc(0.001);
@@ -55,7 +55,7 @@ async function bench(name: string, model: ModelProto, reps: number, learn: boole
   specs.forEach((sp, k) => { feeds[step.scales[k]] = { type: DataType.FLOAT, dims: step.shapes.get(step.scales[k])!, data: sp.scale }; });
   // K steps per run inside an ONNX Loop.
   const loop = loopTrainStep(step);
-  const ls = await backend.createSession(encodeModelProto(loop.model), { threads });
+  const ls = await backend.createSession(encodeModelProto(loop.model), { threads, config: step.sessionConfig });
   const lf: Record<string, Tensor> = { [loop.trips]: { type: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(K)) } };
   for (const p of loop.perStep) {
     const t = feeds[p.name];

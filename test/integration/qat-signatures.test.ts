@@ -13,6 +13,8 @@ import { exportQatModel, prepareForTraining } from '../../src/core/train/export'
 import { runQat } from '../../src/core/train/qat';
 import { probeModel } from '../../src/core/train/shape-probe';
 import { buildTrainStep } from '../../src/core/train/train-step';
+import { FakeQuantSpec } from '../../src/core/train/fake-quant';
+import { initWeightScales } from '../../src/core/train/quant-plan';
 import { Rng } from '../../src/core/train/random';
 import { zooEntry } from '../fixtures/zoo';
 
@@ -81,7 +83,20 @@ function mlpModel(): ModelProto {
   return b.model(17);
 }
 
-test('gradients accumulated over micro-batches inside the step equal the big-batch gradient (up to float error)', async () => {
+/** Fake quantization of the MLP's two weights (per channel, learned scales; one on a short last axis) and of an activation (calibrated scale: LSQ scales an activation's gradient by 1/sqrt(elements), which differs per micro-batch). */
+function mlpSpecs(graph: Graph): FakeQuantSpec[] {
+  const reader = (t: string) => graph.nodes.find((n) => n.opType === 'MatMul' && n.inputs.includes(t))!;
+  const weight = (t: string, axis: number): FakeQuantSpec => {
+    const dims = graph.initializers.get(t)!.dims!.map(Number);
+    const spec: FakeQuantSpec = { tensor: t, uses: [[reader(t).name, 1]], role: 'weight', bits: 8, signed: true, granularity: { kind: 'channel', axis }, scale: new Float32Array(dims[axis]), zeroPoint: new Int32Array(dims[axis]), learnScale: true };
+    initWeightScales(spec, graph.constantValue(t)!.data as Float32Array, dims, 'minmax');
+    return spec;
+  };
+  const act = reader('w_1').inputs[0];
+  return [weight('w', 0), weight('w_1', 1), { tensor: act, uses: [[reader('w_1').name, 0]], role: 'activation', bits: 8, signed: false, granularity: { kind: 'tensor' }, scale: Float32Array.of(0.02), zeroPoint: Int32Array.of(20), learnScale: false }];
+}
+
+for (const quantized of [false, true]) test(`gradients accumulated over micro-batches inside the step equal the big-batch gradient (up to float error)${quantized ? ', with fake-quantized weights (once per step) and activations' : ''}`, async () => {
   const model = mlpModel();
   const graph = new Graph(model);
   const backend = ortBackend();
@@ -93,16 +108,20 @@ test('gradients accumulated over micro-batches inside the step equal the big-bat
   const results: Record<string, Float32Array>[] = [];
   for (const [micro, k] of [[8, 1], [2, 4], [1, 8]]) {
     const probe = await probeModel(backend, model, { x: feedRows({ x }, Array.from({ length: micro }, (_, i) => i)).x });
-    const step = buildTrainStep({ model, probe, params, fakeQuant: [], loss: { crossEntropy: 0, distill: 1, distillKind: 'mse', temperature: 1 }, logits: graph.outputs[0].name, optimizer: { kind: 'sgd', momentum: 0 }, microBatches: k });
+    const specs = quantized ? mlpSpecs(graph) : [];
+    const step = buildTrainStep({ model, probe, params, fakeQuant: specs, loss: { crossEntropy: 0, distill: 1, distillKind: 'mse', temperature: 1 }, logits: graph.outputs[0].name, optimizer: { kind: 'sgd', momentum: 0 }, microBatches: k });
     assert.equal(step.batch, 8);
     const feeds: Record<string, Tensor> = { [step.dataInputs[0]]: x, [step.teacher!]: teacher, opt__lr: { type: DataType.FLOAT, dims: [], data: Float32Array.of(1) } };
     for (const p of params) feeds[p] = graph.constantValue(p)!;
-    const s = await backend.createSession(encodeModelProto(step.model), { threads: 1 });
+    specs.forEach((sp, i) => { feeds[step.scales[i]] = { type: DataType.FLOAT, dims: sp.granularity.kind === 'tensor' ? [] : [sp.scale.length], data: sp.scale }; });
+    const s = await backend.createSession(encodeModelProto(step.model), { threads: 1, config: step.sessionConfig });
     try {
       const r = await s.run(feeds);
       // SGD with lr 1: parameter - new parameter is the gradient.
       const out: Record<string, Float32Array> = { loss: r[step.loss].data as Float32Array, norm: r[step.gradNorm].data as Float32Array };
       params.forEach((p, i) => { const v = graph.constantValue(p)!.data as Float32Array; out[p] = v.map((x, j) => x - (r[step.newParams[i]].data as Float32Array)[j]); });
+      // Learned scales: relative steps, (s - new s) / s is the gradient.
+      specs.forEach((sp, i) => { if (step.newScales[i]) out[step.scales[i]] = sp.scale.map((v, j) => (v - (r[step.newScales[i]!].data as Float32Array)[j]) / v); });
       results.push(out);
     } finally {
       await s.release();

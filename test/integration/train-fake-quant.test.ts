@@ -8,8 +8,9 @@ import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { fakeQuantize, roundHalfEven } from '../../src/core/quant/quantize';
 import { emitBackward } from '../../src/core/train/autodiff';
 import { specParams } from '../../src/core/train/export';
-import { emitFakeQuant, FakeQuantSpec, FqGranularity, qRange, scaleDims } from '../../src/core/train/fake-quant';
+import { emitFakeQuant, FakeQuantSpec, FqGranularity, qdqApplies, qRange, scaleDims } from '../../src/core/train/fake-quant';
 import { GradContext } from '../../src/core/train/grad-context';
+import { STEP_SESSION_CONFIG } from '../../src/core/train/train-step';
 import { Rng } from '../../src/core/train/random';
 
 interface Case { name: string; dims: number[]; bits: number; signed: boolean; g: FqGranularity; zp?: number }
@@ -24,9 +25,10 @@ const cases: Case[] = [
   { name: 'int8 blocked 3 on axis 0, last block partial', dims: [7, 2], bits: 8, signed: true, g: { kind: 'block', axis: 0, size: 3 } },
   { name: 'int16 per-tensor', dims: [3, 7], bits: 16, signed: true, g: { kind: 'tensor' } },
   { name: 'uint3 per-tensor', dims: [3, 7], bits: 3, signed: false, g: { kind: 'tensor' }, zp: 2 },
+  { name: 'int8 per-channel axis 1', dims: [3, 5, 8], bits: 8, signed: true, g: { kind: 'channel', axis: 1 } },
 ];
 
-async function run(c: Case, learn: boolean) {
+async function run(c: Case, learn: boolean, qdq = false) {
   const rng = new Rng(c.bits * 31 + c.dims.length);
   const n = sizeOf(c.dims);
   const sd = scaleDims(c.dims, c.g);
@@ -47,14 +49,14 @@ async function run(c: Case, learn: boolean) {
   const gy = b.input('gy', DataType.FLOAT, c.dims);
   const shapes = new Map([['x', c.dims], ['s', sd]]);
   const ctx = new GradContext(b, DataType.FLOAT, shapes, new Set(), () => undefined);
-  const fq = emitFakeQuant(ctx, spec, 'x', 's', 0);
+  const fq = emitFakeQuant(ctx, spec, 'x', 's', 0, { qdq });
   b.output(b.node('Identity', [fq.y]), DataType.FLOAT);
   const grads = emitBackward({ b, nodes: [fq.node], wrt: learn ? ['x', 's'] : ['x'], seeds: new Map([[fq.y, gy]]), shapes, dtype: DataType.FLOAT, constInts: () => undefined, custom: new Map([[fq.node.name, fq.rule]]) });
   const gx = b.node('Identity', [grads.get('x')!]);
   b.output(gx, DataType.FLOAT);
   const gs = learn ? b.node('Identity', [grads.get('s')!]) : undefined;
   if (gs) b.output(gs, DataType.FLOAT);
-  const session = await ortBackend().createSession(encodeModelProto(b.model(17)), { threads: 1 });
+  const session = await ortBackend().createSession(encodeModelProto(b.model(17)), { threads: 1, config: qdq ? STEP_SESSION_CONFIG : undefined });
   const g = Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
   try {
     const out = await session.run({ x: { type: DataType.FLOAT, dims: c.dims, data: x }, s: { type: DataType.FLOAT, dims: sd, data: scale }, gy: { type: DataType.FLOAT, dims: c.dims, data: g } });
@@ -74,9 +76,9 @@ function scaleIndex(dims: number[], g: FqGranularity, i: number): number {
   return idx.reduce((acc, v, k) => acc * sd[k] + (k === g.axis ? Math.floor(v / g.size) : v), 0);
 }
 
-for (const c of cases) {
-  test(`fake quantization ${c.name}: equals quantize.ts bit for bit, STE gradient masks outside the range`, async () => {
-    const r = await run(c, false);
+for (const [c, qdq] of [...cases.map((c) => [c, false] as const), ...cases.filter((c) => c.bits === 8 && c.g.kind !== 'block').map((c) => [c, true] as const)]) {
+  test(`fake quantization ${c.name}${qdq ? ' (QuantizeLinear + DequantizeLinear)' : ''}: equals quantize.ts bit for bit, STE gradient masks outside the range`, async () => {
+    const r = await run(c, false, qdq);
     const want = fakeQuantize(r.x, c.dims, specParams(r.spec));
     assert.deepEqual(Array.from(r.y), Array.from(want));
     let inside = 0, outside = 0;
@@ -92,16 +94,18 @@ for (const c of cases) {
 }
 
 test('LSQ scale gradient: (q - z) - x/s inside, the clip level outside, summed per scale and scaled by 1/sqrt(N qmax)', async () => {
-  for (const c of [cases[0], cases[2], cases[4], cases[5]]) {
-    const r = await run(c, true);
+  const perChannel8 = cases[9];
+  for (const [c, qdq] of [[cases[0], false], [cases[2], false], [cases[4], false], [cases[5], false], [cases[0], true], [cases[1], true], [perChannel8, true], [perChannel8, false]] as const) {
+    const r = await run(c, true, qdq);
     const ns = r.scale.length;
     const want = new Float64Array(ns);
     const per = r.x.length / ns;
     for (let i = 0; i < r.x.length; i++) {
       const k = scaleIndex(c.dims, c.g, i);
       const v = Math.fround(r.x[i] / r.scale[k]);
-      const q = Math.min(r.qmax, Math.max(r.qmin, roundHalfEven(v)));
-      const isIn = v >= r.qmin && v <= r.qmax;
+      const z = c.zp ?? 0;
+      const q = Math.min(r.qmax, Math.max(r.qmin, roundHalfEven(v) + z)) - z;
+      const isIn = v + z >= r.qmin && v + z <= r.qmax;
       want[k] += r.g[i] * (isIn ? q - v : q);
     }
     for (let k = 0; k < ns; k++) {
@@ -109,4 +113,15 @@ test('LSQ scale gradient: (q - z) - x/s inside, the clip level outside, summed p
       assert.ok(Math.abs(r.gs![k] - w) <= 1e-4 * Math.max(1, Math.abs(w)), `${c.name}: d/ds[${k}] ${r.gs![k]} vs ${w}`);
     }
   }
+});
+
+test('QuantizeLinear + DequantizeLinear only where ONNX Runtime vectorizes it: 8-bit, not per channel on a short last axis', () => {
+  const ctx = new GradContext(new GraphBuilder(), DataType.FLOAT, new Map(), new Set(), () => undefined);
+  const spec = (bits: number, g: FqGranularity): FakeQuantSpec => ({ tensor: 'x', uses: [], role: 'weight', bits, signed: true, granularity: g, scale: new Float32Array(1), zeroPoint: new Int32Array(1), learnScale: false });
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'tensor' }), [8, 96, 112, 112]), true);
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'channel', axis: 0 }), [96, 16, 3, 3]), true);
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'channel', axis: 1 }), [768, 3072]), false);
+  assert.equal(qdqApplies(ctx, spec(4, { kind: 'tensor' }), [8, 16]), false);
+  assert.equal(qdqApplies(ctx, spec(8, { kind: 'block', axis: 1, size: 32 }), [64, 64]), false);
+  assert.equal(qdqApplies(new GradContext(new GraphBuilder(), DataType.DOUBLE, new Map(), new Set(), () => undefined), spec(8, { kind: 'tensor' }), [4]), false);
 });

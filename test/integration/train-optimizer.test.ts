@@ -10,13 +10,13 @@ import { emitOptimizer, OPT_INPUTS, OptimizerSpec } from '../../src/core/train/o
 
 const f64 = (dims: number[], data: number[]): Tensor => ({ type: DataType.DOUBLE, dims, data: Float64Array.from(data) });
 
-async function runSteps(spec: OptimizerSpec, p0: number[][], grads: number[][][], lr: number) {
+async function runSteps(spec: OptimizerSpec, p0: number[][], grads: number[][][], lr: number, chunkValues?: number) {
   const b = new GraphBuilder();
   const ctx = new GradContext(b, DataType.DOUBLE, new Map(), new Set(), () => undefined);
   const params = p0.map((v, i) => ({ name: b.input(`p${i}`, DataType.DOUBLE, [v.length]), dims: [v.length], grad: b.input(`g${i}`, DataType.DOUBLE, [v.length]), decay: true }));
   b.input(OPT_INPUTS.lr, DataType.DOUBLE, []);
   if (spec.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, DataType.DOUBLE, []); b.input(OPT_INPUTS.bc2, DataType.DOUBLE, []); }
-  const u = emitOptimizer(ctx, spec, params);
+  const u = emitOptimizer(ctx, spec, params, { chunkValues });
   const state = u.state;
   const outs = [...u.newParams, ...u.newState];
   for (const o of outs) b.output(o, DataType.DOUBLE);
@@ -78,3 +78,18 @@ for (const spec of [
     assert.notDeepEqual(got, p0);
   });
 }
+
+test('a group larger than the chunk size is updated in chunks of whole tensors, with the same result', async () => {
+  const p3 = [[0.5, -1, 2], [0.1, 0.2], [0.3, -0.7, 0.9, 1.1], [-2]];
+  const g3 = Array.from({ length: 4 }, (_, t) => [[Math.sin(t), 2, -1], [3, -t], [0.5, t, -0.25, 1], [Math.cos(t)]]);
+  for (const spec of [{ kind: 'adamw', weightDecay: 0.1, clipNorm: 0.5 }, { kind: 'sgd', momentum: 0.9, weightDecay: 0.01 }] as OptimizerSpec[]) {
+    const got = await runSteps(spec, p3, g3, 0.05, 5);
+    const want = reference(spec, p3, g3, 0.05);
+    got.flat().forEach((v, i) => assert.ok(Math.abs(v - want.flat()[i]) < 1e-12, `${v} vs ${want.flat()[i]}`));
+  }
+  const b = new GraphBuilder();
+  const ctx = new GradContext(b, DataType.DOUBLE, new Map(), new Set(), () => undefined);
+  const entries = p3.map((v, i) => ({ name: b.input(`p${i}`, DataType.DOUBLE, [v.length]), dims: [v.length], grad: b.input(`g${i}`, DataType.DOUBLE, [v.length]), decay: true }));
+  // 3 + 2 values fill a chunk of 5, 4 + 1 the next: two chunks, each with its m and v.
+  assert.deepEqual(emitOptimizer(ctx, { kind: 'adam' }, entries, { chunkValues: 5 }).state.map((st) => st.dims[0]), [5, 5, 5, 5]);
+});

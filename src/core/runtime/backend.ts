@@ -19,6 +19,15 @@ export interface SessionOptions {
   prepack?: boolean;
   /** The folder external data locations are relative to, for model bytes (default: the one encodeModelProto recorded). */
   externalDataFolder?: string;
+  /** Write ONNX Runtime's profile (a Chrome trace JSON, one event per node run) to a file with this prefix at release. */
+  profilePrefix?: string;
+  /**
+   * ONNX Runtime's CPU memory arena and memory-pattern planning (default on): faster runs; off, freed buffers go
+   * back to the system at once, which lowers the peak of graphs with many large temporaries.
+   */
+  arena?: boolean;
+  /** Extra session configuration entries of ONNX Runtime (`session.*` keys, e.g. 'session.disable_quant_qdq'). */
+  config?: Record<string, string>;
 }
 
 /** A loaded model ready to run. */

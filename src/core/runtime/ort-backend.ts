@@ -96,6 +96,9 @@ export class OrtBackend implements InferenceBackend {
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     if (options.optimizedModelPath) opts.optimizedModelFilePath = options.optimizedModelPath;
+    if (options.profilePrefix) { opts.enableProfiling = true; opts.profileFilePrefix = options.profilePrefix; }
+    for (const [k, v] of Object.entries(options.config ?? {})) setConfigEntry(opts, k, v);
+    if (options.arena === false) { opts.enableCpuMemArena = false; opts.enableMemPattern = false; }
     // Model bytes referring to external data: ONNX Runtime reads it from the source model's folder (a model loaded
     // from bytes has no folder of its own; it refuses locations outside this one, as loadModelFile does).
     const folder = typeof model === 'string' ? undefined : options.externalDataFolder ?? externalDataFolderOf(model);
@@ -127,6 +130,14 @@ export class OrtBackend implements InferenceBackend {
   executionProviders(): { name: string; bundled: boolean }[] {
     return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
   }
+}
+
+/** Sets a dotted session configuration key ('session.x.y') in the nested `extra` object onnxruntime-node flattens. */
+function setConfigEntry(opts: ort.InferenceSession.SessionOptions, key: string, value: string): void {
+  const parts = key.split('.');
+  let o = (opts.extra ??= {}) as Record<string, unknown>;
+  for (const p of parts.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
+  o[parts[parts.length - 1]] = value;
 }
 
 /** Throws a clear error when a requested execution provider is not one the installed onnxruntime-node offers. */

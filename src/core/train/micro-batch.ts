@@ -1,8 +1,9 @@
 /**
  * Gradient accumulation inside the step graph: the forward, loss and backward nodes of one micro-batch become
  * the body of an ONNX Loop that runs once per micro-batch, slicing its samples from the step's inputs and adding
- * its gradients to carried sums; after the Loop the sums are averaged (each micro-batch loss is a mean over its
- * samples, so the average is the gradient of the whole batch's mean loss) and the optimizer runs once.
+ * its gradients (of the loss divided by the count) to carried sums: the sums are the average gradient (each
+ * micro-batch loss is a mean over its samples, so the average is the gradient of the whole batch's mean loss) and
+ * the optimizer runs once.
  * Used for models whose batch dim is fixed (feed what the model takes) and to bound the activations kept for
  * backward (only one micro-batch's are alive at a time).
  */
@@ -57,9 +58,15 @@ export class MicroBatchLoop {
     this.b.nodeMulti('Slice', [p.outer, this.offset, this.limit, this.b.constInt64('accum__axis0', [0])], [p.local]);
   }
 
+  /** The loss gradient seeding a micro-batch's backward: divided by the count, so the summed gradients are the mean (no full-size pass after the Loop). */
+  seed(ctx: GradContext, grad: string): string {
+    return this.b.node('Mul', [grad, ctx.scalar(1 / this.count)]);
+  }
+
   /**
-   * Ends the body: gradients `[tensor, grad, shape]` are summed over the micro-batches; returns the averaged
-   * gradients, the mean loss and the logits of all micro-batches stacked back to [count * micro, ...].
+   * Ends the body: gradients `[tensor, grad, shape]` (of a backward seeded with `seed`) are summed over the
+   * micro-batches; returns the averaged gradients, the mean loss and the logits of all micro-batches stacked back
+   * to [count * micro, ...].
    */
   end(ctx: GradContext, loss: string, logits: string, logitDims: number[], grads: [string, string, number[]][]): { grads: Map<string, string>; loss: string; logits: string } {
     const b = this.b;
@@ -83,8 +90,8 @@ export class MicroBatchLoop {
     const lossSeq = b.fresh('accum__losses'), logitsSeq = b.fresh('accum__logits');
     b.nodeMulti('Loop', [trips, cond, ...inits], [...sums.map((s) => s.final), lossSeq, logitsSeq], { body }, { name: b.fresh('micro_batch_loop') });
     const inv = ctx.scalar(1 / this.count);
-    const out = new Map(sums.map((s) => [s.w, b.node('Mul', [s.final, inv])]));
-    for (const s of sums) ctx.setShape(out.get(s.w)!, s.shape);
+    const out = new Map(sums.map((s) => [s.w, s.final]));
+    for (const s of sums) ctx.setShape(s.final, s.shape);
     const meanLoss = b.node('Mul', [b.node('ReduceSum', [lossSeq, ctx.ints([0])], { keepdims: 0 }), inv]);
     const all = b.node('Reshape', [logitsSeq, ctx.ints([logitDims[0] * this.count, ...logitDims.slice(1)])]);
     return { grads: out, loss: meanLoss, logits: all };

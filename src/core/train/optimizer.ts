@@ -60,20 +60,40 @@ export interface OptimizerUpdate {
 }
 
 /**
- * Emits the update of every entry. Entries are grouped (decayed weights, other weights, relative scales) and each
- * group is updated as one flat vector (Concat of the flattened gradients and values, one Adam/SGD on it, Split back):
- * a few nodes per tensor instead of a dozen, and one state tensor per group (graph inputs `opt__<group>__m`...).
+ * Largest flat vector the optimizer updates at once (4M values, 16 MB in float32): a group of more values is split
+ * into chunks of whole tensors. Adam's temporaries are then a few chunk-sized buffers instead of a few copies of all
+ * the parameters (ViT-B/16: 86M values, 344 MB per copy).
  */
-export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, entries: OptimizerEntry[]): OptimizerUpdate {
-  const b = ctx.b;
-  const lr = OPT_INPUTS.lr;
+export const OPT_CHUNK_VALUES = 1 << 22;
+
+/** Entries grouped by kind (key 'decay', 'plain', 'scales'), each group cut into chunks of at most `cap` values ('decay', 'decay_1'...). */
+function chunkedGroups(entries: OptimizerEntry[], cap: number): Map<string, number[]> {
   const groups = new Map<string, number[]>();
+  const filled = new Map<string, { chunk: number; values: number }>();
   entries.forEach((e, i) => {
-    const key = e.relative ? 'scales' : e.decay ? 'decay' : 'plain';
+    const kind = e.relative ? 'scales' : e.decay ? 'decay' : 'plain';
+    const size = sizeOf(e.dims);
+    let f = filled.get(kind) ?? { chunk: 0, values: 0 };
+    if (f.values > 0 && f.values + size > cap) f = { chunk: f.chunk + 1, values: 0 };
+    f.values += size;
+    filled.set(kind, f);
+    const key = f.chunk ? `${kind}_${f.chunk}` : kind;
     const l = groups.get(key) ?? [];
     l.push(i);
     groups.set(key, l);
   });
+  return groups;
+}
+
+/**
+ * Emits the update of every entry. Entries are grouped (decayed weights, other weights, relative scales) and each
+ * group is updated as one flat vector (Concat of the flattened gradients and values, one Adam/SGD on it, Split back):
+ * a few nodes per tensor instead of a dozen, and one state tensor per group (graph inputs `opt__<group>__m`...).
+ */
+export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, entries: OptimizerEntry[], opts: { chunkValues?: number } = {}): OptimizerUpdate {
+  const b = ctx.b;
+  const lr = OPT_INPUTS.lr;
+  const groups = chunkedGroups(entries, opts.chunkValues ?? OPT_CHUNK_VALUES);
   const flat = (ts: string[]) => (ts.length === 1 ? ctx.reshape(ts[0], [-1]) : ctx.op('Concat', ts.map((t) => ctx.reshape(t, [-1])), { axis: 0 }));
   const g0 = new Map([...groups].map(([k, idx]) => [k, flat(idx.map((i) => entries[i].grad))]));
   const sq = [...g0.values()].map((g) => ctx.op('ReduceSumSquare', [g], { keepdims: 0 }));
@@ -90,7 +110,7 @@ export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, entries: Op
   for (const [key, idx] of groups) {
     const total = idx.reduce((s, i) => s + sizeOf(entries[i].dims), 0);
     const p = flat(idx.map((i) => entries[i].name));
-    const decay = key === 'decay' && wd > 0;
+    const decay = key.startsWith('decay') && wd > 0;
     let g = factor ? ctx.op('Mul', [g0.get(key)!, factor]) : g0.get(key)!;
     if (decay && spec.kind !== 'adamw') g = ctx.op('Add', [g, ctx.op('Mul', [p, ctx.scalar(wd)])]);
     const st = (suffix: string) => { const name = b.input(b.fresh(`opt__${key}__${suffix}`), ctx.dtype, [total]); state.push({ name, dims: [total] }); return name; };
@@ -116,7 +136,7 @@ export function emitOptimizer(ctx: GradContext, spec: OptimizerSpec, entries: Op
       if (decay && spec.kind === 'adamw') step = ctx.op('Add', [step, ctx.op('Mul', [p, ctx.scalar(wd)])]);
     }
     const delta = ctx.op('Mul', [step, lr]);
-    let np = ctx.op('Sub', [p, key === 'scales' ? ctx.op('Mul', [delta, p]) : delta]);
+    let np = ctx.op('Sub', [p, key.startsWith('scales') ? ctx.op('Mul', [delta, p]) : delta]);
     np = clamp(ctx, np, idx.map((i) => entries[i]), 'min');
     np = clamp(ctx, np, idx.map((i) => entries[i]), 'max');
     const parts = idx.length === 1 ? [np] : b.nodeMulti('Split', [np, ctx.ints(idx.map((i) => sizeOf(entries[i].dims)))], idx.length, { axis: 0 });

@@ -5,7 +5,7 @@ import { DataType } from '../onnx/proto';
 import { toFloat32 } from '../onnx/tensor-data';
 import { effectiveLayerSpec, Recipe } from '../../shared/recipe';
 import { NumberFormat, parseFormat } from '../../shared/formats';
-import { FakeQuantSpec, FqGranularity, qRange, quantizeValue, rangeToScale, scaleDims } from './fake-quant';
+import { FakeQuantSpec, FqGranularity, qRange, rangeToScale, scaleDims } from './fake-quant';
 
 const LAYER_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
@@ -137,19 +137,41 @@ export function initWeightScales(spec: FakeQuantSpec, w: Float32Array, dims: num
   for (let i = 0; i < w.length; i++) absmax[grp[i]] = Math.max(absmax[grp[i]], Math.abs(w[i]));
   for (let c = 0; c < count; c++) spec.scale[c] = absmax[c] > 0 ? absmax[c] / qmax : 1;
   if (method !== 'mse') return;
-  const members: number[][] = Array.from({ length: count }, () => []);
-  for (let i = 0; i < w.length; i++) members[grp[i]].push(w[i]);
+  // The values of each group contiguous (a counting sort by group), as float32.
+  const start = new Int32Array(count + 1);
+  for (let i = 0; i < w.length; i++) start[grp[i] + 1]++;
+  for (let c = 0; c < count; c++) start[c + 1] += start[c];
+  const fill = start.slice(0, count);
+  const members = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) members[fill[grp[i]]++] = w[i];
   for (let c = 0; c < count; c++) {
     if (!(absmax[c] > 0)) continue;
     let best = Infinity, bestS = spec.scale[c];
     for (let k = 20; k >= 3; k--) {
       const s = Math.fround((absmax[c] * k) / 20 / qmax);
-      let err = 0;
-      for (const v of members[c]) { const d = quantizeValue(v, s, 0, qmin, qmax) * s - v; err += d * d; }
+      const err = squaredError(members, start[c], start[c + 1], s, qmin, qmax, best);
       if (err < best) { best = err; bestS = s; }
     }
     spec.scale[c] = bestS;
   }
+}
+
+/**
+ * Sum of (Q(v) - v)^2 over v[from..to) with scale s, as quantizeValue computes Q (float32 division, half to even,
+ * saturation); stops once the sum reaches `stop` (sums of squares only grow, so the caller's choice is unchanged).
+ */
+function squaredError(v: Float32Array, from: number, to: number, s: number, qmin: number, qmax: number, stop: number): number {
+  let err = 0;
+  for (let i = from; i < to; i++) {
+    const x = v[i];
+    const q = Math.fround(x / s);
+    let r = Math.round(q);
+    if (r - q === 0.5 && r % 2 !== 0) r -= 1;
+    const d = (r < qmin ? qmin : r > qmax ? qmax : r) * s - x;
+    err += d * d;
+    if ((i & 1023) === 0 && err >= stop) return err;
+  }
+  return err;
 }
 
 /** Initial activation scale and zero point from an observed range. */

@@ -56,7 +56,15 @@ export interface TrainStepGraph {
   gradNorm: string;
   /** Shapes of params, state and scales (for zero-initialising state). */
   shapes: Map<string, number[]>;
+  /** Session configuration the step graph needs (`STEP_SESSION_CONFIG`). */
+  sessionConfig: Record<string, string>;
 }
+
+/**
+ * Session configuration of a training step: fake quantization runs as QuantizeLinear + DequantizeLinear pairs, which
+ * ONNX Runtime must not fuse into integer kernels (they saturate on CPUs without VNNI and would change the numerics).
+ */
+export const STEP_SESSION_CONFIG: Record<string, string> = { 'session.disable_quant_qdq': '1' };
 
 /** Input names of the labels (one-hot) and teacher logits. */
 export const STEP_INPUTS = { labels: 'train__labels_onehot', teacher: 'train__teacher_logits' } as const;
@@ -89,8 +97,13 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   });
   const learnedScales = o.fakeQuant.filter((s) => s.learnScale).map(scaleInputName);
   const req0 = requiresGrad(graph.nodes, [...o.params, ...learnedScales]);
+  // With micro-batches, trained weights are fake-quantized once per step, before the Loop (they do not change
+  // between micro-batches); the Loop sums the gradients of their quantized values, and their fake-quant backward
+  // (linear in the incoming gradient) runs once after it.
+  const hoisted = new Map<number, { y: string; node: FwdNode; rule: GradRule }>();
+  if (acc) o.fakeQuant.forEach((spec, i) => { if (spec.role === 'weight' && paramSet.has(spec.tensor)) hoisted.set(i, emitFakeQuant(ctx, spec, spec.tensor, scaleInputs[i], i, { qdq: true })); });
   acc?.begin();
-  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0);
+  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0, { qdq: true, pre: new Map([...hoisted].map(([i, h]) => [i, h.y])) });
   // Loss and its gradient.
   const logitDims = shapes.get(o.logits);
   if (!logitDims) throw new QuantLensError('train-logits', `tensor '${o.logits}' is not produced by the model`, file);
@@ -100,13 +113,25 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const { loss: microLoss, grad } = emitLoss(ctx, o.loss, o.logits, logitDims, acc?.local(labels) ?? labels, acc?.local(teacher) ?? teacher);
   // Backward.
   const wrt = [...o.params, ...learnedScales];
-  const grads = emitBackward({ b, nodes: fwd, wrt, seeds: new Map([[o.logits, grad]]), shapes, dtype, constInts, custom, file });
+  const hoistedScales = new Set([...hoisted.keys()].map((i) => scaleInputs[i]));
+  const inner = [...wrt.filter((w) => !hoistedScales.has(w)), ...[...hoisted.values()].map((h) => h.y)];
+  const grads = emitBackward({ b, nodes: fwd, wrt: inner, seeds: new Map([[o.logits, acc ? acc.seed(ctx, grad) : grad]]), shapes, dtype, constInts, custom, file });
   let loss = microLoss, logits = o.logits;
   if (acc) {
-    const r = acc.end(ctx, microLoss, o.logits, logitDims, wrt.filter((w) => grads.get(w)).map((w) => [w, grads.get(w)!, shapes.get(w)!]));
+    const r = acc.end(ctx, microLoss, o.logits, logitDims, inner.filter((w) => grads.get(w)).map((w) => [w, grads.get(w)!, shapes.get(w)!]));
     for (const [w, g] of r.grads) grads.set(w, g);
     loss = r.loss;
     logits = r.logits;
+    for (const [i, h] of hoisted) {
+      const gy = grads.get(h.y);
+      if (!gy) continue;
+      const spec = o.fakeQuant[i];
+      const scaleWrt = spec.learnScale ? [scaleInputs[i]] : [];
+      const g = emitBackward({ b, nodes: [h.node], wrt: [spec.tensor, ...scaleWrt], seeds: new Map([[h.y, gy]]), shapes, dtype, constInts, custom: new Map([[h.node.name, h.rule]]), file });
+      const gw = g.get(spec.tensor), direct = grads.get(spec.tensor);
+      if (gw) grads.set(spec.tensor, direct ? b.node('Add', [direct, gw]) : gw);
+      for (const sc of scaleWrt) grads.set(sc, g.get(sc));
+    }
   }
   for (const w of wrt) if (!grads.get(w)) grads.set(w, ctx.zeros(shapes.get(w)!));
   // Optimizer.
@@ -139,15 +164,19 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   model.graph!.value_info = [];
   return {
     model, dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, newParams, state, newState,
-    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes,
+    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes, sessionConfig: STEP_SESSION_CONFIG,
   };
 }
 
-/** Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors. */
-export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
+/**
+ * Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors;
+ * `qdq`: 8-bit points as QuantizeLinear + DequantizeLinear (the session then needs STEP_SESSION_CONFIG); `pre`: points
+ * already emitted (spec index -> quantized tensor).
+ */
+export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>, opts: { qdq?: boolean; pre?: Map<number, string> } = {}): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
   const uses = new Map<string, number>();
   specs.forEach((s, k) => s.uses.forEach(([node, idx]) => uses.set(`${node}\u0000${idx}`, k)));
-  const fqOut = new Map<number, string>();
+  const fqOut = new Map<number, string>(opts.pre ?? []);
   const fwd: FwdNode[] = [];
   const custom = new Map<string, GradRule>();
   for (const n of swapReluMaxPool(prepareForward(graph.nodes, req, ctx.shapes), graph, uses, ctx, req)) {
@@ -157,7 +186,7 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
       const k = uses.get(`${n.name}\u0000${idx}`);
       if (k === undefined) return;
       if (!fqOut.has(k)) {
-        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k);
+        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k, opts);
         fqOut.set(k, fq.y);
         fwd.push(fq.node);
         custom.set(fq.node.name, fq.rule);

@@ -17,7 +17,7 @@ function geometry(ctx: GradContext, n: FwdNode, inSpatial: number[], outSpatial:
  * out[a, b, kk] = sum over n, p of A[n, a, p] * src[n, b, p*s + kk*d - pb] (zero outside), for a, b in the same group.
  * A and src are first put channel-major ([C, N, ...]: a cheap block transpose); every kernel offset is one strided
  * Slice of the padded source; without groups the slices are stacked and one Gemm (transB, no transposed copy)
- * contracts them with A, with groups one batched MatMul per offset.
+ * contracts them with A, with groups one batched MatMul per offset; depthwise, see depthwiseWeightGrad.
  * Returns [Ac, Bg, K] flattened to the weight shape by the caller.
  */
 function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom): string {
@@ -27,13 +27,15 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
   const out = as.slice(2);
   const P = sizeOf(out);
   const cm = [1, 0, ...Array.from({ length: nd }, (_, i) => i + 2)];
-  const a2 = ctx.reshape(ctx.op('Transpose', [A], { perm: cm }), [group, Ag, N * P]);
   const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
   const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
-  let sp = ctx.op('Transpose', [src], { perm: cm });
+  const depthwise = Ag === 1 && Bg === 1;
+  let sp = depthwise ? src : ctx.op('Transpose', [src], { perm: cm });
   if (g.pb.some((p) => p > 0) || padEnd.some((p) => p > 0)) {
     sp = ctx.op('Pad', [sp, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
   }
+  if (depthwise) return depthwiseWeightGrad(ctx, A, sp, g, out);
+  const a2 = ctx.reshape(ctx.op('Transpose', [A], { perm: cm }), [group, Ag, N * P]);
   // For grouped convolutions: A as [group, N*P, Ag] (a reshape when Ag = 1).
   const aT = group === 1 ? undefined : Ag === 1 ? ctx.reshape(a2, [group, N * P, 1]) : ctx.op('Transpose', [a2], { perm: [0, 2, 1] });
   const K = sizeOf(g.k);
@@ -60,6 +62,54 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
   return parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis: 2 });
 }
 
+/**
+ * Depthwise weight gradient (one channel per group on both sides): per kernel offset, the strided Slice of the padded
+ * source (NCHW, no transposes) times A, summed over batch and positions: two passes per offset instead of a batched
+ * one-column MatMul over channel-major copies (about 2x faster on mobilenet_v2's 112x112 layers). [C, 1, K].
+ */
+function depthwiseWeightGrad(ctx: GradContext, A: string, sp: string, g: ConvGeom, out: number[]): string {
+  const nd = g.k.length;
+  const axes = Array.from({ length: nd }, (_, i) => 2 + i);
+  const parts: string[] = [];
+  for (let kk = 0; kk < sizeOf(g.k); kk++) {
+    const off: number[] = [];
+    let rem = kk;
+    for (let i = nd - 1; i >= 0; i--) { off[i] = rem % g.k[i]; rem = Math.floor(rem / g.k[i]); }
+    const starts = off.map((o, i) => o * g.d[i]);
+    const ends = starts.map((st, i) => st + (out[i] - 1) * g.s[i] + 1);
+    const sl = ctx.op('Slice', [sp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]);
+    parts.push(ctx.op('ReduceSum', [ctx.op('Mul', [sl, A]), ctx.ints([0, ...axes])], { keepdims: 0 }));
+  }
+  const stacked = parts.length === 1 ? ctx.op('Unsqueeze', [parts[0], ctx.ints([1])]) : ctx.op('Concat', parts.map((p) => ctx.op('Unsqueeze', [p, ctx.ints([1])])), { axis: 1 });
+  return ctx.op('Unsqueeze', [stacked, ctx.ints([1])]);
+}
+
+/**
+ * Input gradient of a stride-1 depthwise Conv as a depthwise Conv of gy with the spatially flipped kernel (ONNX
+ * Runtime's depthwise Conv kernel: 10 ms where ConvTranspose takes 77 ms on [8, 96, 112, 112]); undefined when the
+ * geometry does not allow it (strides, or pads beyond the dilated kernel).
+ */
+function depthwiseInputGrad(ctx: GradContext, gy: string, w: string, xs: number[], ws: number[], ys: number[], g: ConvGeom): string | undefined {
+  const nd = g.k.length;
+  if (!(g.group > 1 && ws[0] === g.group && ws[1] === 1 && xs[1] === g.group && g.s.every((s) => s === 1))) return undefined;
+  const pb = g.k.map((k, i) => (k - 1) * g.d[i] - g.pb[i]);
+  const pe = g.k.map((k, i) => xs[2 + i] - ys[2 + i] - pb[i] + (k - 1) * g.d[i]);
+  if ([...pb, ...pe].some((p) => p < 0)) return undefined;
+  const axes = Array.from({ length: nd }, (_, i) => 2 + i);
+  const flipped = ctx.op('Slice', [w, ctx.ints(axes.map(() => -1)), ctx.ints(g.k.map((k) => -k - 1)), ctx.ints(axes), ctx.ints(axes.map(() => -1))]);
+  return ctx.op('Conv', [gy, flipped], { group: g.group, kernel_shape: g.k, dilations: g.d, pads: [...pb, ...pe] });
+}
+
+/**
+ * Input gradient of a 1x1, stride-1, unpadded, ungrouped Conv: a 1x1 Conv of gy with the transposed weight (a GEMM
+ * writing the result directly; ConvTranspose adds a col2im pass: 0.6 vs 3.0 ms on [8, 24, 56, 56] -> 144 channels).
+ */
+function pointwiseInputGrad(ctx: GradContext, gy: string, w: string, ws: number[], g: ConvGeom): string | undefined {
+  if (g.group !== 1 || !g.k.every((k) => k === 1) || !g.s.every((s) => s === 1) || [...g.pb, ...g.pe].some((p) => p !== 0)) return undefined;
+  const wt = ctx.op('Transpose', [w], { perm: [1, 0, ...ws.slice(2).map((_, i) => i + 2)] });
+  return ctx.op('Conv', [gy, wt], { kernel_shape: g.k });
+}
+
 function biasGrad(ctx: GradContext, gy: string, rank: number): string {
   return ctx.op('ReduceSum', [gy, ctx.ints([0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)])], { keepdims: 0 });
 }
@@ -75,7 +125,7 @@ const conv: GradRule = (ctx, n, [gy]) => {
     // Input gradient: ConvTranspose with the same weight; output_padding makes the size match.
     const op = xs.slice(2).map((h, i) => h - ((ys[2 + i] - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1 - g.pb[i] - g.pe[i]));
     if (op.some((o) => o < 0)) throw new Error(`Conv '${n.name}': unexpected geometry`);
-    gx = ctx.op('ConvTranspose', [gy, w], {
+    gx = depthwiseInputGrad(ctx, gy, w, xs, ws, ys, g) ?? pointwiseInputGrad(ctx, gy, w, ws, g) ?? ctx.op('ConvTranspose', [gy, w], {
       group: g.group, kernel_shape: g.k, strides: g.s, dilations: g.d, pads: [...g.pb, ...g.pe],
       output_padding: op.some((o) => o > 0) ? op : undefined,
     });
