@@ -7,20 +7,17 @@ import { analyzeModel } from '../../src/core/analysis/analyze';
 import { sqnrDb } from '../../src/core/analysis/metrics';
 import { Graph } from '../../src/core/onnx/graph';
 import { buildInventoryAsync } from '../../src/core/onnx/inventory';
-import { DataType, encodeModelProto, ModelProto } from '../../src/core/onnx/proto';
+import { ModelProto } from '../../src/core/onnx/proto';
 import { toFloat32 } from '../../src/core/onnx/tensor-data';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { algorithmsFromRecipe, repairPlan } from '../../src/core/quant/algorithms';
 import { buildPlan } from '../../src/core/quant/plan';
 import { exportQdq } from '../../src/core/quant/qdq-export';
-import { cnn, smoothData } from './repair-models';
+import { cnnOutputs, cnn, smoothData } from './repair-models';
 
 const backend = ortBackend();
 
-async function outputs(model: ModelProto, x: Float32Array, n: number): Promise<Float32Array> {
-  const s = await backend.createSession(encodeModelProto(model), { optimization: 'disabled' });
-  try { return toFloat32((await s.run({ x: { type: DataType.FLOAT, dims: [n, 3, 12, 12], data: x } })).y); } finally { await s.release(); }
-}
+const outputs = (model: ModelProto, x: Float32Array, n: number) => cnnOutputs(backend, model, x, n);
 
 test('the recommendation repairs layers instead of keeping them when that meets the target at the base size', async () => {
   const model = cnn();

@@ -1,6 +1,8 @@
 // Small models and correlated data for the repair tests (built with the project's builder).
 import { GraphBuilder } from '../../src/core/onnx/builder';
-import { DataType, ModelProto } from '../../src/core/onnx/proto';
+import { DataType, encodeModelProto, ModelProto } from '../../src/core/onnx/proto';
+import { toFloat32 } from '../../src/core/onnx/tensor-data';
+import { InferenceBackend } from '../../src/core/runtime/backend';
 import { ChunkedDataSource } from '../../src/core/data/source';
 import { mulberry32 } from '../../src/core/data/synthetic';
 
@@ -67,4 +69,10 @@ export function deepCnn(depth = 20, seed = 5): ModelProto {
   g.node('Gemm', ['f', wf, bf], { transB: 1 }, { name: 'fc', output: 'y' });
   g.output('y', DataType.FLOAT, ['N', 10]);
   return g.model(17);
+}
+
+/** The model's output `y` in ONNX Runtime (no graph optimization) for n samples x [3, 12, 12]. */
+export async function cnnOutputs(backend: InferenceBackend, model: ModelProto, x: Float32Array, n: number): Promise<Float32Array> {
+  const s = await backend.createSession(encodeModelProto(model), { optimization: 'disabled' });
+  try { return toFloat32((await s.run({ x: { type: DataType.FLOAT, dims: [n, 3, 12, 12], data: x } })).y); } finally { await s.release(); }
 }

@@ -21,19 +21,7 @@ export function cholesky(a: Float64Array, n: number): Float64Array {
 
 /** Inverse of A = L Lᵀ from its lower Cholesky factor: A⁻¹ = L⁻ᵀ L⁻¹. */
 export function choleskyInverse(l: Float64Array, n: number): Float64Array {
-  // Linv (lower) by forward substitution, stored transposed (t[j n + i] = Linv[i, j]) so that both sums below read
-  // contiguous memory; the sums run in the same order as over Linv itself (same values)
-  const t = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    const tj = j * n;
-    t[tj + j] = 1 / l[j * n + j];
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      const li = i * n;
-      for (let k = j; k < i; k++) s += l[li + k] * t[tj + k];
-      t[tj + i] = -s / l[li + i];
-    }
-  }
+  const t = lowerInverseTransposed(l, n);
   // A⁻¹ = Linvᵀ Linv: A⁻¹[i, j] = Σ_k Linv[k, i] Linv[k, j]
   const inv = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
@@ -58,7 +46,18 @@ export function inverseUpperFactor(a: Float64Array, n: number): Float64Array {
   const r = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) r[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
   const l = cholesky(r, n);
-  // Linv (lower) by forward substitution, stored transposed (t[j n + i] = Linv[i, j]) to read contiguous memory
+  const t = lowerInverseTransposed(l, n);
+  // U[i, j] = Linv[n-1-i, n-1-j] = t[(n-1-j) n + (n-1-i)], nonzero for j >= i
+  const u = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = t[(n - 1 - j) * n + (n - 1 - i)];
+  return u;
+}
+
+/**
+ * L⁻¹ of a lower triangular L by forward substitution, stored transposed (t[j n + i] = L⁻¹[i, j]) so that sums over
+ * it read contiguous memory; the sums run in the same order as over L⁻¹ itself (same values).
+ */
+function lowerInverseTransposed(l: Float64Array, n: number): Float64Array {
   const t = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     const tj = j * n;
@@ -70,8 +69,5 @@ export function inverseUpperFactor(a: Float64Array, n: number): Float64Array {
       t[tj + i] = -s / l[li + i];
     }
   }
-  // U[i, j] = Linv[n-1-i, n-1-j] = t[(n-1-j) n + (n-1-i)], nonzero for j >= i
-  const u = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = t[(n - 1 - j) * n + (n - 1 - i)];
-  return u;
+  return t;
 }
