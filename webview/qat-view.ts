@@ -75,10 +75,14 @@ export function mountQat(root: HTMLElement, b: WebviewBoot, nonce: string | unde
   onMessage((m: ToWebviewMessage) => {
     if (m.type === 'qatStarted') { points = []; running = true; result = undefined; error = undefined; last = undefined; totalSteps = m.totalSteps; output = m.output; }
     else if (m.type === 'qatPoint') { points.push({ step: m.point.step, loss: m.point.loss, accuracy: m.point.accuracy, agreement: m.point.agreement }); last = m.point; }
-    else if (m.type === 'qatDone') { running = false; result = m.result; }
+    else if (m.type === 'qatDone') {
+      running = false; result = m.result;
+      // The result carries the whole curve: the finished run is drawn in full even when progress messages were missed.
+      if (m.result.curve?.length) points = m.result.curve.map((p) => ({ ...p }));
+    }
     else if (m.type === 'qatError') { running = false; error = m.message; }
     else return;
-    if (m.type !== 'qatPoint' || points.length % 10 === 0) persist();
+    persist();
     render();
   });
   render();

@@ -185,6 +185,8 @@ export interface QatResult {
   output: string; recipe?: string; log: string; before: EndToEndMetrics; after: EndToEndMetrics; steps: number;
   /** `after` against `before` (plain PTQ), with the formats trained and whether QAT came out worse. */
   versusPtq: QatVersusPtq;
+  /** The whole training curve (the log's points), so a panel draws the finished run whatever progress it saw. */
+  curve: { step: number; loss: number; accuracy?: number; agreement?: number }[];
 }
 /** `quant/qat`: fine-tune with fake quantization and export. */
 export const QatRequest = new RequestType<QatParams, QatResult, void>('quant/qat');

@@ -36,6 +36,8 @@ describe('engine process: QAT', () => {
     assert.ok(mine.length >= 3, `${mine.length} curve points`);
     assert.ok(mine.every((p) => p.jobId.startsWith('qat-') && Number.isFinite(p.loss)));
     assert.equal(mine.at(-1)!.step, 40);
+    // The result carries the same curve, so a panel that missed progress messages still draws the finished run.
+    assert.deepEqual(r.curve.map((c) => [c.step, c.loss]), mine.map((p) => [p.step, p.loss]));
     assert.ok(r.after.klDiv! < r.before.klDiv!, `KL after ${r.after.klDiv} should be below KL before ${r.before.klDiv}`);
     // The result says how QAT compares with plain PTQ of the same recipe, and which formats were trained.
     const v = r.versusPtq;

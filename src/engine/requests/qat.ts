@@ -84,5 +84,6 @@ export async function runQatJob(engine: Engine, connection: Connection, job: Job
   writeFileAtomic(recipeFile, `${JSON.stringify(recipe, null, 2)}\n`);
   writeFileAtomic(logFile, `${JSON.stringify(log, null, 2)}\n`);
   const versus = versusPtq(before, after, ptq.data.samples, ptq.data.description.synthetic, trainedFormats(rr.recipe, result.layers));
-  return { output, recipe: recipeFile, log: logFile, before, after, steps: result.steps, versusPtq: versus };
+  const curve = result.log.map((e) => ({ step: e.step, loss: e.loss, accuracy: e.accuracy, agreement: e.agreement }));
+  return { output, recipe: recipeFile, log: logFile, before, after, steps: result.steps, versusPtq: versus, curve };
 }
