@@ -56,3 +56,18 @@ test('inverseUpperFactor gives the upper U with A⁻¹ = Uᵀ U (GPTQ\'s factor)
     }
   }
 });
+
+test('inverseUpperFactorOrt (recursive halves, products in ONNX Runtime float64) equals the JS factor', async () => {
+  const { inverseUpperFactorOrt } = await import('../../src/core/quant/algorithms/ort-linalg');
+  const { ortBackend } = await import('../../src/core/runtime/ort-backend');
+  // 150 stays in JS; 400 and 777 recurse (uneven halves included)
+  for (const n of [150, 400, 777]) {
+    const a = spd(n, 5 + n);
+    const js = inverseUpperFactor(a, n);
+    const ort = await inverseUpperFactorOrt(ortBackend(), a, n);
+    let worst = 0;
+    for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ort[i] - js[i]) / Math.max(1, Math.abs(js[i])));
+    assert.ok(worst < 1e-9, `n=${n}: largest relative difference ${worst}`);
+    for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) assert.equal(ort[i * n + j], 0, `n=${n}: U[${i}, ${j}] below the diagonal`);
+  }
+});

@@ -6,7 +6,7 @@
  * sequential statistics (the layers before already quantized) H is that of the quantized input x̂ and, by default,
  * the target is the float layer's output W x: GPTQ then rounds W* = the least-squares weights for x̂ (see below).
  */
-import { inverseUpperFactor } from './linalg';
+import { inverseUpperFactorOrt } from './ort-linalg';
 import { quantizeOne, WeightMatrix } from './layer-matrix';
 import { LayerInputStats } from './layer-inputs';
 import { InferenceBackend } from '../../runtime/backend';
@@ -36,7 +36,7 @@ export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: Inf
   const damp = (o.damp ?? 0.01) * diag / K;
   for (let i = 0; i < K; i++) h[i * K + i] += damp;
   // upper factor U of H⁻¹ = Uᵀ U
-  const u = inverseUpperFactor(h, K);
+  const u = await inverseUpperFactorOrt(backend, h, K, o.check);
   const product = await freeProduct(backend);
   try {
     const target = sq && (o.asymmetric ?? true) ? await asymmetricTarget(m, sq.cross, u, product) : m.w;

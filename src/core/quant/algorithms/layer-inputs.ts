@@ -60,6 +60,8 @@ export interface GatherOptions {
   file?: string;
   /** Intra-op threads of the sessions that run the model (default: the machine's cores; results do not depend on it). */
   threads?: number;
+  /** Float-model values already gathered (sequential repair's rounds share one float run); used when they hold every tensor needed. */
+  floatValues?: import('./paired-inputs').FloatValues;
 }
 
 /** Conv geometry (2-D, group 1) read from the node. */

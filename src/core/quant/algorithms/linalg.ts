@@ -53,6 +53,14 @@ export function inverseUpperFactor(a: Float64Array, n: number): Float64Array {
   return u;
 }
 
+/** L⁻¹ of a lower triangular [n, n] L (row-major). */
+export function lowerInverse(l: Float64Array, n: number): Float64Array {
+  const t = lowerInverseTransposed(l, n);
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) out[i * n + j] = t[j * n + i];
+  return out;
+}
+
 /**
  * L⁻¹ of a lower triangular L by forward substitution, stored transposed (t[j n + i] = L⁻¹[i, j]) so that sums over
  * it read contiguous memory; the sums run in the same order as over L⁻¹ itself (same values).

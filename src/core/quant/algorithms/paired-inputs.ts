@@ -73,17 +73,10 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
     if (l.kind === 'conv') geoms.set(l.name, convGeom(graph, l)!);
   }
   // one session at a time (the float and the partly quantized prefix of a wide model held together were the
-  // analysis's peak memory): the float prefix's values over all batches, then the quantized prefix batch by batch
-  const floatValues: Record<string, Tensor>[] = [];
-  if (fetched.length) {
-    const fs = await backend.createSession(encodeModelProto(upTo(floatModel, fetched)), { optimization: 'basic', threads: o.threads });
-    try {
-      for await (const batch of data.batches(o.batchSize ?? 8)) {
-        o.check?.();
-        floatValues.push(await fs.run(batch.feeds, fetched));
-      }
-    } finally { await fs.release(); }
-  }
+  // analysis's peak memory): the float prefix's values over all batches (or those the caller gathered once for every
+  // round), then the quantized prefix batch by batch
+  const shared = o.floatValues && fetched.every((t) => o.floatValues!.tensors.has(t)) ? o.floatValues.batches : undefined;
+  const floatValues: Record<string, Tensor>[] = shared ? [...shared] : fetched.length ? (await gatherFloatValues(floatModel, fetched, data, backend, o))! : [];
   const qs = fetched.length ? await backend.createSession(encodeModelProto(upTo(quantModel, fetched)), { optimization: 'basic', threads: o.threads }) : undefined;
   let done = 0;
   let b = 0;
@@ -112,6 +105,29 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
     await qs?.release();
   }
   for (const l of targets) out.set(l.name, await finish(acc.get(l.name)!, backend, o.threads));
+  return out;
+}
+
+/** Float-model values of some tensors over every calibration batch, gathered once for several rounds. */
+export interface FloatValues { tensors: ReadonlySet<string>; batches: readonly Record<string, Tensor>[] }
+
+/**
+ * Runs the float model's prefix that computes `tensors` over `data`; with `maxBytes`, gives up (undefined) as soon
+ * as the values would hold more than that.
+ */
+export async function gatherFloatValues(floatModel: ModelProto, tensors: readonly string[], data: DataSource, backend: InferenceBackend, o: GatherOptions & { maxBytes?: number } = {}): Promise<Record<string, Tensor>[] | undefined> {
+  const out: Record<string, Tensor>[] = [];
+  let bytes = 0;
+  const fs = await backend.createSession(encodeModelProto(upTo(floatModel, tensors)), { optimization: 'basic', threads: o.threads });
+  try {
+    for await (const batch of data.batches(o.batchSize ?? 8)) {
+      o.check?.();
+      const values = await fs.run(batch.feeds, [...tensors]);
+      for (const t of Object.values(values)) bytes += (t.data as { byteLength: number }).byteLength;
+      if (o.maxBytes !== undefined && bytes > o.maxBytes) return undefined;
+      out.push(values);
+    }
+  } finally { await fs.release(); }
   return out;
 }
 

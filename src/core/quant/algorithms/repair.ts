@@ -24,7 +24,7 @@ import { gatherLayerInputs, LayerInputStats, supportsInputStats } from './layer-
 import { dequantizeCodes, hasMatrixView, roundToNearest, toStored, weightMatrix } from './layer-matrix';
 import { layerErrorMeter } from './layer-error';
 import { applyMigration, findMigration, Migration } from './scale-migration';
-import { gatherPairedInputs } from './paired-inputs';
+import { FloatValues, gatherFloatValues, gatherPairedInputs } from './paired-inputs';
 import { quantizedWeightsModel, upstreamRounds } from './sequential';
 
 /** Options of repairPlan. */
@@ -247,12 +247,14 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
   // the float reference of sequential repair: the model after the scale migrations, before any rounding
   const floatModel = rounds.length ? rebuild(o.model, values, changed, newBiases, graph) : o.model;
   for (const [name, algorithm] of eligible) if (!inRound.has(name)) await repairLayer(name, algorithm);
+  const floatValues = rounds.length > 1 ? await roundsFloatValues(floatModel, graph, rounds.flat().map((n) => byName.get(n)!), o, check) : undefined;
+  const quantized = new WeakMap<TensorProto, TensorProto>();
   for (const [r, round] of rounds.entries()) {
     check();
     const current = rebuild(o.model, values, changed, newBiases, graph);
-    const quantModel = quantizedWeightsModel(current, plan, new Graph(current, o.file));
+    const quantModel = quantizedWeightsModel(current, plan, new Graph(current, o.file), quantized);
     o.onProgress?.(`gathering layer inputs (round ${r + 1} of ${rounds.length})`, done, eligible.length);
-    const paired = await gatherPairedInputs(floatModel, quantModel, graph, round.map((n) => byName.get(n)!), o.data, o.backend, { seed: o.seed, check, maxRows: o.maxRows, file: o.file, threads: o.threads });
+    const paired = await gatherPairedInputs(floatModel, quantModel, graph, round.map((n) => byName.get(n)!), o.data, o.backend, { seed: o.seed, check, maxRows: o.maxRows, file: o.file, threads: o.threads, floatValues });
     for (const [n, st] of paired) stats.set(n, st);
     for (const n of round) await repairLayer(n, o.algorithms.get(n)!);
     // a round's statistics (K x K matrices, hundreds of MB on wide layers) are not read again
@@ -262,6 +264,18 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
   const model = rebuild(o.model, values, changed, newBiases, graph);
   const order = new Map(o.layers.map((l, i) => [l.name, i]));
   return { model, plan, layers: [...report.values()].sort((a, b) => order.get(a.layer)! - order.get(b.layer)!) };
+}
+
+/** Sequential rounds share one float run when its values (every round's layer inputs over the data) fit this. */
+const ROUNDS_FLOAT_BYTES = 512 * 2 ** 20;
+
+/** The float model's inputs of every layer of the sequential rounds, gathered once (undefined when over ROUNDS_FLOAT_BYTES: each round then runs the float prefix itself). */
+async function roundsFloatValues(floatModel: ModelProto, graph: Graph, layers: readonly QuantLayer[], o: RepairOptions, check: () => void): Promise<FloatValues | undefined> {
+  const inputNames = new Set(graph.inputs.map((i) => i.name));
+  const tensors = [...new Set(layers.filter((l) => supportsInputStats(graph, l)).map((l) => l.activationInputs[0]))].filter((t) => !inputNames.has(t));
+  if (!tensors.length) return undefined;
+  const batches = await gatherFloatValues(floatModel, tensors, o.data, o.backend, { check, file: o.file, threads: o.threads, maxBytes: ROUNDS_FLOAT_BYTES });
+  return batches ? { tensors: new Set(tensors), batches } : undefined;
 }
 
 /** The model with every float Constant node of rank >= 1 turned into an initializer of the same name (same function). */

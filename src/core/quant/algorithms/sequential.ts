@@ -36,17 +36,26 @@ export function upstreamRounds(graph: Graph, names: readonly string[]): string[]
   return rounds;
 }
 
-/** The model with every planned integer weight that is a float initializer replaced by its quantized (dequantized) values. */
-export function quantizedWeightsModel(model: ModelProto, plan: QuantPlan, graph: Graph): ModelProto {
+/**
+ * The model with every planned integer weight that is a float initializer replaced by its quantized (dequantized)
+ * values. With `cache` (one plan, several rounds), a weight whose initializer object did not change since an earlier
+ * call is not quantized again.
+ */
+export function quantizedWeightsModel(model: ModelProto, plan: QuantPlan, graph: Graph, cache?: WeakMap<TensorProto, TensorProto>): ModelProto {
   const replaced = new Map<string, TensorProto>();
   for (const p of plan) {
     const w = p.weight;
-    if (!w || w.format.kind !== 'int' || replaced.has(w.tensor) || !graph.initializers.has(w.tensor)) continue;
+    const source = w ? graph.initializers.get(w.tensor) : undefined;
+    if (!w || w.format.kind !== 'int' || replaced.has(w.tensor) || !source) continue;
+    const cached = cache?.get(source);
+    if (cached) { replaced.set(w.tensor, cached); continue; }
     const t = graph.constantValue(w.tensor);
     if (!t || t.type !== DataType.FLOAT) continue;
     const data = toFloat32(t);
     const { params, dims } = planWeightParams(w, data, t.dims.slice());
-    replaced.set(w.tensor, tensorToProto(w.tensor, { type: DataType.FLOAT, dims: t.dims.slice(), data: fakeQuantize(data, dims, params) }));
+    const q = tensorToProto(w.tensor, { type: DataType.FLOAT, dims: t.dims.slice(), data: fakeQuantize(data, dims, params) });
+    replaced.set(w.tensor, q);
+    cache?.set(source, q);
   }
   const g = model.graph!;
   return { ...model, graph: { ...g, initializer: (g.initializer ?? []).map((t) => replaced.get(t.name ?? '') ?? t) } };
