@@ -43,3 +43,32 @@ test('an aborted analysis stops between runs with an AbortError', async () => {
   );
   assert.equal(layers, 1);
 });
+
+test('fetches split into several runs per batch (a small per-run budget) keep and observe exactly the same values', async () => {
+  const model = wideChannelNet();
+  const graph = new Graph(model);
+  const data = () => arraySource('x', [4, 8, 8], normalData(16, 256, 33));
+  const kept = [graph.byName.get('conv2')!.outputs[0]];
+  const observed = graph.nodes.flatMap((n) => n.outputs).filter((t) => t && !graph.outputs.some((o) => o.name === t));
+  const capture = async (fetchBytesPerRun?: number) => {
+    const seen: Record<string, number[]> = {};
+    let runs = 0;
+    const backend = ortBackend();
+    const counting = { version: backend.version, createSession: async (m: Uint8Array | string, so?: object) => {
+      const s = await backend.createSession(m, so);
+      return { inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(), run: (f: Parameters<typeof s.run>[0], o?: string[]) => { runs++; return s.run(f, o); } };
+    } } as typeof backend;
+    const cache = await ActivationCache.capture({ graph, backend: counting, data: data(), tensors: kept, observed, observe: (n, t) => (seen[n] ??= []).push(...Array.from(t.data as Float32Array)), batchSize: 8,
+      bytesPerSample: () => 4 * 8 * 8 * 8, fetchBytesPerRun });
+    const values = [0, 1].map((b) => Array.from(cache.get(b, kept[0]).data as Float32Array));
+    cache.dispose();
+    return { seen, values, runs };
+  };
+  const one = await capture();
+  const split = await capture(4 * 8 * 8 * 8 * 8); // one tensor of 8 samples per run
+  assert.equal(one.runs, 2);
+  assert.ok(split.runs >= 2 * observed.length, `${split.runs} runs for ${observed.length} observed tensors`);
+  assert.deepEqual(split.values, one.values);
+  assert.deepEqual(Object.keys(split.seen).sort(), Object.keys(one.seen).sort());
+  for (const k of Object.keys(one.seen)) assert.deepEqual(split.seen[k], one.seen[k], k);
+});

@@ -5,6 +5,7 @@ import { Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
 import { loadModelFile } from '../onnx/model-file';
 import { encodeModelProto, ModelProto } from '../onnx/proto';
+import { inferShapes } from '../onnx/shapes';
 import { buildInventoryAsync } from '../onnx/inventory';
 import { foldConstants } from '../onnx/constant-fold';
 import { Tensor, toFloat32 } from '../onnx/tensor-data';
@@ -129,7 +130,11 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
 
   // Layers (shapes inferred on one real sample so that MACs match the data).
   const first = await firstSample(data, batchSize, graph);
-  const layers = (await buildInventoryAsync(graph, backend, { feeds: first })).filter((l) => l.weight || l.activationInputs.length);
+  const shapes = await inferShapes(graph.model, backend, first);
+  const layers = (await buildInventoryAsync(graph, backend, { feeds: first, shapes })).filter((l) => l.weight || l.activationInputs.length);
+  const firstSamples = Math.max(1, Object.values(first)[0]?.dims[0] ?? 1);
+  // float32 bytes of one sample of a tensor, from the shapes of the first sample's run
+  const bytesPerSample = (t: string) => { const d = shapes.get(t); return d ? (4 * d.reduce((a, b) => a * b, 1)) / firstSamples : undefined; };
   if (!layers.length) warnings.push('the model has no quantizable layers (Conv, ConvTranspose, Gemm, MatMul, Gather)');
   const screeningOn = opts.screening !== false && layers.length > 0;
   const measureAll = opts.measure === 'all' || !screeningOn;
@@ -145,7 +150,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   //    'all', everything the isolated runs read.
   const tc = performance.now();
   backend.enter('calibration pass');
-  const capture = { graph, backend, data, batchSize, memoryBudgetBytes: opts.memoryBudgetBytes, threads, executionProviders: eps, signal: opts.signal };
+  const capture = { graph, backend, data, batchSize, memoryBudgetBytes: opts.memoryBudgetBytes, threads, executionProviders: eps, signal: opts.signal, bytesPerSample };
   // 'decisive' keeps no intermediate tensor yet: input activations are observed (range, calibration, statistics) and dropped.
   const actFormats = uniqueFormats([...candidates, base, higher].map((c) => c.activations));
   const observer = measureAll ? undefined : new ActivationObserver(cal.spec, actFormats, Math.ceil(OBSERVED_VALUES / Math.max(1, Math.ceil(data.samples / batchSize))));

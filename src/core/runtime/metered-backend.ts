@@ -11,6 +11,8 @@ export interface PhaseCost {
   sessionMs: number;
   runs: number;
   runMs: number;
+  /** The process's peak resident memory when the phase ended (MB; the phase where it grows set a new peak). */
+  peakRssMb?: number;
 }
 
 /** Wraps a backend; `enter(phase)` charges what follows to that phase. */
@@ -32,7 +34,9 @@ export class MeteredBackend implements InferenceBackend {
   /** Charges the time since the last call to the current phase and switches to `phase`. */
   enter(phase: string): void {
     const now = performance.now();
-    this.cost(this.phase).ms += now - this.since;
+    const c = this.cost(this.phase);
+    c.ms += now - this.since;
+    c.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     this.since = now;
     this.phase = phase;
   }
@@ -41,7 +45,7 @@ export class MeteredBackend implements InferenceBackend {
   finish(): Record<string, PhaseCost> {
     this.enter(this.phase);
     const out: Record<string, PhaseCost> = {};
-    for (const [k, v] of Object.entries(this.phases)) out[k] = { ms: Math.round(v.ms), sessions: v.sessions, sessionMs: Math.round(v.sessionMs), runs: v.runs, runMs: Math.round(v.runMs) };
+    for (const [k, v] of Object.entries(this.phases)) out[k] = { ms: Math.round(v.ms), sessions: v.sessions, sessionMs: Math.round(v.sessionMs), runs: v.runs, runMs: Math.round(v.runMs), ...(v.peakRssMb !== undefined ? { peakRssMb: v.peakRssMb } : {}) };
     return out;
   }
 

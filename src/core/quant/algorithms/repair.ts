@@ -85,8 +85,11 @@ export interface RepairResult {
   layers: LayerRepair[];
 }
 
-/** GPTQ's K × K Cholesky factorisations run in JS: wider reductions fall back to round to nearest. */
-const MAX_GPTQ_K = 2048;
+/**
+ * Widest reduction GPTQ takes: its K × K statistics and factor (float64, ONNX Runtime products: 1.5 s and about
+ * 1 GB at K = 4608, a 3x3 Conv over 512 channels) grow as K² in memory and K³ in time; wider falls back to rounding to nearest.
+ */
+const MAX_GPTQ_K = 4608;
 
 /** The algorithms sequential repair feeds with the partly quantized model's inputs. */
 const SEQUENTIAL = new Set<QuantAlgorithm>(['adaround', 'gptq', 'bias-correction']);
@@ -131,7 +134,7 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
     if (!l.weight || !graph.initializers.has(l.weight.tensor)) fallback(name, algorithm, 'the weight is not an initializer');
     else if (tensorUses(l.weight.tensor) !== 1) fallback(name, algorithm, 'the weight is shared by several nodes (tied): rounded to nearest once');
     else if (!hasMatrixView(l, group)) fallback(name, algorithm, `${l.kind}${group > 1 ? ` with ${group} groups` : ''} is rounded to nearest (the algorithms handle Conv with one group, Gemm and MatMul)`);
-    else if (algorithm === 'gptq' && l.weight.dims.reduce((a, b) => a * b, 1) / l.weight.dims[l.weight.channelAxis] > MAX_GPTQ_K) fallback(name, algorithm, `the reduction has more than ${MAX_GPTQ_K} inputs (the inverse Hessian in JS would take minutes): rounded to nearest`);
+    else if (algorithm === 'gptq' && l.weight.dims.reduce((a, b) => a * b, 1) / l.weight.dims[l.weight.channelAxis] > MAX_GPTQ_K) fallback(name, algorithm, `the reduction has more than ${MAX_GPTQ_K} inputs (its K x K inverse Hessian would take minutes and gigabytes): rounded to nearest`);
     else if (NEEDS_DATA.has(algorithm) && algorithm !== 'equalize' && !supportsInputStats(graph, l)) fallback(name, algorithm, 'its input rows cannot be gathered (Conv other than 2-D, Gemm with transA)');
     else eligible.push([name, algorithm]);
   }
