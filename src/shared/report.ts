@@ -236,7 +236,7 @@ export interface AnalysisReport {
     /** The first-order screening (build + forward/backward runs). */
     screeningMs?: number;
     /** Per phase of the analysis: wall time, and of it ONNX Runtime session creations and runs (counts and ms). */
-    phases?: Record<string, { ms: number; sessions: number; sessionMs: number; runs: number; runMs: number }>;
+    phases?: Record<string, { ms: number; sessions: number; sessionMs: number; runs: number; runMs: number; peakRssMb?: number }>;
   };
   warnings: string[];
 }

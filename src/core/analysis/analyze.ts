@@ -130,11 +130,11 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
 
   // Layers (shapes inferred on one real sample so that MACs match the data).
   const first = await firstSample(data, batchSize, graph);
-  const shapes = await inferShapes(graph.model, backend, first);
-  const layers = (await buildInventoryAsync(graph, backend, { feeds: first, shapes })).filter((l) => l.weight || l.activationInputs.length);
+  const tensorShapes = await inferShapes(graph.model, backend, first);
+  const layers = (await buildInventoryAsync(graph, backend, { feeds: first, shapes: tensorShapes })).filter((l) => l.weight || l.activationInputs.length);
   const firstSamples = Math.max(1, Object.values(first)[0]?.dims[0] ?? 1);
   // float32 bytes of one sample of a tensor, from the shapes of the first sample's run
-  const bytesPerSample = (t: string) => { const d = shapes.get(t); return d ? (4 * d.reduce((a, b) => a * b, 1)) / firstSamples : undefined; };
+  const bytesPerSample = (t: string) => { const d = tensorShapes.get(t); return d ? (4 * d.reduce((a, b) => a * b, 1)) / firstSamples : undefined; };
   if (!layers.length) warnings.push('the model has no quantizable layers (Conv, ConvTranspose, Gemm, MatMul, Gather)');
   const screeningOn = opts.screening !== false && layers.length > 0;
   const measureAll = opts.measure === 'all' || !screeningOn;
@@ -346,7 +346,11 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       progress.enter('recommending', 'ordering layers by sensitivity per byte');
       recommendation = await recommend({
         ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights, repairResults: repairs?.results,
-        refit: repairs ? (kept, repaired) => (runner!.dropWeightCache(), exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads })) : undefined,
+        refit: repairs ? async (kept, repaired) => {
+          runner!.dropWeightCache();
+          backend.enter('recommendation (export fit)');
+          try { return await exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads }); } finally { backend.enter('recommendation (remedy search)'); }
+        } : undefined,
         target: opts.target ?? { kind: 'min-sqnr-db', value: 30 },
         modelFile: path.basename(opts.modelPath),
         calibration: spec.calibration,
