@@ -16,12 +16,6 @@ import { DataSource } from '../data/source';
 /** Default memory budget of the cache: 512 MiB. */
 export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
 
-/**
- * Fetched bytes one capture run may return: over it, a batch runs several times, each fetching the next tensors in
- * graph order (ONNX Runtime runs only the nodes a fetch needs). Fetching every layer input of ResNet-50 for 8 samples
- * at once was the analysis's peak memory (about 300 MB of outputs, held by ONNX Runtime and copied to JS).
- */
-export const FETCH_BYTES_PER_RUN = 96 * 1024 * 1024;
 
 /** Options of ActivationCache.capture. */
 export interface CaptureOptions {
@@ -42,7 +36,11 @@ export interface CaptureOptions {
   onBatch?: (done: number) => void;
   /** Bytes of one sample of a tensor, where known (shape inference): splits the fetches of a batch into runs of at most `fetchBytesPerRun`. */
   bytesPerSample?: (tensor: string) => number | undefined;
-  /** Default FETCH_BYTES_PER_RUN. */
+  /**
+   * Fetched bytes one capture run may return (default: the memory budget). Over it a batch runs several times, each
+   * fetching the next tensors in graph order; ONNX Runtime runs the whole graph each time, so this costs a pass per
+   * extra run (on ViT-B/16, 96 MB per run made the calibration pass 16 runs instead of 2: +25 s).
+   */
   fetchBytesPerRun?: number;
 }
 
@@ -105,7 +103,7 @@ export class ActivationCache {
     if (!first && !extra.length) return;
     const session = await o.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
     const fetches = [...outputs, ...extra];
-    const groups = fetchGroups(graph, outputs, extra, o.batchSize ?? 8, o.fetchBytesPerRun ?? FETCH_BYTES_PER_RUN, o.bytesPerSample);
+    const groups = fetchGroups(graph, outputs, extra, o.batchSize ?? 8, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample);
     try {
       let b = 0;
       for await (const batch of o.data.batches(o.batchSize ?? 8)) {

@@ -29,7 +29,7 @@ import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurem
 import { analysisKey, AnalysisState } from './analysis-state';
 import { ActivationObserver, activationStats, weightHistogram } from './layer-stats';
 import { diagnoseLayer } from './diagnosis';
-import { recommend } from './recommend';
+import { PREDICTED_SEARCH_ABOVE, recommend } from './recommend';
 import { buildPlan } from '../quant/plan';
 import { fidelityMessages } from '../quant/ort-fidelity';
 
@@ -330,7 +330,9 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       const tried = decisive.filter((l) => !tooLarge.has(l.name));
       if (tooLarge.size) warnings.push(`repair not computed on ${tooLarge.size} layer(s) too large to repair in reasonable time (fan-in over ${REPAIR_MAX_FAN_IN} or over ${REPAIR_MAX_VALUES / 2 ** 20}M weight values): ${[...tooLarge].join(', ')}; name the algorithms with --repair to force it`);
       repairedLayers = tried.length;
-      if (tried.length) repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? defaultRepairAlgorithms(measureAll, tried.length < layers.length), signal: opts.signal, threads,
+      // on big models in the default mode the candidates are fitted on the float inputs, all in one run (see repairCandidates)
+      const sequential = measureAll || layers.length <= PREDICTED_SEARCH_ABOVE;
+      if (tried.length) repairs = await repairCandidates({ model, layers: tried, weights: repairWeights, data, backend, algorithms: opts.repair ?? defaultRepairAlgorithms(measureAll, tried.length < layers.length), signal: opts.signal, threads, sequential,
         onProgress: (m) => progress.enter('recommending', m) });
       const triedNames = new Set(tried.map((l) => l.name));
       for (const rep of reports) {

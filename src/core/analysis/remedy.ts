@@ -39,6 +39,12 @@ const WEIGHT_ONLY = new Set<QuantAlgorithm>(['adaround', 'gptq']);
 export async function repairCandidates(o: {
   model: ModelProto; layers: readonly QuantLayer[]; weights: string; data: DataSource; backend: InferenceBackend;
   algorithms: readonly QuantAlgorithm[]; seed?: number; signal?: AbortSignal; onProgress?: (message: string) => void; threads?: number;
+  /**
+   * Fit each layer on the inputs of the model with the layers before it quantized (default) or on the float model's
+   * inputs: one float run for every layer instead of one run of the quantized model per round (big models' default
+   * mode, where the candidates only rank and predict; the chosen configuration is fitted sequentially, as export does).
+   */
+  sequential?: boolean;
 }): Promise<RepairCandidates> {
   const plan = buildPlan(o.layers, { defaults: { weights: o.weights, activations: 'float' }, layers: {} });
   const results = new Map<string, LayerRepairResult>();
@@ -46,7 +52,7 @@ export async function repairCandidates(o: {
   for (const algorithm of o.algorithms) {
     throwIfAborted(o.signal);
     o.onProgress?.(`repair at ${o.weights}: ${algorithm}`);
-    const r = await repairPlan({ model: o.model, layers: o.layers, plan, algorithms: new Map(o.layers.map((l) => [l.name, algorithm])), data: o.data, backend: o.backend, seed: o.seed ?? 1, signal: o.signal, adaround: { iterations: 1000 }, threads: o.threads });
+    const r = await repairPlan({ model: o.model, layers: o.layers, plan, algorithms: new Map(o.layers.map((l) => [l.name, algorithm])), data: o.data, backend: o.backend, seed: o.seed ?? 1, signal: o.signal, adaround: { iterations: 1000 }, threads: o.threads, sequential: o.sequential });
     const graph = new Graph(r.model);
     for (const l of r.layers) {
       if (l.rtnSqnrDb === undefined || l.sqnrDb === undefined) continue;

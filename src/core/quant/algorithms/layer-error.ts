@@ -1,7 +1,7 @@
 /** The layer-wise reconstruction error the repair algorithms minimise, computed from input statistics. */
 import { InferenceBackend } from '../../runtime/backend';
 import { LayerInputStats } from './layer-inputs';
-import { dot, fixedProduct, matmul } from './ort-matmul';
+import { dot, freeProduct } from './ort-matmul';
 
 /** Σ over rows of a_r M b_rᵀ (a, b [rows, cols], M [cols, cols]). */
 export function bilinear(a: Float64Array, b: Float64Array, rows: number, cols: number, m: Float64Array): number {
@@ -68,15 +68,28 @@ export interface LayerErrorMeter {
 export async function layerErrorMeter(backend: InferenceBackend, w: Float64Array, rows: number, cols: number, stats: LayerInputStats): Promise<LayerErrorMeter> {
   const n = Math.max(1, stats.rows);
   const sq = stats.quantized;
-  const signal = dot(await matmul(backend, w, rows, stats.h, cols, cols), w) / n;
-  const p = sq ? await matmul(backend, w, rows, sq.cross, cols, cols, true) : undefined;
-  const wdd = sq ? dot(await matmul(backend, w, rows, sq.dd, cols, cols), w) / n : 0;
-  const product = await fixedProduct(backend, sq ? sq.h : stats.h, cols, cols);
+  // one session for every product (the matrices are fed: no K x K model to encode and prepack per product)
+  const product = await freeProduct(backend);
+  const wf = Float32Array.from(w);
+  const h = Float32Array.from(sq ? sq.h : stats.h);
+  let signal: number, p: Float32Array | undefined, wdd = 0;
+  try {
+    signal = dot(sq ? await product.run(wf, rows, cols, Float32Array.from(stats.h), cols) : await product.run(wf, rows, cols, h, cols), w) / n;
+    if (sq) {
+      const crossT = new Float32Array(cols * cols);
+      for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) crossT[i * cols + j] = sq.cross[j * cols + i];
+      p = await product.run(wf, rows, cols, crossT, cols);
+      wdd = dot(await product.run(wf, rows, cols, Float32Array.from(sq.dd), cols), w) / n;
+    }
+  } catch (e) {
+    await product.release();
+    throw e;
+  }
   return {
     async sqnrDb(q, biasShift) {
       const delta = new Float32Array(w.length);
       for (let i = 0; i < w.length; i++) delta[i] = q[i] - w[i];
-      let noise = dot(await product.run(delta, rows), delta) / n + (p ? 2 * dot(delta, p) / n : 0) + wdd;
+      let noise = dot(await product.run(delta, rows, cols, h, cols), delta) / n + (p ? 2 * dot(delta, p) / n : 0) + wdd;
       if (biasShift) {
         const dm = meanError(w, q, rows, cols, stats);
         for (let r = 0; r < rows; r++) noise += 2 * biasShift[r] * dm[r] + biasShift[r] * biasShift[r];

@@ -8,7 +8,8 @@
 import { QuantLensError } from '../../errors';
 import { attrInts, attrInt, Graph } from '../../onnx/graph';
 import { QuantLayer } from '../../onnx/layer';
-import { encodeModelProto, ModelProto } from '../../onnx/proto';
+import { GraphBuilder } from '../../onnx/builder';
+import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
 import { toFloat32 } from '../../onnx/tensor-data';
 import { captureModel } from '../../data/collect-ranges';
 import { DataSource } from '../../data/source';
@@ -91,9 +92,32 @@ export function supportsInputStats(graph: Graph, layer: QuantLayer): boolean {
   return false;
 }
 
-/** Rows per layer entering H: H costs rows × K² / 2, so wide layers get fewer rows (at least 256). */
+/**
+ * Rows per layer entering H: at most `maxRows`, and at most 32M values (128 MB of float32 rows; the Gram matrix is
+ * an ONNX Runtime product). The former cap by JS cost (4e9 / K²: 754 rows at K = 2304) left wide layers with fewer
+ * rows than inputs, so GPTQ fitted the calibration samples instead of the layer.
+ */
 export function rowCapOf(K: number, maxRows: number): number {
-  return Math.max(256, Math.min(maxRows, Math.floor(4e9 / (K * K))));
+  return Math.max(256, Math.min(maxRows, Math.floor(2 ** 25 / K)));
+}
+
+/** Reductions at least this wide get their Gram matrix from ONNX Runtime; narrower ones are summed in JS (float64). */
+const ORT_GRAM_MIN_K = 256;
+
+/** zᵀz of fed rows z [R, K] (float32 ONNX Runtime Gemm), one session for every layer and shape. */
+export interface GramProduct { run(z: Float32Array, rows: number, cols: number): Promise<Float32Array>; release(): Promise<void> }
+
+/** Builds the Gram session. */
+export async function gramProduct(backend: InferenceBackend, threads?: number): Promise<GramProduct> {
+  const b = new GraphBuilder('gram');
+  b.input('z', DataType.FLOAT, ['r', 'k']);
+  b.node('Gemm', ['z', 'z'], { transA: 1 }, { name: 'gram', output: 'g' });
+  b.output('g', DataType.FLOAT, ['k', 'k']);
+  const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads });
+  return {
+    run: async (z, rows, cols) => toFloat32((await s.run({ z: { type: DataType.FLOAT, dims: [rows, cols], data: z.subarray(0, rows * cols) } }, ['g'])).g),
+    release: () => s.release(),
+  };
 }
 
 class Accumulator {
@@ -103,29 +127,41 @@ class Accumulator {
   readonly absMax: Float64Array;
   rows = 0;
   meanCount = 0;
-  private readonly buf: Float64Array;
+  private buf: Float64Array;
   private fill = 0;
-  constructor(readonly cols: number, private readonly chunk = 64) {
+  /** Wide layers: rows are buffered (growing) until `flushAsync` hands them to ONNX Runtime; narrow ones flush into H in JS every `chunk` rows. */
+  constructor(readonly cols: number, private readonly chunk = 64, private readonly ort = cols >= ORT_GRAM_MIN_K) {
     this.h = new Float64Array(cols * cols);
     this.mean = new Float64Array(cols);
     this.absMean = new Float64Array(cols);
     this.absMax = new Float64Array(cols);
     this.buf = new Float64Array(chunk * cols);
   }
-  /** A row slot to write into (flushed into H when full). */
+  /** Rows taken so far as the row caps count them (narrow layers: those flushed, as before buffering existed). */
+  get counted(): number { return this.ort ? this.rows + this.fill : this.rows; }
+  /** A row slot to write into. */
   row(): Float64Array {
-    if (this.fill === this.chunk) this.flush();
+    if (this.fill * this.cols === this.buf.length) {
+      if (this.ort) { const b = new Float64Array(this.buf.length * 2); b.set(this.buf); this.buf = b; } else this.flush();
+    }
     return this.buf.subarray(this.fill * this.cols, ++this.fill * this.cols);
   }
+  private absStats(): void {
+    const K = this.cols;
+    for (let r = 0; r < this.fill; r++) for (let i = 0; i < K; i++) {
+      const a = Math.abs(this.buf[r * K + i]);
+      this.absMean[i] += a;
+      if (a > this.absMax[i]) this.absMax[i] = a;
+    }
+  }
   flush(): void {
+    if (this.ort) throw new Error('a wide accumulator flushes through flushAsync');
+    this.absStats();
     const K = this.cols;
     for (let r = 0; r < this.fill; r++) {
       const x = this.buf.subarray(r * K, (r + 1) * K);
       for (let i = 0; i < K; i++) {
         const xi = x[i];
-        const a = Math.abs(xi);
-        this.absMean[i] += a;
-        if (a > this.absMax[i]) this.absMax[i] = a;
         if (xi === 0) continue;
         const base = i * K;
         for (let j = i; j < K; j++) this.h[base + j] += xi * x[j];
@@ -134,8 +170,22 @@ class Accumulator {
     this.rows += this.fill;
     this.fill = 0;
   }
+  /** Adds the buffered rows to H (ONNX Runtime Gram for wide layers, summed into H in float64). */
+  async flushAsync(gram: GramProduct): Promise<void> {
+    if (!this.ort) { this.flush(); return; }
+    if (!this.fill) return;
+    this.absStats();
+    const K = this.cols;
+    const g = await gram.run(Float32Array.from(this.buf.subarray(0, this.fill * K)), this.fill, K);
+    // upper triangle, as the JS path (finish mirrors it)
+    for (let i = 0; i < K; i++) for (let j = i; j < K; j++) this.h[i * K + j] += g[i * K + j];
+    this.rows += this.fill;
+    this.fill = 0;
+    if (this.buf.length > this.chunk * K) this.buf = new Float64Array(this.chunk * K);
+  }
   finish(): LayerInputStats {
-    this.flush();
+    if (!this.ort) this.flush();
+    else if (this.fill) throw new Error('rows left unflushed');
     const K = this.cols;
     for (let i = 0; i < K; i++) for (let j = 0; j < i; j++) this.h[i * K + j] = this.h[j * K + i];
     for (let i = 0; i < K; i++) { this.absMean[i] /= Math.max(1, this.rows); this.mean[i] /= Math.max(1, this.meanCount); }
@@ -165,6 +215,7 @@ export async function gatherLayerInputs(model: ModelProto, graph: Graph, layers:
     if (l.kind === 'conv') geoms.set(l.name, convGeom(graph, l)!);
   }
   const session = await backend.createSession(encodeModelProto(captureModel(model, fetched)), { optimization: 'basic', threads: 1 });
+  const gram = await gramProduct(backend, o.threads);
   let done = 0;
   try {
     for await (const batch of data.batches(o.batchSize ?? 8)) {
@@ -180,12 +231,14 @@ export async function gatherLayerInputs(model: ModelProto, graph: Graph, layers:
         const per = Math.max(1, Math.ceil(cap / Math.max(1, data.samples)));
         if (g) convRows(x, t.dims, g, a, per, rng, cap);
         else denseRows(x, a.cols, a, per * Math.max(1, t.dims[0]), rng, cap);
+        await a.flushAsync(gram);
       }
       done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
       o.onProgress?.(done, data.samples);
     }
   } finally {
     await session.release();
+    await gram.release();
   }
   for (const l of targets) out.set(l.name, acc.get(l.name)!.finish());
   return out;
@@ -196,7 +249,7 @@ function denseRows(x: Float32Array, K: number, a: Accumulator, take: number, rng
   const n = x.length / K;
   for (let r = 0; r < n; r++) for (let k = 0; k < K; k++) a.mean[k] += x[r * K + k];
   a.meanCount += n;
-  const pick = Math.min(n, take, Math.max(0, maxRows - a.rows - 64));
+  const pick = Math.min(n, take, Math.max(0, maxRows - a.counted - 64));
   const perm = pick < n ? rng.permutation(n) : undefined;
   for (let i = 0; i < pick; i++) {
     const r = perm ? perm[i] : i;
@@ -240,7 +293,7 @@ function convRows(x: Float32Array, dims: readonly number[], g: ConvGeom, a: Accu
       for (let k = 0; k < a.cols; k++) a.mean[k] += tmp[k];
     }
     a.meanCount += positions;
-    const pick = Math.min(positions, perSample, Math.max(0, maxRows - a.rows - 64));
+    const pick = Math.min(positions, perSample, Math.max(0, maxRows - a.counted - 64));
     for (let i = 0; i < pick; i++) {
       const p = Math.floor(rng.next() * positions);
       im2colRow(a.row(), x, dims, g, n, Math.floor(p / ow), p % ow);

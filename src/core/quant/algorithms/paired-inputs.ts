@@ -19,7 +19,8 @@ import { convGeom, ConvGeom, convOutput, GatherOptions, im2colRow, LayerInputSta
 
 /** Rows of one layer: [x̂ | δ] per row, plus exact column means of x and x̂. */
 class PairedRows {
-  readonly z: Float32Array;
+  /** [x̂ | δ] rows, grown as rows come (up to `cap`). */
+  z: Float32Array;
   rows = 0;
   readonly meanF: Float64Array;
   readonly meanQ: Float64Array;
@@ -27,7 +28,7 @@ class PairedRows {
   readonly absMean: Float64Array;
   readonly absMax: Float64Array;
   constructor(readonly cols: number, readonly cap: number) {
-    this.z = new Float32Array(cap * 2 * cols);
+    this.z = new Float32Array(Math.min(cap, 512) * 2 * cols);
     this.meanF = new Float64Array(cols);
     this.meanQ = new Float64Array(cols);
     this.absMean = new Float64Array(cols);
@@ -37,6 +38,11 @@ class PairedRows {
   add(x: ArrayLike<number>, q: ArrayLike<number>): void {
     if (this.rows >= this.cap) return;
     const K = this.cols;
+    if ((this.rows + 1) * 2 * K > this.z.length) {
+      const z = new Float32Array(Math.min(this.cap, 2 * this.rows) * 2 * K);
+      z.set(this.z);
+      this.z = z;
+    }
     const at = this.rows++ * 2 * K;
     for (let k = 0; k < K; k++) {
       this.z[at + k] = q[k];
