@@ -83,7 +83,7 @@ function mlpModel(): ModelProto {
   return b.model(17);
 }
 
-/** Fake quantization of the MLP's two weights (per channel, learned scales; one on a short last axis) and of an activation (calibrated scale: LSQ scales an activation's gradient by 1/sqrt(elements), which differs per micro-batch). */
+/** Fake quantization of the MLP's two weights (per channel, learned scales; one on a short last axis) and of an activation (learned scale: LSQ scales its gradient by 1/sqrt(elements of the whole step's tensor), micro-batches or not). */
 function mlpSpecs(graph: Graph): FakeQuantSpec[] {
   const reader = (t: string) => graph.nodes.find((n) => n.opType === 'MatMul' && n.inputs.includes(t))!;
   const weight = (t: string, axis: number): FakeQuantSpec => {
@@ -93,7 +93,7 @@ function mlpSpecs(graph: Graph): FakeQuantSpec[] {
     return spec;
   };
   const act = reader('w_1').inputs[0];
-  return [weight('w', 0), weight('w_1', 1), { tensor: act, uses: [[reader('w_1').name, 0]], role: 'activation', bits: 8, signed: false, granularity: { kind: 'tensor' }, scale: Float32Array.of(0.02), zeroPoint: Int32Array.of(20), learnScale: false }];
+  return [weight('w', 0), weight('w_1', 1), { tensor: act, uses: [[reader('w_1').name, 0]], role: 'activation', bits: 8, signed: false, granularity: { kind: 'tensor' }, scale: Float32Array.of(0.02), zeroPoint: Int32Array.of(20), learnScale: true }];
 }
 
 for (const quantized of [false, true]) test(`gradients accumulated over micro-batches inside the step equal the big-batch gradient (up to float error)${quantized ? ', with fake-quantized weights (once per step) and activations' : ''}`, async () => {

@@ -100,7 +100,7 @@ export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, 
       // LSQ: dy/ds = (q - z) - x/s inside the range, (q - z) outside; gradient scaled by 1/sqrt(N * qmax).
       const insideF = c.op('Cast', [inside], { to: c.dtype });
       const d = c.op('Sub', [qc, c.op('Mul', [xsDiv, insideF])]);
-      const perScale = sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, spec.granularity)));
+      const perScale = (sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, spec.granularity)))) * (spec.role === 'activation' ? ctx.microBatches : 1);
       const gscale = 1 / Math.sqrt(perScale * Math.max(1, qmax));
       const gsb = c.sumTo(c.op('Mul', [gyw, d]), xb, sb.length ? sb : []);
       out[1] = c.reshape(c.op('Mul', [gsb, c.scalar(gscale)]), scaleDims(xs, spec.granularity));
@@ -155,7 +155,7 @@ function emitQdqFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scal
     const out: (string | undefined)[] = [c.needs(x) ? c.op('Mul', [gy, insideF]) : undefined];
     if (spec.learnScale) {
       const d = c.op('Sub', [y, c.op('Mul', [x, insideF])]);
-      const perScale = sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, g)));
+      const perScale = (sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, g)))) * (spec.role === 'activation' ? ctx.microBatches : 1);
       const gscale = 1 / Math.sqrt(perScale * Math.max(1, qmax));
       const gsb = c.sumTo(c.op('Mul', [gy, d]), xs, sb);
       out[1] = c.reshape(c.op('Div', [c.op('Mul', [gsb, c.scalar(gscale)]), s]), scaleDims(xs, g));

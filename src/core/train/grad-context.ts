@@ -18,6 +18,8 @@ export type GradRule = (ctx: GradContext, node: FwdNode, gys: (string | undefine
 /** Emission helpers shared by all rules. */
 export class GradContext {
   private readonly cache = new Map<string, string>();
+  /** Micro-batches per step: an activation's LSQ scale gradient counts the elements of the whole step's tensor, not one micro-batch's. */
+  microBatches = 1;
 
   constructor(
     readonly b: GraphBuilder,

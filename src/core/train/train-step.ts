@@ -89,6 +89,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   for (const p of o.params) b.input(p, dtype, shapes.get(p));
   for (const t of o.model.graph!.initializer ?? []) if (!paramSet.has(t.name ?? '')) b.initializerProto(t);
   const ctx = new GradContext(b, dtype, shapes, new Set(), constInts, file);
+  ctx.microBatches = k;
   const scaleInputs = o.fakeQuant.map((s) => {
     const name = scaleInputName(s);
     b.input(name, dtype, scaleDims(shapes.get(s.tensor)!, s.granularity));
