@@ -4,7 +4,7 @@ import type { PartialResultParams, WorkDoneProgressParams } from 'vscode-languag
 import type { ModelSummary } from './model-summary';
 import type { AnalysisReport, EndToEndMetrics, LayerReport, Recommendation, Target } from './report';
 import type { Recipe } from './recipe';
-import type { QatVersusPtq, TrainingProgress } from './training';
+import type { QatVersusPtq, TrainedScope, TrainingProgress, TrainScopeMode } from './training';
 
 /**
  * `initializationOptions` the engine accepts (the environment variables QUANTLENS_MEMORY_BUDGET_MB, QUANTLENS_THREADS
@@ -173,6 +173,8 @@ export interface QatParams extends WorkDoneProgressParams {
   batchSize?: number;
   seed?: number;
   output: string;
+  /** What to train (default 'auto': everything when it fits half the machine's memory, else the quantization parameters with the weights frozen). */
+  train?: TrainScopeMode;
 }
 /** One point of the live training curves (a TrainingProgress of `src/shared/training.ts` plus the job and model). */
 export interface QatProgress extends TrainingProgress { jobId: string; model: string }
@@ -187,6 +189,8 @@ export interface QatResult {
   versusPtq: QatVersusPtq;
   /** The whole training curve (the log's points), so a panel draws the finished run whatever progress it saw. */
   curve: { step: number; loss: number; accuracy?: number; agreement?: number }[];
+  /** What was trained (everything, or the quantization parameters with the weights frozen) and why. */
+  trained: TrainedScope;
 }
 /** `quant/qat`: fine-tune with fake quantization and export. */
 export const QatRequest = new RequestType<QatParams, QatResult, void>('quant/qat');

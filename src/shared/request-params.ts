@@ -120,6 +120,7 @@ export const RequestParamsSchemas = {
     epochs: EpochsSchema.optional(), steps: StepsSchema.optional(), lr: LearningRateSchema.optional(), batchSize: BatchSizeSchema.optional(),
     seed: z.number({ error: (i) => `expected an integer seed, got ${typeName(i.input)}` }).int().optional(),
     output: PathSchema,
+    train: z.enum(['auto', 'all', 'quant-params'], { error: (i) => `expected 'auto', 'all' or 'quant-params', got ${JSON.stringify(i.input)}` }).optional(),
   }),
   'quant/export': paramsObject({ ...progress, model: PathSchema, recipe: RecipeParamSchema.optional(), data: DataSpecSchema.optional(), output: PathSchema }),
   'quant/compare': paramsObject({ ...progress, float: PathSchema, quantized: PathSchema, data: DataSpecSchema.optional() }),

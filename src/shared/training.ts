@@ -39,6 +39,35 @@ export interface TrainingLog {
   entries: TrainingLogEntry[];
   /** Why the job ended. */
   end: 'done' | 'cancelled' | 'diverged';
+  /** What the run trained (absent in logs written before this field existed). */
+  trained?: TrainedScope;
+}
+
+/** Which tensors QAT trains: "auto" chooses by the memory budget, "all" trains everything, "quant-params" freezes the weights. */
+export type TrainScopeMode = 'auto' | 'all' | 'quant-params';
+
+/**
+ * What a QAT run trained and why: everything (weights, biases, norms, embeddings and the learned quantization scales),
+ * or, when training the weights with the optimizer would not fit the memory budget (or when asked), only the
+ * quantization scales and the 1-D parameters (biases, norm scales and shifts) with the weights frozen (as
+ * EfficientQAT's E2E-QP does for large models).
+ */
+export interface TrainedScope {
+  /** "all": every trainable tensor; "quant-params": quantization scales, biases and norm parameters, weights frozen. */
+  kind: 'all' | 'quant-params';
+  /** "requested" (by the option), "fits" (full training fits the budget) or "over-budget" (it would not). */
+  reason: 'requested' | 'fits' | 'over-budget';
+  /** Trained float tensors other than scales (weights, biases, norm parameters), and their values. */
+  trainedTensors: number;
+  trainedValues: number;
+  /** Learned quantization scale tensors (weight and activation). */
+  learnedScales: number;
+  /** Weight tensors kept frozen, and their bytes (read by ONNX Runtime from the model, never copied per step). */
+  frozenTensors: number;
+  frozenBytes: number;
+  /** Estimated memory of training every trainable tensor with the run's optimizer, and the budget it was compared with. */
+  fullTrainingBytes: number;
+  budgetBytes: number;
 }
 
 /** Number formats a QAT run trained, with how many layers use them. */

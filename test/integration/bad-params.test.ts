@@ -91,12 +91,13 @@ describe('engine: bad params are InvalidParams naming the field', () => {
     assert.match(e.message, /more than 1000 levels deep; the depth limit is 32/);
   });
 
-  it('QAT: batchSize 0, steps -1, lr "x"; analyze and QAT with data.samples 1e9', async () => {
+  it('QAT: batchSize 0, steps -1, lr "x", train "weights"; analyze and QAT with data.samples 1e9', async () => {
     const qat = { model: mlp, output: path.join(dir, 'q.onnx') };
     await invalid('quant/qat', { ...qat, batchSize: 0 }, 'batchSize', /at least 1/);
     await invalid('quant/qat', { ...qat, steps: -1 }, 'steps', /at least 1/);
     await invalid('quant/qat', { ...qat, lr: 'x' }, 'lr', /expected a learning rate \(a number\), got a string \("x"\)/);
     await invalid('quant/qat', { ...qat, data: { samples: 1e9 } }, 'data.samples', /at most 100,000/);
+    await invalid('quant/qat', { ...qat, train: 'weights' }, 'train', /expected 'auto', 'all' or 'quant-params', got "weights"/);
     await invalid('quant/analyze', { model: mlp, data: { samples: 1e9 } }, 'data.samples', /at most 100,000/);
     await invalid('quant/analyze', { model: mlp, data: { samples: 2.5 } }, 'data.samples', /integer/);
     await invalid('quant/recommend', { model: mlp, target: { kind: 'min-sqnr-db', value: 'x' } }, 'target.value', /a number/);

@@ -1,7 +1,8 @@
 // A model over 2 GiB with external data, generated on the fly (an MLP whose weights are written in chunks: the test
 // never holds them): inspect reports its real size, quantize keeps the big float layers and writes the export over
-// 2 GiB with external data beside it, and analyze gives a report with finite numbers. No step builds a protobuf over
-// 2 GiB (that throws).
+// 2 GiB with external data beside it, analyze gives a report with finite numbers, and qat trains it within a memory
+// budget too small for its weights (the quantization scales only, the weights frozen and read by ONNX Runtime from
+// the external data) and exports over 2 GiB with external data. No step builds a protobuf over 2 GiB (that throws).
 // Everything is written under os.tmpdir() and removed in `finally`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,13 +10,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
+import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { externalRef } from '../../src/core/onnx/external-data';
 import { loadModelFile } from '../../src/core/onnx/model-file';
 import { DataType } from '../../src/core/onnx/proto';
 import { captureIO } from '../fixtures/tiny-models';
 import { writeBigMlp } from '../fixtures/zoo/big-mlp';
 
-test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with external data), analyze', { timeout: 900_000 }, async () => {
+test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with external data), analyze, qat', { timeout: 900_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-big-'));
   try {
     const big = writeBigMlp(dir, 'mlp');
@@ -67,6 +69,34 @@ test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with ex
     // fan-in 12288: repair (hours of GPTQ in JS) is not a default here, and the report says so per layer
     assert.deepEqual(r.layers.map((l: { repairNotComputed?: string }) => l.repairNotComputed), Array(5).fill('too-large'));
     assert.ok(r.warnings.some((w: string) => /repair not computed on 5 layer\(s\) too large/.test(w)), r.warnings.join('\n'));
+
+    // qat with an 8 GiB budget (training the 2.4 GB of weights with Adam needs about 24 GB): the scales of the
+    // activations and of the head weight train, the weights stay frozen; the big layers keep float weights, so the
+    // export is over 2 GiB and gets a data file
+    const qrecipe = path.join(dir, 'qat.qrecipe.json');
+    const floatWeights = Object.fromEntries([0, 1, 2, 3].map((k) => [`/fc${k}/MatMul`, { weights: 'float' }]));
+    fs.writeFileSync(qrecipe, JSON.stringify({ version: 1, defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: floatWeights }));
+    const qatOut = path.join(dir, 'qat', 't.onnx');
+    const t = await cli(['qat', big.model, '-o', qatOut, '--recipe', qrecipe, '--synthetic', '--samples', '2', '--steps', '2', '--threads', '2', '--memory', '8192']);
+    const said = /Trained: quantization parameters only, 5 learned quantization scales; 5 weight tensors \(2\.42 GB\) frozen: training them with the optimizer needs about 24\.16 GB, over the 8\.59 GB memory budget/;
+    assert.match(t.stdout(), said, t.stdout());
+    assert.match(t.stderr(), said, 'said before training starts too');
+    assert.deepEqual(fs.readdirSync(path.dirname(qatOut)).sort(), ['t.onnx', 't.onnx.data', 't.qrecipe.json', 't.training-log.json'], 'the model, its data, the learned scales and the log: nothing temporary');
+    assert.ok(fs.statSync(`${qatOut}.data`).size > 2 ** 31 && fs.statSync(qatOut).size < 1 << 20, 'the weights are in the data file');
+    const log = JSON.parse(fs.readFileSync(path.join(dir, 'qat', 't.training-log.json'), 'utf8'));
+    assert.deepEqual([log.trained.kind, log.trained.reason, log.trained.frozenTensors, log.entries.length], ['quant-params', 'over-budget', 5, 2]);
+    assert.ok(log.entries.every((e: { loss: number }) => Number.isFinite(e.loss)));
+    const session = await ortBackend().createSession(qatOut, { threads: 2 });
+    try {
+      const x = Float32Array.from({ length: 2 * 12288 }, (_, i) => Math.sin(i));
+      const y = (await session.run({ x: { type: DataType.FLOAT, dims: [2, 12288], data: x } })).y;
+      assert.deepEqual(y.dims, [2, 10]);
+      assert.ok(Array.from(y.data as Float32Array).every(Number.isFinite), 'the export runs in ONNX Runtime');
+    } finally {
+      await session.release();
+    }
+    const learned = JSON.parse(fs.readFileSync(path.join(dir, 'qat', 't.qrecipe.json'), 'utf8'));
+    assert.ok(learned.layers['/head/MatMul'].scales['head.weight'].length === 10, 'the head weight scales are written');
 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

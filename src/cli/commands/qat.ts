@@ -7,17 +7,20 @@ import { openDataSource } from '../../core/data/open';
 import { QuantLensError } from '../../core/errors';
 import { writeFileAtomic } from '../../core/onnx/model-file';
 import { checkOutputFile, writeOutputFile } from '../../core/output-file';
-import { encodeModelProto } from '../../core/onnx/proto';
+import { encodeModelProto, ModelProto } from '../../core/onnx/proto';
 import { ortBackend } from '../../core/runtime/ort-backend';
+import { collectGarbage } from '../../core/gc';
 import { exportQatModel, prepareForTraining, qatPlan, recipeWithScales, trainedFormats } from '../../core/train/export';
 import { fixedBatch, readAllSamples } from '../../core/train/batches';
 import { versusPtq, versusPtqMessage } from '../../core/train/versus-ptq';
 import { describeData } from '../../shared/data';
 import { compareOutputs, OutputCheck, quantizeModel } from './quantize';
 import { fidelityMessages } from '../../core/quant/ort-fidelity';
-import { runQat } from '../../core/train/qat';
+import { QatResult, runQat } from '../../core/train/qat';
+import { DataSource } from '../../core/data';
 import { Recipe } from '../../shared/recipe';
-import { QatVersusPtq, TrainedFormat, TrainingLog } from '../../shared/training';
+import { QatVersusPtq, TrainedFormat, TrainedScope, TrainingLog, TrainScopeMode } from '../../shared/training';
+import { defaultTrainingBudget, trainedScopeMessage } from '../../core/train/train-scope';
 import { CliIO, EXIT_CODES_HELP } from '../context';
 import { addDataOptions, DataFlags, dataFromFlags, positiveInt, schemaNumber } from '../data-options';
 import { BatchSizeSchema, EpochsSchema, LearningRateSchema, StepsSchema } from '../../shared/request-params';
@@ -38,6 +41,10 @@ export interface QatCliOptions extends DataFlags {
   temperature?: number;
   checkpoint?: string;
   threads?: number;
+  /** What to train (default auto: by the memory budget). */
+  train?: TrainScopeMode;
+  /** Memory budget in MiB (default half the machine's memory): the samples held, and whether the weights can be trained. */
+  memory?: number;
 }
 
 /** What a qat run wrote. */
@@ -53,6 +60,8 @@ export interface QatCliResult {
   warnings: string[];
   /** The exported model against plain PTQ of the same recipe (both against the float model, on the same samples). */
   versusPtq: QatVersusPtq;
+  /** What was trained (everything, or the quantization parameters with the weights frozen) and why. */
+  trained: TrainedScope;
 }
 
 /** Samples the exported model and PTQ are compared on (the first ones of the training data). */
@@ -76,8 +85,6 @@ async function ptqComparison(file: string, o: QatCliOptions, qat: OutputCheck, s
 
 const positiveNumber = (v: string) => { const n = Number(v); if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a positive number'); return n; };
 
-/** Memory QAT on the command line may use for the samples it holds: half the machine's memory. */
-const QAT_CLI_MEMORY_BYTES = os.totalmem() / 2;
 
 /** Fine-tunes `file` with the recipe's formats and writes the QDQ model, the recipe with learned scales and the training log. */
 export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signal?: AbortSignal): Promise<QatCliResult> {
@@ -88,7 +95,8 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
   if (!spec) throw new QuantLensError('usage-no-data', 'QAT needs data: give --data <folder>, --data mnist or --synthetic (or a recipe with "data")');
   const source = openDataSource(spec, graph.inputs, { ...flags.options, samples: o.samples ?? recipe.samples });
   checkOutputFile(o.output, 'output');
-  await checkSamplesFitMemory(source, QAT_CLI_MEMORY_BYTES, 'QAT');
+  const budget = o.memory ? o.memory * 1024 * 1024 : defaultTrainingBudget();
+  await checkSamplesFitMemory(source, budget, 'QAT');
   const { inputs, labels } = await readAllSamples(source);
   const count = source.samples;
   const hasLabels = !!labels;
@@ -102,7 +110,8 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
     batchSize: o.batchSize ?? 32, steps: total, lr: o.lr ?? 1e-4, schedule: { kind: 'cosine', minFactor: 0.05 },
     optimizer: { kind: o.optimizer ?? 'adam' },
     loss: distill ? { distill: 1, distillKind: o.distill ?? 'kl', temperature: o.temperature ?? 1, crossEntropy: hasLabels ? 1 : 0 } : undefined,
-    seed: o.seed ?? 0, checkpointPath: o.checkpoint, signal, threads: o.threads ?? 1, progressEvery: Math.max(1, Math.min(20, Math.floor(total / 50))),
+    seed: o.seed ?? 0, checkpointPath: o.checkpoint, signal, threads: o.threads ?? 1, train: o.train, memoryBudgetBytes: budget,
+    onScope: (scope) => io?.err(trainedScopeMessage(scope)), progressEvery: Math.max(1, Math.min(20, Math.floor(total / 50))),
     onProgress: (p) => progress?.update(p.step, `loss ${p.loss.toFixed(4)}${p.accuracy !== undefined ? ` acc ${(100 * p.accuracy).toFixed(1)}%` : ''}${p.agreement !== undefined ? ` agree ${(100 * p.agreement).toFixed(1)}%` : ''}`),
   });
   progress?.finish();
@@ -111,24 +120,31 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
     const passes = r.microBatch < r.batch ? `, gradients accumulated over ${r.batch / r.microBatch} passes of ${r.microBatch}` : '';
     io.err(`Batch: ${r.batch} samples per step${passes}${fixed ? ` (the model's batch dim is fixed at ${fixed})` : ' (to keep the activations within the memory budget)'}`);
   }
-  const qdq = exportQatModel(r.model, r.layers, r.specs, file);
-  const bytes = encodeModelProto(qdq);
   // The exported model against the float model and against plain PTQ of the same recipe, on the same samples
-  // (compareOutputs also checks that ONNX Runtime loads the result before it is written).
+  // (compareOutputs also checks that ONNX Runtime loads the result before it is written). The model is written
+  // before the PTQ run, so its bytes (hundreds of MB on a big model) are gone by then.
   const checkN = Math.min(count, CHECK_SAMPLES);
-  const qat = await compareOutputs(model, bytes, source, checkN, ortBackend(), o.threads ?? 1);
+  const qat = await exportChecked(model, r, file, source, checkN, o);
+  collectGarbage(); // the weights the export read, before the PTQ run reads them again
   const versus = await ptqComparison(file, o, qat, source.description.synthetic, trainedFormats(recipe, r.layers), checkN);
   const base = o.output.replace(/\.onnx$/i, '');
   const logFile = `${base}.training-log.json`;
   const recipeFile = `${base}.qrecipe.json`;
-  writeOutputFile(o.output, bytes, 'output');
-  const log: TrainingLog = { version: 1, model: path.resolve(file), seed: o.seed ?? 0, optimizer: o.optimizer ?? 'adam', entries: r.log, end: 'done' };
+  const log: TrainingLog = { version: 1, model: path.resolve(file), seed: o.seed ?? 0, optimizer: o.optimizer ?? 'adam', entries: r.log, end: 'done', trained: r.trained };
   writeFileAtomic(logFile, JSON.stringify(log, null, 1));
   const out = recipeWithScales({ ...recipe, model: path.relative(path.dirname(path.resolve(recipeFile)), path.resolve(file)) }, r.layers, r.specs);
   writeFileAtomic(recipeFile, JSON.stringify(out, null, 2));
   if (o.checkpoint && fs.existsSync(o.checkpoint)) fs.unlinkSync(o.checkpoint);
   const warnings = fidelityMessages(qatPlan(r.layers, r.specs));
-  return { versusPtq: versus, warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+  return { versusPtq: versus, trained: r.trained, warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+}
+
+/** Exports the trained model as QDQ, compares it with the float model (ONNX Runtime loading it) and writes it (with external data beside it when over 2 GiB). */
+async function exportChecked(model: ModelProto, r: QatResult, file: string, source: DataSource, checkN: number, o: QatCliOptions): Promise<OutputCheck> {
+  const bytes = encodeModelProto(exportQatModel(r.model, r.layers, r.specs, file));
+  const check = await compareOutputs(model, bytes, source, checkN, ortBackend(), o.threads ?? 1);
+  writeOutputFile(o.output, bytes, 'output');
+  return check;
 }
 
 /** Registers `qat`. */
@@ -147,7 +163,9 @@ export function registerQat(program: Command, io: CliIO): void {
     .addOption(new Option('--distill <kind>', 'distil against the float model (default when the data has no labels: kl)').choices(['kl', 'mse']))
     .option('--temperature <t>', 'softmax temperature of KL distillation (default 1)', positiveNumber)
     .option('--checkpoint <file>', 'checkpoint file: written during training, resumed from when it exists, removed at the end')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default 1)', positiveInt);
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default 1)', positiveInt)
+    .addOption(new Option('--train <what>', 'what to train: auto (everything when it fits the memory budget, else the quantization scales, biases and norms with the weights frozen), all, quant-params (default auto)').choices(['auto', 'all', 'quant-params']))
+    .option('--memory <MiB>', 'memory budget in MiB for the samples held and for training the weights (default half the machine\'s memory)', positiveInt);
   addDataOptions(cmd);
   cmd.addHelpText('after', `
 With labels (MNIST, or labels.npy beside .npy data) the loss is cross-entropy; without, distillation against
@@ -165,6 +183,7 @@ ${EXIT_CODES_HELP}`);
       const r = await qatModel(file, opts, io, ac.signal);
       io.out(`Wrote ${path.resolve(r.output)}`);
       io.out(`Trained ${r.steps} steps on ${r.samples} samples: loss ${r.firstLoss.toFixed(4)} -> ${r.lastLoss.toFixed(4)}`);
+      io.out(trainedScopeMessage(r.trained));
       io.out(`Learned scales: ${path.resolve(r.recipe)}`);
       io.out(`Training log: ${path.resolve(r.log)}`);
       for (const w of r.warnings) io.err(`Note: ${w}`);

@@ -1,12 +1,13 @@
 /** The QAT job: builds the training step, runs it batch by batch in ONNX Runtime, reports progress, checkpoints, cancels. */
 import { QuantLensError } from '../errors';
+import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
 import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
 import { sizeOf, Tensor, TensorArray, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
 import { Recipe } from '../../shared/recipe';
-import { TrainingLogEntry, TrainingProgress } from '../../shared/training';
+import { TrainedScope, TrainingLogEntry, TrainingProgress, TrainScopeMode } from '../../shared/training';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { FakeQuantSpec } from './fake-quant';
 import { LossSpec } from './losses';
@@ -19,6 +20,7 @@ import { prepareForTraining } from './export';
 import { accuracy, predict } from './evaluate';
 import { argmaxRows, checkSamples, feedRows, fixedBatch, gatherRows, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
 import { planBatches } from './batch-plan';
+import { chooseTrainScope } from './train-scope';
 
 export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
 export type { SampleSet } from './batches';
@@ -66,7 +68,10 @@ export interface QatOptions {
   /** Held-out data evaluated (simulated model: accuracy with labels, top-1 agreement with the FP32 model) every `every` steps (default: each epoch) and at the end. */
   evaluation?: { data: QatData; every?: number };
   threads?: number;
-  /** Training steps per session run, inside an ONNX Loop (default 8; 1 runs the plain step graph). */
+  /**
+   * Training steps per session run, inside an ONNX Loop (default 8; 1 runs the plain step graph). Runs with frozen
+   * weights take 1 (the Loop only saves copying trained state, and the fused frozen MatMuls read a scale copy fed per run).
+   */
   stepsPerRun?: number;
   /**
    * Samples per forward/backward pass inside a step (gradients are accumulated over the step's micro-batches).
@@ -81,8 +86,21 @@ export interface QatOptions {
    * steps), off above (ViT-B/16: peak RSS 8.4 -> 6.0 GB for 4% more CPU time a step).
    */
   arena?: boolean;
+  /** What to train (default 'auto': everything when fullTrainingBytes fits `memoryBudgetBytes`, else the quantization parameters, weights frozen). */
+  train?: TrainScopeMode;
+  /** Memory the run may use (default half the machine's memory): decides 'auto' (train-scope.ts). */
+  memoryBudgetBytes?: number;
+  /** Called once what is trained is decided, before the first step. */
+  onScope?: (scope: TrainedScope) => void;
+  /** Fake-quantized MatMuls on frozen weights as one fused node (frozen-matmul.ts; default true, false for comparisons). */
+  fuseFrozenMatMul?: boolean;
+  /** Bytes of the weight row blocks a fused frozen MatMul quantizes at a time (default 64 MiB; small in tests). */
+  frozenBlockBytes?: number;
   backend?: InferenceBackend;
 }
+
+/** Tensors from this size on are released right after scale initialisation reads them (collectGarbage). */
+const BIG_TENSOR_BYTES = 64 << 20;
 
 /** Trained values from which the step session runs without ONNX Runtime's memory arena (see QatOptions.arena). */
 export const ARENA_MAX_PARAMS = 50_000_000;
@@ -101,6 +119,8 @@ export interface QatResult {
   /** Samples per step and per forward/backward pass (the step accumulates batch / microBatch passes). */
   batch: number;
   microBatch: number;
+  /** What was trained (everything, or the quantization parameters with the weights frozen) and why. */
+  trained: TrainedScope;
 }
 
 /** Fine-tunes (or trains, with recipe null) a model. */
@@ -145,13 +165,18 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const evalSamples = o.evaluation ? checkSamples(o.evaluation.data, graph.inputs, file) : undefined;
   if (evalSamples) evalTeacher = await predict(o.model, evalSamples, undefined, { backend, threads, fetch: logits });
   // Plan and initial scales.
-  const params = trainableTensors(graph);
   const { specs, layers } = o.recipe ? planFromRecipe(graph, o.recipe, o.learnScales ?? true, file) : { specs: [], layers: [] };
+  // Frozen weights stay initializers of the step graph (external data stays a reference ONNX Runtime reads).
+  const { params, frozen, scope } = chooseTrainScope(graph, trainableTensors(graph), { mode: o.train, budgetBytes: o.memoryBudgetBytes, optimizer: o.optimizer?.kind ?? 'adam', learnedScales: specs.filter((s) => s.learnScale).length });
+  o.onScope?.(scope);
   if (specs.length) await calibrate(o, graph, specs, samples, backend, threads);
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
-  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, file });
-  const loop = (o.stepsPerRun ?? 8) > 1 ? loopTrainStep(step) : undefined;
-  const paramValues = params.reduce((n, p) => n + sizeOf(step.shapes.get(p)!), 0);
+  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, fuseFrozenMatMul: o.fuseFrozenMatMul, frozenBlockBytes: o.frozenBlockBytes, file });
+  // Frozen weights were read (scale initialisation) and are now ONNX Runtime's alone: free JavaScript's copies first.
+  if (frozen.length) collectGarbage();
+  const perRun = frozen.length ? 1 : Math.max(1, o.stepsPerRun ?? 8);
+  const loop = perRun > 1 ? loopTrainStep(step) : undefined;
+  const paramValues = [...params, ...frozen].reduce((n, p) => n + sizeOf(step.shapes.get(p)!), 0);
   const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads, config: step.sessionConfig, arena: o.arena ?? paramValues < ARENA_MAX_PARAMS });
   // State.
   const values = new Map<string, Float32Array>();
@@ -179,7 +204,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const optKind = o.optimizer?.kind ?? 'adam';
   const b1 = o.optimizer?.beta1 ?? 0.9, b2 = o.optimizer?.beta2 ?? 0.999;
   const every = o.progressEvery ?? 20;
-  const K = Math.max(1, o.stepsPerRun ?? 8);
+  const K = perRun;
   let perm = new Rng(seed).permutation(N);
   let permEpoch = -1;
   let acc = { loss: 0, n: 0, correct: 0, agree: 0, samples: 0 };
@@ -225,6 +250,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
       if (!loop) {
         const feeds = { ...stepFeeds[0] };
         for (const name of [...step.params, ...step.state, ...step.scales]) feeds[name] = tensorOf(name);
+        for (const c of step.scaleCopies) feeds[c.input] = tensorOf(c.of);
         const r = await session.run(feeds);
         losses = r[step.loss].data as Float32Array;
         logitsAll = r[step.logits].data as Float32Array;
@@ -291,7 +317,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   }
   specs.forEach((s, k) => { s.scale = values.get(step.scales[k])!.slice(); });
   const trained = new Map(params.map((p) => [p, values.get(p)!]));
-  return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits, batch: B, microBatch: micro };
+  return { model: withParams(o.model, trained), specs, layers, log, steps: done, logits, batch: B, microBatch: micro, trained: scope };
 }
 
 /** Scales the recipe fixes (`scales`, e.g. learned by an earlier QAT run) replace the calibrated ones. */
@@ -332,7 +358,11 @@ async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], sa
   for (const s of specs) {
     if (s.role !== 'weight') continue;
     const p = graph.initializers.get(s.tensor) ?? graph.constantNodes.get(s.tensor)!;
-    initWeightScales(s, constFloat(graph, s.tensor), (p.dims ?? []).map(Number), o.weightInit ?? 'mse');
+    const dims = (p.dims ?? []).map(Number);
+    initWeightScales(s, constFloat(graph, s.tensor), dims, o.weightInit ?? 'mse');
+    // a weight-sized read and its sorted copy, freed before the next one (they add up to gigabytes on big models); the
+    // read is held by a WeakRef cache, which keeps it alive until the current job ends, hence the tick first
+    if (4 * sizeOf(dims) >= BIG_TENSOR_BYTES) { await new Promise((r) => setImmediate(r)); collectGarbage(); }
   }
   const acts = specs.filter((s) => s.role === 'activation');
   if (!acts.length) return;

@@ -9,6 +9,7 @@ import { GradContext } from './grad-context';
 import { emitLoss, LossSpec } from './losses';
 import { emitOptimizer, OPT_INPUTS, OptimizerSpec } from './optimizer';
 import { MicroBatchLoop } from './micro-batch';
+import { backwardScaleInputName, emitFrozenMatMul, frozenMatMulApplies } from './frozen-matmul';
 import { ProbeResult } from './shape-probe';
 
 /** Options of buildTrainStep. */
@@ -32,6 +33,10 @@ export interface TrainStepOptions {
    * (the big-batch gradient), then updates once. For models with a fixed batch dim, and to bound activation memory.
    */
   microBatches?: number;
+  /** Fake-quantized MatMuls on frozen weights (not in `params`) as one fused node (frozen-matmul.ts; default true). */
+  fuseFrozenMatMul?: boolean;
+  /** Bytes of the weight row blocks a fused frozen MatMul quantizes at a time (default FROZEN_BLOCK_BYTES). */
+  frozenBlockBytes?: number;
   file?: string;
 }
 
@@ -58,6 +63,8 @@ export interface TrainStepGraph {
   shapes: Map<string, number[]>;
   /** Session configuration the step graph needs (`STEP_SESSION_CONFIG`). */
   sessionConfig: Record<string, string>;
+  /** Inputs to feed a copy of a scale input's value (the backward scale of fused frozen MatMuls): `input` gets the value of `of`. */
+  scaleCopies: { input: string; of: string }[];
 }
 
 /**
@@ -104,7 +111,19 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const hoisted = new Map<number, { y: string; node: FwdNode; rule: GradRule }>();
   if (acc) o.fakeQuant.forEach((spec, i) => { if (spec.role === 'weight' && paramSet.has(spec.tensor)) hoisted.set(i, emitFakeQuant(ctx, spec, spec.tensor, scaleInputs[i], i, { qdq: true })); });
   acc?.begin();
-  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0, { qdq: true, pre: new Map([...hoisted].map(([i, h]) => [i, h.y])) });
+  const scaleCopies: { input: string; of: string }[] = [];
+  const frozen = o.fuseFrozenMatMul === false ? undefined : {
+    blockBytes: o.frozenBlockBytes,
+    specs: new Set(o.fakeQuant.flatMap((s, i) => (s.role === 'weight' && !paramSet.has(s.tensor) && graph.initializers.has(s.tensor) ? [i] : []))),
+    bwScale: (i: number) => {
+      const name = backwardScaleInputName(o.fakeQuant[i]);
+      b.input(name, dtype, shapes.get(scaleInputs[i]));
+      shapes.set(name, shapes.get(scaleInputs[i])!);
+      scaleCopies.push({ input: name, of: scaleInputs[i] });
+      return name;
+    },
+  };
+  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0, { qdq: true, pre: new Map([...hoisted].map(([i, h]) => [i, h.y])), frozen });
   // Loss and its gradient.
   const logitDims = shapes.get(o.logits);
   if (!logitDims) throw new QuantLensError('train-logits', `tensor '${o.logits}' is not produced by the model`, file);
@@ -165,16 +184,17 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   model.graph!.value_info = [];
   return {
     model, dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, newParams, state, newState,
-    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes, sessionConfig: STEP_SESSION_CONFIG,
+    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes, sessionConfig: STEP_SESSION_CONFIG, scaleCopies,
   };
 }
 
 /**
  * Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors;
  * `qdq`: 8-bit points as QuantizeLinear + DequantizeLinear (the session then needs STEP_SESSION_CONFIG); `pre`: points
- * already emitted (spec index -> quantized tensor).
+ * already emitted (spec index -> quantized tensor); `frozen`: weight specs of frozen weights whose MatMul becomes the
+ * fused node of frozen-matmul.ts where it applies (`bwScale` declares its backward scale input).
  */
-export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>, opts: { qdq?: boolean; pre?: Map<number, string> } = {}): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
+export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>, opts: { qdq?: boolean; pre?: Map<number, string>; frozen?: { specs: Set<number>; bwScale: (spec: number) => string; blockBytes?: number } } = {}): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
   const uses = new Map<string, number>();
   specs.forEach((s, k) => s.uses.forEach(([node, idx]) => uses.set(`${node}\u0000${idx}`, k)));
   const fqOut = new Map<number, string>(opts.pre ?? []);
@@ -183,9 +203,11 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
   for (const n of swapReluMaxPool(prepareForward(graph.nodes, req, ctx.shapes), graph, uses, ctx, req)) {
     if (n.opType === 'Constant' && skipConstants.has(n.outputs[0])) continue;
     const inputs = n.inputs.slice();
+    const wk = n.opType === 'MatMul' ? uses.get(`${n.name}\u00001`) : undefined;
+    const fused = wk !== undefined && !!opts.frozen?.specs.has(wk) && frozenMatMulApplies(ctx, specs[wk], n, 1) ? wk : undefined;
     n.inputs.forEach((t, idx) => {
       const k = uses.get(`${n.name}\u0000${idx}`);
-      if (k === undefined) return;
+      if (k === undefined || k === fused) return;
       if (!fqOut.has(k)) {
         const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k, opts);
         fqOut.set(k, fq.y);
@@ -194,6 +216,12 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
       }
       inputs[idx] = fqOut.get(k)!;
     });
+    if (fused !== undefined) {
+      const f = emitFrozenMatMul(ctx, specs[fused], { ...n, inputs }, scaleInputs[fused], opts.frozen!.bwScale(fused), fused, opts.frozen!.blockBytes);
+      fwd.push(f.node);
+      custom.set(f.node.name, f.rule);
+      continue;
+    }
     const proto: NodeProto = { ...n.proto, input: inputs, output: n.outputs };
     b.nodes.push(proto);
     fwd.push({ ...n, inputs, proto });

@@ -10,6 +10,7 @@ import { exportQatModel, prepareForTraining, recipeWithScales, trainedFormats } 
 import { versusPtq } from '../../core/train/versus-ptq';
 import { runQat } from '../../core/train/qat';
 import { readAllSamples } from '../../core/train/batches';
+import { defaultTrainingBudget, trainedScopeMessage } from '../../core/train/train-scope';
 import { QatProgressNotification } from '../../shared/protocol';
 import type { QatParams, QatResult } from '../../shared/protocol';
 import type { TrainingLog } from '../../shared/training';
@@ -55,6 +56,8 @@ export async function runQatJob(engine: Engine, connection: Connection, job: Job
     steps: params.steps, epochs: params.steps === undefined ? params.epochs ?? 1 : undefined,
     lr: params.lr ?? 5e-4, schedule: { kind: 'cosine', minFactor: 0.05 }, batchSize: params.batchSize ?? 32, seed: params.seed ?? 0,
     threads: engine.threads, backend: engine.backend, signal: job.signal, progressEvery: 10,
+    train: params.train, memoryBudgetBytes: defaultTrainingBudget(),
+    onScope: (scope) => job.enter(`training (${trainedScopeMessage(scope)})`, 15),
     onProgress: (p) => {
       job.progress(`step ${p.step}/${p.totalSteps}, loss ${p.loss.toPrecision(4)}`, 15 + (75 * p.step) / Math.max(1, p.totalSteps));
       void connection.sendNotification(QatProgressNotification, { ...p, jobId: job.info.id, model: m.path });
@@ -79,11 +82,11 @@ export async function runQatJob(engine: Engine, connection: Connection, job: Job
   const logFile = `${base}.training-log.json`;
   const notes = `scales learned by QAT (${result.steps} steps); the trained weights are in ${path.basename(output)}`;
   const recipe = recipeWithScales({ ...rr.recipe, model: path.relative(path.dirname(recipeFile), m.path), notes }, result.layers, result.specs);
-  const log: TrainingLog = { version: 1, model: m.path, seed: params.seed ?? 0, optimizer: 'adam', entries: result.log, end: 'done' };
+  const log: TrainingLog = { version: 1, model: m.path, seed: params.seed ?? 0, optimizer: 'adam', entries: result.log, end: 'done', trained: result.trained };
   writeOutputFile(output, bytes, 'output');
   writeFileAtomic(recipeFile, `${JSON.stringify(recipe, null, 2)}\n`);
   writeFileAtomic(logFile, `${JSON.stringify(log, null, 2)}\n`);
   const versus = versusPtq(before, after, ptq.data.samples, ptq.data.description.synthetic, trainedFormats(rr.recipe, result.layers));
   const curve = result.log.map((e) => ({ step: e.step, loss: e.loss, accuracy: e.accuracy, agreement: e.agreement }));
-  return { output, recipe: recipeFile, log: logFile, before, after, steps: result.steps, versusPtq: versus, curve };
+  return { output, recipe: recipeFile, log: logFile, before, after, steps: result.steps, versusPtq: versus, curve, trained: result.trained };
 }
