@@ -43,3 +43,11 @@ test('round half to even, saturation and zero points as QuantizeLinear', () => {
   assert.equal(s.scale, 2 / 7);
   assert.equal(s.zeroPoint, 0);
 });
+
+test('the default learning rate follows the weight formats: 1e-6 when all quantized weights have 8 bits or more, else 1e-5', async () => {
+  const { defaultLearningRate } = await import('../../src/core/train/qat');
+  assert.equal(defaultLearningRate([{ role: 'weight', bits: 8 }, { role: 'activation', bits: 8 }]), 1e-6);
+  assert.equal(defaultLearningRate([{ role: 'weight', bits: 8 }, { role: 'weight', bits: 4 }]), 1e-5);
+  assert.equal(defaultLearningRate([{ role: 'activation', bits: 8 }]), 1e-5); // nothing quantized on the weights: a float fine-tune
+  assert.equal(defaultLearningRate([]), 1e-5);
+});

@@ -107,7 +107,7 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
   if (io) io.err(`Data: ${describeData(source.description)}; loss: ${hasLabels && !o.distill ? 'cross-entropy' : hasLabels ? 'cross-entropy + distillation' : 'distillation against the float model'}`);
   const r = await runQat({
     model: prepared, file, recipe, data: { inputs, labels },
-    batchSize: o.batchSize ?? 32, steps: total, lr: o.lr ?? 1e-4, schedule: { kind: 'cosine', minFactor: 0.05 },
+    batchSize: o.batchSize ?? 32, steps: total, lr: o.lr, schedule: { kind: 'cosine', minFactor: 0.05 },
     optimizer: { kind: o.optimizer ?? 'adam' },
     loss: distill ? { distill: 1, distillKind: o.distill ?? 'kl', temperature: o.temperature ?? 1, crossEntropy: hasLabels ? 1 : 0 } : undefined,
     seed: o.seed ?? 0, checkpointPath: o.checkpoint, signal, threads: o.threads ?? 1, train: o.train, memoryBudgetBytes: budget,
@@ -115,6 +115,7 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
     onProgress: (p) => progress?.update(p.step, `loss ${p.loss.toFixed(4)}${p.accuracy !== undefined ? ` acc ${(100 * p.accuracy).toFixed(1)}%` : ''}${p.agreement !== undefined ? ` agree ${(100 * p.agreement).toFixed(1)}%` : ''}`),
   });
   progress?.finish();
+  io?.err(`Learning rate: ${r.lr} peak, cosine schedule${o.lr === undefined ? ' (the default for these weight formats: 1e-6 at 8 bits or more, else 1e-5; --lr to change it)' : ''}`);
   const fixed = fixedBatch(graph.inputs, file);
   if (io && (r.microBatch < r.batch || fixed)) {
     const passes = r.microBatch < r.batch ? `, gradients accumulated over ${r.batch / r.microBatch} passes of ${r.microBatch}` : '';
@@ -157,7 +158,7 @@ export function registerQat(program: Command, io: CliIO): void {
     .option('--recipe <file>', 'a *.qrecipe.json with default and per-layer formats (default: int8 per-channel weights, uint8 activations)')
     .option('--epochs <n>', 'passes over the data (default 1)', schemaNumber(EpochsSchema))
     .option('--steps <n>', 'optimizer steps (overrides --epochs)', schemaNumber(StepsSchema))
-    .option('--lr <x>', 'learning rate (default 1e-4, cosine schedule)', schemaNumber(LearningRateSchema))
+    .option('--lr <x>', 'peak learning rate, cosine schedule (default 1e-6 when every quantized weight has 8 bits or more, else 1e-5)', schemaNumber(LearningRateSchema))
     .addOption(new Option('--optimizer <name>', 'optimizer (default adam)').choices(['adam', 'adamw', 'sgd']))
     .option('--batch-size <n>', 'samples per step (default 32)', schemaNumber(BatchSizeSchema))
     .addOption(new Option('--distill <kind>', 'distil against the float model (default when the data has no labels: kl)').choices(['kl', 'mse']))

@@ -54,7 +54,7 @@ export async function runQatJob(engine: Engine, connection: Connection, job: Job
   const result = await runQat({
     model: prepared, file: m.path, recipe: rr.recipe, data: samples,
     steps: params.steps, epochs: params.steps === undefined ? params.epochs ?? 1 : undefined,
-    lr: params.lr ?? 5e-4, schedule: { kind: 'cosine', minFactor: 0.05 }, batchSize: params.batchSize ?? 32, seed: params.seed ?? 0,
+    lr: params.lr, schedule: { kind: 'cosine', minFactor: 0.05 }, batchSize: params.batchSize ?? 32, seed: params.seed ?? 0,
     threads: engine.threads, backend: engine.backend, signal: job.signal, progressEvery: 10,
     train: params.train, memoryBudgetBytes: defaultTrainingBudget(),
     onScope: (scope) => job.enter(`training (${trainedScopeMessage(scope)})`, 15),
