@@ -70,3 +70,26 @@ test('targets are checked on measured metrics; Pareto counts cover 0 and all', (
 test('HTML escaping', () => {
   assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
 });
+
+test('logitsKl equals the per-value softmax form, the 1e-12 floor on the test probabilities included', async () => {
+  const { logitsKl } = await import('../../src/core/analysis/metrics');
+  const textbook = (r: number[], t: number[]) => {
+    const sm = (x: number[]) => { const m = Math.max(...x); const e = x.map((v) => Math.exp(v - m)); const s = e.reduce((a, b) => a + b, 0); return e.map((v) => v / s); };
+    const pr = sm(r), pt = sm(t);
+    return pr.reduce((k, p, c) => (p > 0 ? k + p * Math.log(p / Math.max(pt[c], 1e-12)) : k), 0);
+  };
+  let seed = 5;
+  const rand = () => { seed = (seed * 16807) % 2147483647; return seed / 2147483647 - 0.5; };
+  const cases: [number[], number[]][] = [
+    [Array.from({ length: 1000 }, () => 8 * rand()), Array.from({ length: 1000 }, () => 8 * rand())],
+    [[1, 2, 3], [1, 2, 3]],
+    [[0, 0, 60], [0, 60, -80]], // the test gives class 2 less than 1e-12: floored, as the probability form does
+    [[-Infinity, 0, 1], [0, 0, 1]], // a class the reference never picks adds nothing
+  ];
+  for (const [r0, t0] of cases) {
+    const r = Float32Array.from(r0), t = Float32Array.from(t0);
+    const want = textbook(Array.from(r), Array.from(t));
+    const got = logitsKl(r, t, 0, r.length, new Float64Array(r.length));
+    assert.ok(Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)), `${got} vs ${want}`);
+  }
+});

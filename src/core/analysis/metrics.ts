@@ -128,14 +128,28 @@ export function looksLikeProbabilities(x: Float32Array, classes: number): boolea
   return true;
 }
 
-/** Softmax of one row into `out` (numerically stable). */
-function softmaxRow(x: Float32Array, off: number, n: number, out: Float64Array): void {
-  let m = -Infinity;
-  for (let c = 0; c < n; c++) if (x[off + c] > m) m = x[off + c];
-  let s = 0;
-  for (let c = 0; c < n; c++) { const e = Math.exp(x[off + c] - m); out[c] = e; s += e; }
-  for (let c = 0; c < n; c++) out[c] /= s;
+/**
+ * KL(softmax(r) || softmax(t)) of one row of logits, t's probabilities floored at 1e-12 as in the probability form,
+ * from log-softmaxes (log p = x - lse(x)): one exp per value of each row and no log or division per value (a GPT head's
+ * 50,257 classes per token made the per-value form most of an analysis's time). `buf` holds n values.
+ */
+export function logitsKl(r: Float32Array, t: Float32Array, off: number, n: number, buf: Float64Array): number {
+  let mr = -Infinity, mt = -Infinity;
+  for (let c = 0; c < n; c++) { if (r[off + c] > mr) mr = r[off + c]; if (t[off + c] > mt) mt = t[off + c]; }
+  let sr = 0, st = 0;
+  for (let c = 0; c < n; c++) {
+    const e = Math.exp(r[off + c] - mr);
+    buf[c] = e;
+    sr += e;
+    st += Math.exp(t[off + c] - mt);
+  }
+  const lr = mr + Math.log(sr), lt = mt + Math.log(st);
+  let kl = 0;
+  for (let c = 0; c < n; c++) if (buf[c] > 0) kl += buf[c] * (r[off + c] - lr - Math.max(t[off + c] - lt, LOG_FLOOR));
+  return kl / sr;
 }
+
+const LOG_FLOOR = Math.log(1e-12);
 
 function argmax(x: Float32Array, off: number, n: number): number {
   let best = 0;
@@ -175,17 +189,14 @@ export class MetricsAccumulator {
     const perSample = labels && labels.length && nRows % labels.length === 0 ? nRows / labels.length : 0;
     for (let row = 0; row < nRows; row++) {
       const off = row * classes;
+      let kl = 0;
       if (this.probabilities) {
         for (let c = 0; c < classes; c++) { pr[c] = r[off + c]; pt[c] = Math.max(0, t[off + c]); }
         let s = 0;
         for (let c = 0; c < classes; c++) s += pt[c];
         if (s > 0) for (let c = 0; c < classes; c++) pt[c] /= s;
-      } else {
-        softmaxRow(r, off, classes, pr);
-        softmaxRow(t, off, classes, pt);
-      }
-      let kl = 0;
-      for (let c = 0; c < classes; c++) if (pr[c] > 0) kl += pr[c] * Math.log(pr[c] / Math.max(pt[c], 1e-12));
+        for (let c = 0; c < classes; c++) if (pr[c] > 0) kl += pr[c] * Math.log(pr[c] / Math.max(pt[c], 1e-12));
+      } else kl = logitsKl(r, t, off, classes, pr);
       this.kl += Math.max(0, kl);
       const at = argmax(t, off, classes);
       if (argmax(r, off, classes) === at) this.agree++;
