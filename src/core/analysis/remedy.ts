@@ -17,7 +17,7 @@ import { InferenceBackend } from '../runtime/backend';
 import { NumberFormat } from '../../shared/formats';
 import { QuantAlgorithm, Recipe } from '../../shared/recipe';
 import { algorithmsFromRecipe } from '../quant/algorithms';
-import { EndToEndMetrics, LayerRemedy, LayerRepairResult, ParetoPoint, Target } from '../../shared/report';
+import { EndToEndMetrics, LayerRemedy, LayerRepairResult, ParetoPoint } from '../../shared/report';
 import { repairPlan } from '../quant/algorithms/repair';
 import { buildPlan } from '../quant/plan';
 import { throwIfAborted } from './activation-cache';

@@ -7,15 +7,14 @@
  * subtracting large terms. No labels are used; the rows are chosen with a seeded generator.
  */
 import { QuantLensError } from '../../errors';
-import { GraphBuilder } from '../../onnx/builder';
 import { Graph } from '../../onnx/graph';
 import { QuantLayer } from '../../onnx/layer';
-import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
+import { encodeModelProto, ModelProto } from '../../onnx/proto';
 import { Tensor, toFloat32 } from '../../onnx/tensor-data';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
 import { Rng } from '../../train/random';
-import { convGeom, ConvGeom, convOutput, GatherOptions, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
+import { convGeom, ConvGeom, convOutput, GatherOptions, GramProduct, gramProduct, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
 
 /** Rows of one layer: [x̂ | δ] per row, plus exact column means of x and x̂. */
 class PairedRows {
@@ -110,7 +109,10 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
   } finally {
     await qs?.release();
   }
-  for (const l of targets) out.set(l.name, await finish(acc.get(l.name)!, backend, o.threads));
+  const gramOf = await gramProduct(backend, o.threads);
+  try {
+    for (const l of targets) out.set(l.name, await finish(acc.get(l.name)!, gramOf));
+  } finally { await gramOf.release(); }
   return out;
 }
 
@@ -193,17 +195,9 @@ function convPairs(x: Float32Array, q: Float32Array, dims: readonly number[], g:
 }
 
 /** The Gram matrix of the rows (ONNX Runtime Gemm, float32) split into the statistics. */
-async function finish(a: PairedRows, backend: InferenceBackend, threads?: number): Promise<LayerInputStats> {
+async function finish(a: PairedRows, gramOf: GramProduct): Promise<LayerInputStats> {
   const K = a.cols, K2 = 2 * K, R = a.rows;
-  const gram = new Float32Array(K2 * K2);
-  if (R > 0) {
-    const b = new GraphBuilder('gram');
-    b.input('z', DataType.FLOAT, [R, K2]);
-    b.node('Gemm', ['z', 'z'], { transA: 1 }, { name: 'gram', output: 'g' });
-    b.output('g', DataType.FLOAT, [K2, K2]);
-    const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads });
-    try { gram.set(toFloat32((await s.run({ z: { type: DataType.FLOAT, dims: [R, K2], data: a.z.subarray(0, R * K2) } }, ['g'])).g)); } finally { await s.release(); }
-  }
+  const gram = R > 0 ? await gramOf.run(a.z, R, K2) : new Float32Array(K2 * K2);
   const h = new Float64Array(K * K), cross = new Float64Array(K * K), dd = new Float64Array(K * K), hf = new Float64Array(K * K);
   for (let i = 0; i < K; i++) {
     for (let j = 0; j < K; j++) {

@@ -14,7 +14,7 @@ import { tensorToProto, toFloat32 } from '../../onnx/tensor-data';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
 import { QuantAlgorithm } from '../../../shared/recipe';
-import { QuantPlan, QuantPlanLayer } from '../qdq-export';
+import { QuantPlan } from '../qdq-export';
 import { adaround, AdaRoundOptions } from './adaround';
 import { awqScales } from './awq';
 import { biasShift } from './bias-correction';
