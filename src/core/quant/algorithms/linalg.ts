@@ -43,14 +43,19 @@ export function choleskyInverse(l: Float64Array, n: number): Float64Array {
  * inverting A and factorising the inverse costs three times that.
  */
 export function inverseUpperFactor(a: Float64Array, n: number): Float64Array {
-  const r = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) r[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
-  const l = cholesky(r, n);
+  const l = cholesky(reversed(a, n), n);
   const t = lowerInverseTransposed(l, n);
   // U[i, j] = Linv[n-1-i, n-1-j] = t[(n-1-j) n + (n-1-i)], nonzero for j >= i
   const u = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = t[(n - 1 - j) * n + (n - 1 - i)];
   return u;
+}
+
+/** P A P for the reversal permutation P (rows and columns in reverse order): lower triangular becomes upper. */
+export function reversed(a: Float64Array, n: number): Float64Array {
+  const r = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) r[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
+  return r;
 }
 
 /** L⁻¹ of a lower triangular [n, n] L (row-major). */

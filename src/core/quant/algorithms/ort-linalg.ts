@@ -6,7 +6,7 @@
 import { GraphBuilder } from '../../onnx/builder';
 import { DataType, encodeModelProto } from '../../onnx/proto';
 import { InferenceBackend, RuntimeSession } from '../../runtime/backend';
-import { cholesky, lowerInverse } from './linalg';
+import { cholesky, inverseUpperFactor, lowerInverse, reversed } from './linalg';
 
 /** Blocks up to this size are factorised in JS (the products around them are too small for a session run to pay). */
 const LEAF = 192;
@@ -97,15 +97,7 @@ async function lowerFactorInverse(p: DoubleProducts, a: Float64Array, n: number,
  * P A P = L' L'ᵀ), its big products in ONNX Runtime; small matrices stay in JS.
  */
 export async function inverseUpperFactorOrt(backend: InferenceBackend, a: Float64Array, n: number, check?: () => void): Promise<Float64Array> {
-  const r = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) r[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
-  let linv: Float64Array;
-  if (n <= LEAF) linv = lowerInverse(cholesky(r, n), n);
-  else {
-    const p = await DoubleProducts.create(backend);
-    try { linv = await lowerFactorInverse(p, r, n, check); } finally { await p.release(); }
-  }
-  const u = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = linv[(n - 1 - i) * n + (n - 1 - j)];
-  return u;
+  if (n <= LEAF) return inverseUpperFactor(a, n);
+  const p = await DoubleProducts.create(backend);
+  try { return reversed(await lowerFactorInverse(p, reversed(a, n), n, check), n); } finally { await p.release(); }
 }
