@@ -14,6 +14,7 @@ import { Tensor, toFloat32 } from '../../onnx/tensor-data';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
 import { Rng } from '../../train/random';
+import { QuantizedRun } from './round-runs';
 import { convGeom, ConvGeom, convOutput, GatherOptions, GramProduct, gramProduct, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
 
 /** Rows of one layer: [x̂ | δ] per row, plus exact column means of x and x̂. */
@@ -62,7 +63,10 @@ class PairedRows {
  * Runs the float model and the partly quantized model (same graph, other weights) over `data` and returns, per
  * layer, the statistics of its float input with `quantized` filled in (see QuantizedInputStats).
  */
-export async function gatherPairedInputs(floatModel: ModelProto, quantModel: ModelProto, graph: Graph, layers: readonly QuantLayer[], data: DataSource, backend: InferenceBackend, o: GatherOptions = {}): Promise<Map<string, LayerInputStats>> {
+export async function gatherPairedInputs(floatModel: ModelProto, quantModel: ModelProto, graph: Graph, layers: readonly QuantLayer[], data: DataSource, backend: InferenceBackend, o: GatherOptions & {
+  /** Opens the quantized model's run giving these tensors (default: a session of its prefix that computes them; sequential rounds pass RoundRuns'). */
+  quantized?: (tensors: string[]) => Promise<QuantizedRun>;
+} = {}): Promise<Map<string, LayerInputStats>> {
   const rng = new Rng(o.seed ?? 1);
   const maxRows = o.maxRows ?? 8192;
   const targets = layers.filter((l) => supportsInputStats(graph, l));
@@ -82,7 +86,7 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
   // round), then the quantized prefix batch by batch
   const shared = o.floatValues && fetched.every((t) => o.floatValues!.tensors.has(t)) ? o.floatValues.batches : undefined;
   const floatValues: Record<string, Tensor>[] = shared ? [...shared] : fetched.length ? (await gatherFloatValues(floatModel, fetched, data, backend, o))! : [];
-  const qs = fetched.length ? await backend.createSession(encodeModelProto(upTo(quantModel, fetched)), { optimization: 'basic', threads: o.threads }) : undefined;
+  const qs = fetched.length ? await (o.quantized ?? ((t: string[]) => prefixRun(quantModel, t, backend, o.threads)))(fetched) : undefined;
   let done = 0;
   let b = 0;
   try {
@@ -90,8 +94,9 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
       o.check?.();
       const rf = fetched.length ? floatValues[b] : {};
       if (!rf) throw new QuantLensError('repair-capture', 'the calibration data gave more batches on the second pass than on the first', o.file);
-      floatValues[b++] = {}; // released as it is used
-      const rq = qs ? await qs.run(batch.feeds, fetched) : {};
+      floatValues[b] = {}; // released as it is used
+      const rq = qs ? await qs.run(b, batch.feeds) : {};
+      b++;
       for (const l of targets) {
         const name = l.activationInputs[0];
         const tf = inputNames.has(name) ? batch.feeds[name] : rf[name];
@@ -114,6 +119,12 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
     for (const l of targets) out.set(l.name, await finish(acc.get(l.name)!, gramOf));
   } finally { await gramOf.release(); }
   return out;
+}
+
+/** A session of the model's prefix that computes `tensors`, as a QuantizedRun. */
+async function prefixRun(model: ModelProto, tensors: string[], backend: InferenceBackend, threads?: number): Promise<QuantizedRun> {
+  const s = await backend.createSession(encodeModelProto(upTo(model, tensors)), { optimization: 'basic', threads });
+  return { run: (_b, feeds) => s.run(feeds, tensors), release: () => s.release() };
 }
 
 /** Float-model values of some tensors over every calibration batch, gathered once for several rounds. */

@@ -26,6 +26,7 @@ import { layerErrorMeter } from './layer-error';
 import { applyMigration, findMigration, Migration } from './scale-migration';
 import { FloatValues, gatherFloatValues, gatherPairedInputs } from './paired-inputs';
 import { quantizedWeightsModel, upstreamRounds } from './sequential';
+import { cuttable, RoundRuns } from './round-runs';
 
 /** Options of repairPlan. */
 export interface RepairOptions {
@@ -252,12 +253,17 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
   for (const [name, algorithm] of eligible) if (!inRound.has(name)) await repairLayer(name, algorithm);
   const floatValues = rounds.length > 1 ? await roundsFloatValues(floatModel, graph, rounds.flat().map((n) => byName.get(n)!), o, check) : undefined;
   const quantized = new WeakMap<TensorProto, TensorProto>();
+  // each round's quantized run computes only what the previous round's repairs changed
+  const inputNames = new Set(graph.inputs.map((i) => i.name));
+  const runs = rounds.length > 1 && cuttable(graph)
+    ? new RoundRuns(graph, rounds, rounds.map((round) => [...new Set(round.map((n) => byName.get(n)!).filter((l) => supportsInputStats(graph, l)).map((l) => l.activationInputs[0]))].filter((t) => !inputNames.has(t))))
+    : undefined;
   for (const [r, round] of rounds.entries()) {
     check();
     const current = rebuild(o.model, values, changed, newBiases, graph);
     const quantModel = quantizedWeightsModel(current, plan, new Graph(current, o.file), quantized);
     o.onProgress?.(`gathering layer inputs (round ${r + 1} of ${rounds.length})`, done, eligible.length);
-    const paired = await gatherPairedInputs(floatModel, quantModel, graph, round.map((n) => byName.get(n)!), o.data, o.backend, { seed: o.seed, check, maxRows: o.maxRows, file: o.file, threads: o.threads, floatValues });
+    const paired = await gatherPairedInputs(floatModel, quantModel, graph, round.map((n) => byName.get(n)!), o.data, o.backend, { seed: o.seed, check, maxRows: o.maxRows, file: o.file, threads: o.threads, floatValues, quantized: runs && (() => runs.open(r, quantModel, o.backend, { threads: o.threads })) });
     for (const [n, st] of paired) stats.set(n, st);
     for (const n of round) await repairLayer(n, o.algorithms.get(n)!);
     // a round's statistics (K x K matrices, hundreds of MB on wide layers) are not read again
