@@ -34,6 +34,7 @@ import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
 import { FactorLayer, factorable, factorMatMulRule, FactorStore } from './screening-factors';
+import { freeProduct } from '../quant/algorithms/ort-matmul';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -182,12 +183,15 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     weightNoise.set(w.layer, m);
   }
   // Big MatMul weights: the Fisher term from the stored factors, one format at a time.
-  for (const f of built.factors) {
-    if (built.unsupported.has(f.layer)) continue;
-    const m = new Map<string, NoiseEnergy>();
-    for (const wf of wFormats) m.set(formatKey(wf), { fisher: factors.fisher(f, o.floatWeights.get(f.layer)!, fakeWeight(o, f.layer, wf)) * scale });
-    weightNoise.set(f.layer, m);
-  }
+  const product = built.factors.length ? await freeProduct(o.backend, o.threads) : undefined;
+  try {
+    for (const f of built.factors) {
+      if (built.unsupported.has(f.layer)) continue;
+      const m = new Map<string, NoiseEnergy>();
+      for (const wf of wFormats) m.set(formatKey(wf), { fisher: (await factors.fisher(f, o.floatWeights.get(f.layer)!, fakeWeight(o, f.layer, wf), product!)) * scale });
+      weightNoise.set(f.layer, m);
+    }
+  } finally { await product?.release(); }
   const activationNoise = new Map<string, Map<string, NoiseEnergy>>();
   for (const a of built.activations) {
     const s = actSums.get(a.id) ?? { fisher: 0, taylor: 0 };
