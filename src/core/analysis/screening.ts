@@ -34,7 +34,6 @@ import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
 import { FactorLayer, factorable, factorMatMulRule, FactorStore } from './screening-factors';
-import { freeProduct } from '../quant/algorithms/ort-matmul';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -182,16 +181,20 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     }
     weightNoise.set(w.layer, m);
   }
-  // Big MatMul weights: the Fisher term from the stored factors, one format at a time.
-  const product = built.factors.length ? await freeProduct(o.backend, o.threads) : undefined;
-  try {
-    for (const f of built.factors) {
-      if (built.unsupported.has(f.layer)) continue;
-      const m = new Map<string, NoiseEnergy>();
-      for (const wf of wFormats) m.set(formatKey(wf), { fisher: (await factors.fisher(f, o.floatWeights.get(f.layer)!, fakeWeight(o, f.layer, wf), product!)) * scale });
-      weightNoise.set(f.layer, m);
+  // Big MatMul weights: the Fisher term from the stored factors (the diagonal once per layer, then every format).
+  for (const f of built.factors) {
+    if (built.unsupported.has(f.layer)) continue;
+    const G = await factors.fisherDiagonal(f, o.backend, { threads: o.threads });
+    const w = o.floatWeights.get(f.layer)!;
+    const m = new Map<string, NoiseEnergy>();
+    for (const wf of wFormats) {
+      const q = fakeWeight(o, f.layer, wf);
+      let e = 0;
+      for (let i = 0; i < q.length; i++) { const d = q[i] - w[i]; e += G[i] * d * d; }
+      m.set(formatKey(wf), { fisher: e * scale });
     }
-  } finally { await product?.release(); }
+    weightNoise.set(f.layer, m);
+  }
   const activationNoise = new Map<string, Map<string, NoiseEnergy>>();
   for (const a of built.activations) {
     const s = actSums.get(a.id) ?? { fisher: 0, taylor: 0 };
