@@ -29,12 +29,11 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
   const cm = [1, 0, ...Array.from({ length: nd }, (_, i) => i + 2)];
   const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
   const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
-  const depthwise = Ag === 1 && Bg === 1;
-  let sp = depthwise ? src : ctx.op('Transpose', [src], { perm: cm });
+  if (Ag === 1 && Bg === 1) return depthwiseWeightGrad(ctx, A, as, src, ss, g);
+  let sp = ctx.op('Transpose', [src], { perm: cm });
   if (g.pb.some((p) => p > 0) || padEnd.some((p) => p > 0)) {
     sp = ctx.op('Pad', [sp, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
   }
-  if (depthwise) return depthwiseWeightGrad(ctx, A, sp, g, out);
   const a2 = ctx.reshape(ctx.op('Transpose', [A], { perm: cm }), [group, Ag, N * P]);
   // For grouped convolutions: A as [group, N*P, Ag] (a reshape when Ag = 1).
   const aT = group === 1 ? undefined : Ag === 1 ? ctx.reshape(a2, [group, N * P, 1]) : ctx.op('Transpose', [a2], { perm: [0, 2, 1] });
@@ -63,25 +62,37 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
 }
 
 /**
- * Depthwise weight gradient (one channel per group on both sides): per kernel offset, the strided Slice of the padded
- * source (NCHW, no transposes) times A, summed over batch and positions: two passes per offset instead of a batched
- * one-column MatMul over channel-major copies (about 2x faster on mobilenet_v2's 112x112 layers). [C, 1, K].
+ * Depthwise weight gradient (one channel per group on both sides) as one grouped Conv: the source reshaped to
+ * [1, N*C, ...] (a free reshape) convolved with A reshaped to [N*C, 1, ...out] as N*C kernels the size of the output,
+ * dilated by the strides (stride = the dilations), then summed over the batch. ONNX Runtime's grouped Conv makes each
+ * channel's windows in cache instead of writing K strided slices and their products (mobilenet_v2: [8, 96, 112, 112]
+ * stride 2, 55 -> 14 ms; stride 1 layers 15-30% faster). Sums in another order than the slices did (~1e-6 relative).
+ * [C, 1, K].
  */
-function depthwiseWeightGrad(ctx: GradContext, A: string, sp: string, g: ConvGeom, out: number[]): string {
+function depthwiseWeightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom): string {
   const nd = g.k.length;
-  const axes = Array.from({ length: nd }, (_, i) => 2 + i);
-  const parts: string[] = [];
-  for (let kk = 0; kk < sizeOf(g.k); kk++) {
-    const off: number[] = [];
-    let rem = kk;
-    for (let i = nd - 1; i >= 0; i--) { off[i] = rem % g.k[i]; rem = Math.floor(rem / g.k[i]); }
-    const starts = off.map((o, i) => o * g.d[i]);
-    const ends = starts.map((st, i) => st + (out[i] - 1) * g.s[i] + 1);
-    const sl = ctx.op('Slice', [sp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]);
-    parts.push(ctx.op('ReduceSum', [ctx.op('Mul', [sl, A]), ctx.ints([0, ...axes])], { keepdims: 0 }));
+  const N = as[0], C = as[1];
+  const out = as.slice(2);
+  const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
+  const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
+  let x = ctx.reshape(src, [1, N * C, ...ss.slice(2)]);
+  let pads = [...g.pb, ...padEnd];
+  if (pads.some((p, i) => p >= out[i % nd])) {
+    // A pad as large as the kernel (the output's extent): padded explicitly.
+    x = ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
+    pads = pads.map(() => 0);
   }
-  const stacked = parts.length === 1 ? ctx.op('Unsqueeze', [parts[0], ctx.ints([1])]) : ctx.op('Concat', parts.map((p) => ctx.op('Unsqueeze', [p, ctx.ints([1])])), { axis: 1 });
-  return ctx.op('Unsqueeze', [stacked, ctx.ints([1])]);
+  const w = ctx.reshape(A, [N * C, 1, ...out]);
+  let y = ctx.op('Conv', [x, w], { group: N * C, kernel_shape: out, dilations: g.s, strides: g.d, pads });
+  // Sources longer than the last window give more than k outputs per axis: the first k are the gradient.
+  const got = out.map((o, i) => Math.floor((ss[2 + i] + g.pb[i] + padEnd[i] - ((o - 1) * g.s[i] + 1)) / g.d[i]) + 1);
+  if (got.some((v, i) => v !== g.k[i])) {
+    const axes = Array.from({ length: nd }, (_, i) => 2 + i);
+    y = ctx.op('Slice', [y, ctx.ints(axes.map(() => 0)), ctx.ints(g.k), ctx.ints(axes)]);
+  }
+  const K = sizeOf(g.k);
+  const summed = N === 1 ? ctx.reshape(y, [C, K]) : ctx.op('ReduceSum', [ctx.reshape(y, [N, C, K]), ctx.ints([0])], { keepdims: 0 });
+  return ctx.reshape(summed, [C, 1, K]);
 }
 
 /**
