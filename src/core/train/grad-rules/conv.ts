@@ -95,20 +95,28 @@ function depthwiseWeightGrad(ctx: GradContext, A: string, as: number[], src: str
   return ctx.reshape(summed, [C, 1, K]);
 }
 
+/** Input positions from which an ungrouped stride-1 Conv's input gradient is a Conv with the flipped kernel (measured). */
+export const FLIPPED_MIN_POSITIONS = 28 * 28;
+
 /**
- * Input gradient of a stride-1 depthwise Conv as a depthwise Conv of gy with the spatially flipped kernel (ONNX
- * Runtime's depthwise Conv kernel: 10 ms where ConvTranspose takes 77 ms on [8, 96, 112, 112]); undefined when the
- * geometry does not allow it (strides, or pads beyond the dilated kernel).
+ * Input gradient of a stride-1 Conv as a Conv of gy with the spatially flipped kernel: depthwise (ONNX Runtime's
+ * depthwise Conv kernel: 10 ms where ConvTranspose takes 77 ms on [8, 96, 112, 112]), and ungrouped with the kernel
+ * also transposed to [Ci, Co, ...] on inputs of at least FLIPPED_MIN_POSITIONS positions (resnet18 [8, 64, 56, 56]
+ * 3x3: 10 vs 16 ms, [8, 128, 28, 28]: 7 vs 11.5 ms; at 14x14 even, at 7x7 slower, 19-23 vs 14 ms). Undefined when
+ * the geometry does not allow it (strides, pads beyond the dilated kernel, other groups) or below that size.
  */
-function depthwiseInputGrad(ctx: GradContext, gy: string, w: string, xs: number[], ws: number[], ys: number[], g: ConvGeom): string | undefined {
+function flippedInputGrad(ctx: GradContext, gy: string, w: string, xs: number[], ws: number[], ys: number[], g: ConvGeom): string | undefined {
   const nd = g.k.length;
-  if (!(g.group > 1 && ws[0] === g.group && ws[1] === 1 && xs[1] === g.group && g.s.every((s) => s === 1))) return undefined;
+  if (!g.s.every((s) => s === 1)) return undefined;
+  const depthwise = g.group > 1 && ws[0] === g.group && ws[1] === 1 && xs[1] === g.group;
+  if (!depthwise && !(g.group === 1 && sizeOf(xs.slice(2)) >= FLIPPED_MIN_POSITIONS && g.k.some((k) => k > 1))) return undefined;
   const pb = g.k.map((k, i) => (k - 1) * g.d[i] - g.pb[i]);
   const pe = g.k.map((k, i) => xs[2 + i] - ys[2 + i] - pb[i] + (k - 1) * g.d[i]);
   if ([...pb, ...pe].some((p) => p < 0)) return undefined;
   const axes = Array.from({ length: nd }, (_, i) => 2 + i);
   const flipped = ctx.op('Slice', [w, ctx.ints(axes.map(() => -1)), ctx.ints(g.k.map((k) => -k - 1)), ctx.ints(axes), ctx.ints(axes.map(() => -1))]);
-  return ctx.op('Conv', [gy, flipped], { group: g.group, kernel_shape: g.k, dilations: g.d, pads: [...pb, ...pe] });
+  const kernel = depthwise ? flipped : ctx.op('Transpose', [flipped], { perm: [1, 0, ...axes] });
+  return ctx.op('Conv', [gy, kernel], { group: g.group, kernel_shape: g.k, dilations: g.d, pads: [...pb, ...pe] });
 }
 
 /**
@@ -136,7 +144,7 @@ const conv: GradRule = (ctx, n, [gy]) => {
     // Input gradient: ConvTranspose with the same weight; output_padding makes the size match.
     const op = xs.slice(2).map((h, i) => h - ((ys[2 + i] - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1 - g.pb[i] - g.pe[i]));
     if (op.some((o) => o < 0)) throw new Error(`Conv '${n.name}': unexpected geometry`);
-    gx = depthwiseInputGrad(ctx, gy, w, xs, ws, ys, g) ?? pointwiseInputGrad(ctx, gy, w, ws, g) ?? ctx.op('ConvTranspose', [gy, w], {
+    gx = flippedInputGrad(ctx, gy, w, xs, ws, ys, g) ?? pointwiseInputGrad(ctx, gy, w, ws, g) ?? ctx.op('ConvTranspose', [gy, w], {
       group: g.group, kernel_shape: g.k, strides: g.s, dilations: g.d, pads: [...g.pb, ...g.pe],
       output_padding: op.some((o) => o > 0) ? op : undefined,
     });
