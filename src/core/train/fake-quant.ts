@@ -170,21 +170,31 @@ function emitQdqFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scal
     // One Clip against scalar bounds (per tensor); per channel (weights, small) two comparisons.
     const inside = () => (axis === undefined ? c.op('Equal', [c.op('Clip', [x, lo, hi]), x]) : c.op('And', [c.op('GreaterOrEqual', [x, lo]), c.op('LessOrEqual', [x, hi])]));
     let out: (string | undefined)[];
-    let insideF: string | undefined;
+    let insideF: string | undefined, xMasked: string | undefined;
     if (clip) {
       // One mask on the Clip's input u for both gradients: u within the Clip's bounds, and then x = u within the
       // range, i.e. u in [max(lo, (qmin - z)s), min(hi, (qmax - z)s)] (an exact product of the two 0/1 masks).
       const u = clip.input;
       const a = clip.lo === undefined ? lo : c.op('Max', [lo, c.scalar(clip.lo)]);
       const b = clip.hi === undefined ? hi : c.op('Min', [hi, c.scalar(clip.hi)]);
-      out = [c.needs(u) ? c.mask(gy, c.op('Equal', [c.op('Clip', [u, a, b]), u])) : undefined];
+      const cu = c.op('Clip', [u, a, b]);
+      const mF = c.op('Cast', [c.op('Equal', [cu, u])], { to: c.dtype });
+      out = [c.needs(u) ? c.op('Mul', [gy, mF]) : undefined];
+      // LSQ needs x * (x's own mask). When the merged interval starts at exactly 0 (a ReLU6, or an unsigned range
+      // with z = 0), that product is cu * max(mask, [hi >= Clip's hi]) bit for bit: inside it is u = x; below, cu = 0;
+      // above, x is the Clip's hi, inside x's range exactly when the range reaches it (then cu = that hi), else 0.
+      const startsAtZero = clip.lo === 0 || (z0 === qmin && (clip.lo === undefined || clip.lo <= 0));
+      if (spec.learnScale && startsAtZero) {
+        const reach = clip.hi === undefined ? undefined : c.op('Cast', [c.op('GreaterOrEqual', [hi, c.scalar(clip.hi)])], { to: c.dtype });
+        xMasked = c.op('Mul', [cu, reach ? c.op('Max', [mF, reach]) : mF]);
+      }
     } else {
       insideF = c.op('Cast', [inside()], { to: c.dtype });
       out = [c.needs(x) ? c.op('Mul', [gy, insideF]) : undefined];
     }
     if (spec.learnScale) {
-      insideF ??= c.op('Cast', [inside()], { to: c.dtype });
-      const d = c.op('Sub', [y, c.op('Mul', [x, insideF])]);
+      xMasked ??= c.op('Mul', [x, insideF ?? c.op('Cast', [inside()], { to: c.dtype })]);
+      const d = c.op('Sub', [y, xMasked]);
       const perScale = (sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, g)))) * (spec.role === 'activation' ? ctx.microBatches : 1);
       const gscale = 1 / Math.sqrt(perScale * Math.max(1, qmax));
       const gsb = c.sumTo(c.op('Mul', [gy, d]), xs, sb);
