@@ -1,7 +1,8 @@
 // `npx tsx bench/qat-profile.ts` (under `flock /tmp/ql-bench.lock`): where a QAT step of a zoo model spends its time.
 // Runs QL_STEPS (default 4) steps of one model (QL_MODEL, default mobilenet_v2; batch 8, 224x224, 2 threads) with
 // ONNX Runtime profiling on the step session, then prints the node time of the last run grouped by op type, with the
-// node count and the elements each op type writes. QL_STEPS_PER_RUN=1 (the default here) profiles the plain step graph.
+// node count and the bytes each op type writes (bool masks write 1 byte a value, floats 4). QL_STEPS_PER_RUN=1 (the
+// default here) profiles the plain step graph.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -34,17 +35,17 @@ async function main(): Promise<void> {
   const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
   const last = runs[runs.length - 1];
   const inLast = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= last.ts && e.ts <= last.ts + last.dur);
-  const by = new Map<string, { us: number; n: number; elems: number }>();
+  const by = new Map<string, { us: number; n: number; bytes: number }>();
   for (const e of inLast) {
     const op = e.args?.op_name ?? '?';
-    const r = by.get(op) ?? { us: 0, n: 0, elems: 0 };
-    r.us += e.dur; r.n++; r.elems += Number(e.args?.output_size ?? 0) / 4;
+    const r = by.get(op) ?? { us: 0, n: 0, bytes: 0 };
+    r.us += e.dur; r.n++; r.bytes += Number(e.args?.output_size ?? 0);
     by.set(op, r);
   }
   const total = [...by.values()].reduce((a, r) => a + r.us, 0);
   console.log(`${name}: runs ${runs.map((r) => (r.dur / 1000).toFixed(0)).join(', ')} ms; last run: nodes ${(total / 1000).toFixed(0)} ms in ${inLast.length} node runs`);
   for (const [op, r] of [...by].sort((a, b) => b[1].us - a[1].us).slice(0, 30)) {
-    console.log(`${op.padEnd(22)} ${(r.us / 1000).toFixed(1).padStart(8)} ms ${((100 * r.us) / total).toFixed(1).padStart(5)}%  ${String(r.n).padStart(5)} nodes  ${(r.elems / 1e6).toFixed(1).padStart(8)} M elements out`);
+    console.log(`${op.padEnd(22)} ${(r.us / 1000).toFixed(1).padStart(8)} ms ${((100 * r.us) / total).toFixed(1).padStart(5)}%  ${String(r.n).padStart(5)} nodes  ${(r.bytes / 1e6).toFixed(1).padStart(8)} MB out`);
   }
   if (process.env.QL_PROFILE_TOP) {
     for (const e of inLast.sort((a, b) => b.dur - a.dur).slice(0, Number(process.env.QL_PROFILE_TOP))) console.log(`${(e.dur / 1000).toFixed(1).padStart(7)} ms ${e.args?.op_name} ${e.name}`);

@@ -48,6 +48,12 @@ const cases: Record<string, GradCase> = {
   'Conv depthwise stride 1 (flipped-kernel input gradient)': { op: 'Conv', inputs: [x(2, 3, 6, 5), x(3, 1, 3, 3), x(3)], attrs: { group: 3, pads: [1, 1, 1, 1] }, float32: true },
   'Conv depthwise stride 1 dilation 2 asym pads': { op: 'Conv', inputs: [x(1, 2, 8, 7), x(2, 1, 3, 2)], attrs: { group: 2, dilations: [2, 1], pads: [2, 0, 1, 1] }, float32: true },
   'Conv depthwise 1-D no pads': { op: 'Conv', inputs: [x(2, 4, 9), x(4, 1, 3)], attrs: { group: 4 }, float32: true },
+  'Conv depthwise stride 2 no pads, source past the last window (grouped-Conv weight gradient sliced)': { op: 'Conv', inputs: [x(2, 3, 8, 8), x(3, 1, 3, 3)], attrs: { group: 3, strides: [2, 2] }, float32: true },
+  'Conv depthwise 1x1 output (pads as large as the gradient kernel)': { op: 'Conv', inputs: [x(1, 2, 2, 2), x(2, 1, 3, 3)], attrs: { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
+  'Conv depthwise strides 3x2 dilation 2x1 asym pads': { op: 'Conv', inputs: [x(2, 2, 11, 10), x(2, 1, 3, 3)], attrs: { group: 2, strides: [3, 2], dilations: [2, 1], pads: [1, 2, 0, 1] }, float32: true },
+  'ConvTranspose depthwise stride 2': { op: 'ConvTranspose', inputs: [x(2, 3, 4, 4), x(3, 1, 3, 3)], attrs: { group: 3, strides: [2, 2], pads: [1, 1, 0, 0] }, float32: true },
+  'Conv 28x28 stride 1 (flipped-kernel input gradient)': { op: 'Conv', inputs: [x(1, 2, 28, 28), x(3, 2, 3, 3), x(3)], attrs: { pads: [1, 1, 1, 1] }, float32: true },
+  'Conv 28x30 stride 1 dilation 2x1 asym pads (flipped-kernel input gradient)': { op: 'Conv', inputs: [x(1, 2, 28, 30), x(3, 2, 3, 2)], attrs: { dilations: [2, 1], pads: [2, 0, 1, 1] }, float32: true },
   'Conv 1x1 (transposed-weight input gradient)': { op: 'Conv', inputs: [x(2, 3, 4, 5), x(4, 3, 1, 1), x(4)], float32: true },
   'Conv 1x1 stride 2': { op: 'Conv', inputs: [x(1, 3, 5, 5), x(2, 3, 1, 1)], attrs: { strides: [2, 2] }, float32: true },
   'Conv SAME_UPPER': { op: 'Conv', inputs: [x(1, 2, 6, 7), x(2, 2, 3, 3)], attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] }, float32: true },
@@ -134,3 +140,11 @@ for (const [name, c] of Object.entries(cases)) {
     assert.ok(r.checked > 0);
   });
 }
+
+test('flipped-kernel input gradient of an ungrouped Conv: more points, other seeds (edges included)', async () => {
+  // 12 random points per seed: four seeds reach the padded borders of the 28x28 input too.
+  for (const seed of [1, 2, 3, 4]) {
+    const r = await checkGradient({ op: 'Conv', inputs: [x(1, 2, 28, 28), x(2, 2, 3, 3)], attrs: { pads: [1, 2, 1, 0] }, float32: true }, seed);
+    assert.ok(r.checked > 0);
+  }
+});

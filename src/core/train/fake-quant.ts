@@ -59,8 +59,8 @@ export function scaleInputName(spec: FakeQuantSpec): string {
  * Emits the forward fake quantization of `spec` reading `x` and the scale input; returns the quantized
  * tensor and the node (with its STE/LSQ gradient rule) to place in the differentiated node list.
  */
-export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scaleInput: string, index: number, opts: { qdq?: boolean } = {}): { y: string; node: FwdNode; rule: GradRule } {
-  if (opts.qdq && qdqApplies(ctx, spec, ctx.shape(x))) return emitQdqFakeQuant(ctx, spec, x, scaleInput, index);
+export function emitFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scaleInput: string, index: number, opts: { qdq?: boolean; clip?: ClipBefore } = {}): { y: string; node: FwdNode; rule: GradRule } {
+  if (opts.qdq && qdqApplies(ctx, spec, ctx.shape(x))) return emitQdqFakeQuant(ctx, spec, x, scaleInput, index, opts.clip && clipFuses(spec, opts.clip) ? opts.clip : undefined);
   const xs = ctx.shape(x);
   const { xb, sb, padEnd } = workShapes(xs, spec.granularity);
   const [qmin, qmax] = qRange(spec.bits, spec.signed);
@@ -122,13 +122,30 @@ export function qdqApplies(ctx: GradContext, spec: FakeQuantSpec, xs: number[]):
   return g.kind === 'tensor' || sizeOf(xs.slice(g.axis + 1)) >= 8;
 }
 
+/** The Clip with constant bounds producing a fake-quantized tensor that nothing else reads (ReLU6 before an activation's fake quantization). */
+export interface ClipBefore {
+  /** The Clip's input. */
+  input: string;
+  lo?: number;
+  hi?: number;
+}
+
+/**
+ * Whether a Clip's gradient mask can merge into the fake quantization's that follows it: per-tensor scale, one zero
+ * point, and Clip bounds on either side of zero (as the quantization range always is), so that the merged interval
+ * [max(lo, (qmin - z)s), min(hi, (qmax - z)s)] is never empty.
+ */
+export function clipFuses(spec: FakeQuantSpec, clip: ClipBefore): boolean {
+  return spec.granularity.kind === 'tensor' && spec.zeroPoint.length <= 1 && (clip.lo ?? 0) <= 0 && (clip.hi ?? 0) >= 0 && (clip.lo !== undefined || clip.hi !== undefined);
+}
+
 /**
  * Fake quantization as QuantizeLinear + DequantizeLinear (see qdqApplies). The session must not fuse the pair into
  * integer kernels (`STEP_SESSION_CONFIG`). Backward: STE mask from x against the range's bounds (qmin - z)s and
  * (qmax - z)s, and for LSQ d = y - x inside the range, y outside (exact subtraction, y and x being close), so that
  * dy/ds = d / s = (q - z) - x/s inside, (q - z) outside.
  */
-function emitQdqFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scaleInput: string, index: number): { y: string; node: FwdNode; rule: GradRule } {
+function emitQdqFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scaleInput: string, index: number, clip?: ClipBefore): { y: string; node: FwdNode; rule: GradRule } {
   const xs = ctx.shape(x);
   const [qmin, qmax] = qRange(spec.bits, spec.signed);
   const g = spec.granularity;
@@ -141,7 +158,8 @@ function emitQdqFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scal
   ctx.setShape(y, xs);
   const sb = axis === undefined ? [] : xs.map((d, i) => (i === axis ? d : 1));
   const name = `FakeQuant#${index}:${spec.tensor}`;
-  const node: FwdNode = { name, opType: 'FakeQuant', inputs: [x, scaleInput], outputs: [y], proto: { op_type: 'FakeQuant', domain: 'quantlens', name } };
+  // With a Clip before it, the node stands for Clip + fake quantization: its input is the Clip's.
+  const node: FwdNode = { name, opType: 'FakeQuant', inputs: [clip ? clip.input : x, scaleInput], outputs: [y], proto: { op_type: 'FakeQuant', domain: 'quantlens', name } };
   const rule: GradRule = (c, _n, [gy]) => {
     if (!gy) return [];
     const s = axis === undefined ? scaleInput : c.reshape(scaleInput, sb);
@@ -150,11 +168,33 @@ function emitQdqFakeQuant(ctx: GradContext, spec: FakeQuantSpec, x: string, scal
     const bound = (qb: number) => (uniformZ ? c.op('Mul', [s, c.scalar(qb - z0)]) : c.op('Mul', [s, c.floats(Array.from(spec.zeroPoint, (z) => qb - z), sb)]));
     const lo = bound(qmin), hi = bound(qmax);
     // One Clip against scalar bounds (per tensor); per channel (weights, small) two comparisons.
-    const inside = axis === undefined ? c.op('Equal', [c.op('Clip', [x, lo, hi]), x]) : c.op('And', [c.op('GreaterOrEqual', [x, lo]), c.op('LessOrEqual', [x, hi])]);
-    const insideF = c.op('Cast', [inside], { to: c.dtype });
-    const out: (string | undefined)[] = [c.needs(x) ? c.op('Mul', [gy, insideF]) : undefined];
+    const inside = () => (axis === undefined ? c.op('Equal', [c.op('Clip', [x, lo, hi]), x]) : c.op('And', [c.op('GreaterOrEqual', [x, lo]), c.op('LessOrEqual', [x, hi])]));
+    let out: (string | undefined)[];
+    let insideF: string | undefined, xMasked: string | undefined;
+    if (clip) {
+      // One mask on the Clip's input u for both gradients: u within the Clip's bounds, and then x = u within the
+      // range, i.e. u in [max(lo, (qmin - z)s), min(hi, (qmax - z)s)] (an exact product of the two 0/1 masks).
+      const u = clip.input;
+      const a = clip.lo === undefined ? lo : c.op('Max', [lo, c.scalar(clip.lo)]);
+      const b = clip.hi === undefined ? hi : c.op('Min', [hi, c.scalar(clip.hi)]);
+      const cu = c.op('Clip', [u, a, b]);
+      const mF = c.op('Cast', [c.op('Equal', [cu, u])], { to: c.dtype });
+      out = [c.needs(u) ? c.op('Mul', [gy, mF]) : undefined];
+      // LSQ needs x * (x's own mask). When the merged interval starts at exactly 0 (a ReLU6, or an unsigned range
+      // with z = 0), that product is cu * max(mask, [hi >= Clip's hi]) bit for bit: inside it is u = x; below, cu = 0;
+      // above, x is the Clip's hi, inside x's range exactly when the range reaches it (then cu = that hi), else 0.
+      const startsAtZero = clip.lo === 0 || (z0 === qmin && (clip.lo === undefined || clip.lo <= 0));
+      if (spec.learnScale && startsAtZero) {
+        const reach = clip.hi === undefined ? undefined : c.op('Cast', [c.op('GreaterOrEqual', [hi, c.scalar(clip.hi)])], { to: c.dtype });
+        xMasked = c.op('Mul', [cu, reach ? c.op('Max', [mF, reach]) : mF]);
+      }
+    } else {
+      insideF = c.op('Cast', [inside()], { to: c.dtype });
+      out = [c.needs(x) ? c.op('Mul', [gy, insideF]) : undefined];
+    }
     if (spec.learnScale) {
-      const d = c.op('Sub', [y, c.op('Mul', [x, insideF])]);
+      xMasked ??= c.op('Mul', [x, insideF ?? c.op('Cast', [inside()], { to: c.dtype })]);
+      const d = c.op('Sub', [y, xMasked]);
       const perScale = (sizeOf(xs) / Math.max(1, sizeOf(scaleDims(xs, g)))) * (spec.role === 'activation' ? ctx.microBatches : 1);
       const gscale = 1 / Math.sqrt(perScale * Math.max(1, qmax));
       const gsb = c.sumTo(c.op('Mul', [gy, d]), xs, sb);

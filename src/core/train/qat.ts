@@ -97,6 +97,8 @@ export interface QatOptions {
   fuseFrozenMatMul?: boolean;
   /** Bytes of the weight row blocks a fused frozen MatMul quantizes at a time (default 64 MiB; small in tests). */
   frozenBlockBytes?: number;
+  /** A ReLU6's (Clip's) gradient mask merged into the following activation fake quantization's (default true, false for comparisons). */
+  fuseClipMask?: boolean;
   backend?: InferenceBackend;
 }
 
@@ -187,7 +189,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   o.onScope?.(scope);
   if (specs.length) await calibrate(o, graph, specs, samples, backend, threads);
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
-  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, fuseFrozenMatMul: o.fuseFrozenMatMul, frozenBlockBytes: o.frozenBlockBytes, file });
+  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, fuseFrozenMatMul: o.fuseFrozenMatMul, frozenBlockBytes: o.frozenBlockBytes, fuseClipMask: o.fuseClipMask, file });
   // Frozen weights were read (scale initialisation) and are now ONNX Runtime's alone: free JavaScript's copies first.
   if (frozen.length) collectGarbage();
   const perRun = frozen.length ? 1 : Math.max(1, o.stepsPerRun ?? 8);

@@ -4,7 +4,7 @@ import { GraphBuilder } from '../onnx/builder';
 import { Graph } from '../onnx/graph';
 import { DataType, ModelProto, NodeProto, TensorProto } from '../onnx/proto';
 import { emitBackward, FwdNode, GradRule, prepareForward, requiresGrad } from './autodiff';
-import { emitFakeQuant, FakeQuantSpec, qRange, scaleDims, scaleInputName } from './fake-quant';
+import { ClipBefore, emitFakeQuant, FakeQuantSpec, qRange, scaleDims, scaleInputName } from './fake-quant';
 import { GradContext } from './grad-context';
 import { emitLoss, LossSpec } from './losses';
 import { emitOptimizer, OPT_INPUTS, OptimizerSpec } from './optimizer';
@@ -37,6 +37,8 @@ export interface TrainStepOptions {
   fuseFrozenMatMul?: boolean;
   /** Bytes of the weight row blocks a fused frozen MatMul quantizes at a time (default FROZEN_BLOCK_BYTES). */
   frozenBlockBytes?: number;
+  /** A Clip's gradient mask merged into the next activation fake quantization's (default true; false for comparisons). */
+  fuseClipMask?: boolean;
   file?: string;
 }
 
@@ -123,7 +125,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
       return name;
     },
   };
-  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0, { qdq: true, pre: new Map([...hoisted].map(([i, h]) => [i, h.y])), frozen });
+  const { fwd, custom } = emitForward(b, ctx, graph, o.fakeQuant, scaleInputs, paramSet, req0, { qdq: true, pre: new Map([...hoisted].map(([i, h]) => [i, h.y])), frozen, fuseClip: o.fuseClipMask !== false });
   // Loss and its gradient.
   const logitDims = shapes.get(o.logits);
   if (!logitDims) throw new QuantLensError('train-logits', `tensor '${o.logits}' is not produced by the model`, file);
@@ -192,9 +194,11 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
  * Emits the forward nodes with fake quantization spliced in before the nodes that read quantized tensors;
  * `qdq`: 8-bit points as QuantizeLinear + DequantizeLinear (the session then needs STEP_SESSION_CONFIG); `pre`: points
  * already emitted (spec index -> quantized tensor); `frozen`: weight specs of frozen weights whose MatMul becomes the
- * fused node of frozen-matmul.ts where it applies (`bwScale` declares its backward scale input).
+ * fused node of frozen-matmul.ts where it applies (`bwScale` declares its backward scale input); `fuseClip` (with
+ * `qdq`): a Clip whose output only this fake quantization reads leaves the differentiated list, the fake-quant node
+ * taking its input and applying both masks as one (clipBefore).
  */
-export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>, opts: { qdq?: boolean; pre?: Map<number, string>; frozen?: { specs: Set<number>; bwScale: (spec: number) => string; blockBytes?: number } } = {}): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
+export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, specs: FakeQuantSpec[], scaleInputs: string[], skipConstants: Set<string>, req: Set<string>, opts: { qdq?: boolean; pre?: Map<number, string>; frozen?: { specs: Set<number>; bwScale: (spec: number) => string; blockBytes?: number }; fuseClip?: boolean } = {}): { fwd: FwdNode[]; custom: Map<string, GradRule> } {
   const uses = new Map<string, number>();
   specs.forEach((s, k) => s.uses.forEach(([node, idx]) => uses.set(`${node}\u0000${idx}`, k)));
   const fqOut = new Map<number, string>(opts.pre ?? []);
@@ -209,7 +213,10 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
       const k = uses.get(`${n.name}\u0000${idx}`);
       if (k === undefined || k === fused) return;
       if (!fqOut.has(k)) {
-        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k, opts);
+        const clip = opts.qdq && opts.fuseClip ? clipBefore(graph, fwd, uses, k, t) : undefined;
+        const fq = emitFakeQuant(ctx, specs[k], t, scaleInputs[k], k, { qdq: opts.qdq, clip });
+        // Merged: the Clip's own rule must not run (its mask is in the fake-quant node's).
+        if (clip && fq.node.inputs[0] === clip.input) fwd.splice(fwd.findIndex((f) => f.outputs[0] === t), 1);
         fqOut.set(k, fq.y);
         fwd.push(fq.node);
         custom.set(fq.node.name, fq.rule);
@@ -227,6 +234,30 @@ export function emitForward(b: GraphBuilder, ctx: GradContext, graph: Graph, spe
     fwd.push({ ...n, inputs, proto });
   }
   return { fwd, custom };
+}
+
+/**
+ * The Clip with constant scalar bounds producing `t` when every reader of `t` reads the fake quantization `k`
+ * instead (and `t` is no graph output): its mask can merge into the fake quantization's (fake-quant.ts clipFuses).
+ * mobilenet_v2's ReLU6s before their activations' fake quantization: GreaterOrEqual, LessOrEqual, And, Cast and Mul
+ * over each activation tensor saved in the backward.
+ */
+function clipBefore(graph: Graph, fwd: FwdNode[], uses: Map<string, number>, k: number, t: string): ClipBefore | undefined {
+  const clip = graph.producer.get(t);
+  // The Clip as emitted (its input may itself read a fake quantization).
+  const emitted = fwd.find((f) => f.opType === 'Clip' && f.outputs[0] === t);
+  if (clip?.opType !== 'Clip' || clip.outputs.length !== 1 || !emitted) return undefined;
+  if (graph.outputs.some((o) => o.name === t)) return undefined;
+  for (const r of graph.consumers.get(t) ?? []) r.inputs.forEach((inp, idx) => { if (inp === t && uses.get(`${r.name}\u0000${idx}`) !== k) k = -1; });
+  if (k < 0) return undefined;
+  const bound = (name: string | undefined): number | null | undefined => {
+    if (!name) return undefined;
+    const v = graph.constantValue(name);
+    return v && v.data.length === 1 && (v.type === DataType.FLOAT) ? Number(v.data[0]) : null;
+  };
+  const lo = bound(clip.inputs[1]), hi = bound(clip.inputs[2]);
+  if (lo === null || hi === null) return undefined;
+  return { input: emitted.inputs[0], lo, hi };
 }
 
 /**
