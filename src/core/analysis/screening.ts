@@ -33,7 +33,7 @@ import { Rng } from '../train/random';
 import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
-import { FactorLayer, factorable, factorMatMulRule, FactorStore } from './screening-factors';
+import { FactorLayer, factorable, FactorStore, weightMatMulRule } from './screening-factors';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -136,13 +136,8 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
         const out = await session.run(feeds, built.fetches);
         for (const w of built.weights) {
           const g = toFloat32(out[w.grad]);
-          const acc = fisherW.get(w.layer)!;
-          for (let i = 0; i < g.length; i++) acc[i] += g[i] * g[i];
-          for (const t of taylorW?.get(w.layer) ?? []) {
-            let d = 0;
-            for (let i = 0; i < g.length; i++) d += g[i] * t.delta[i];
-            t.sum += d * d;
-          }
+          addSquares(fisherW.get(w.layer)!, g);
+          for (const t of taylorW?.get(w.layer) ?? []) t.sum += dot(g, t.delta) ** 2;
         }
         for (const f of built.factors) {
           if (built.unsupported.has(f.layer)) continue;
@@ -174,9 +169,8 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     const G = fisherW.get(w.layer)!;
     const taylor = new Map((taylorW?.get(w.layer) ?? []).map((t) => [t.key, t.sum * scale]));
     for (const f of wFormats) {
-      const d = taylorW?.get(w.layer)?.find((t) => t.key === formatKey(f))?.delta ?? weightDelta(o, w.layer, f);
-      let e = 0;
-      for (let i = 0; i < d.length; i++) e += G[i] * d[i] * d[i];
+      const d = taylorW?.get(w.layer)?.find((t) => t.key === formatKey(f))?.delta;
+      const e = d ? weightedSquares(G, d) : weightedNoise(G, o.floatWeights.get(w.layer)!, fakeWeight(o, w.layer, f));
       m.set(formatKey(f), { fisher: e * scale, taylor: taylor.get(formatKey(f)) });
     }
     weightNoise.set(w.layer, m);
@@ -226,6 +220,36 @@ export function estimateNoise(s: ScreeningResult, layer: QuantLayer, wf: NumberF
 function fakeWeight(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
   const l = o.layers.find((x) => x.name === layer)!;
   return quantizeWeight(o.floatWeights.get(layer)!, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis).fake;
+}
+
+/** acc += g² elementwise. */
+function addSquares(acc: Float32Array, g: Float32Array): void {
+  const n = g.length;
+  for (let i = 0; i < n; i++) { const v = g[i]; acc[i] += v * v; }
+}
+
+/** Σ a·b. */
+function dot(a: Float32Array, b: Float32Array): number {
+  const n = a.length;
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Σ G·d². */
+function weightedSquares(G: Float32Array, d: Float32Array): number {
+  const n = d.length;
+  let e = 0;
+  for (let i = 0; i < n; i++) { const v = d[i]; e += G[i] * v * v; }
+  return e;
+}
+
+/** Σ G·(q − w)², without the difference as an array. */
+function weightedNoise(G: Float32Array, w: Float32Array, q: Float32Array): number {
+  const n = w.length;
+  let e = 0;
+  for (let i = 0; i < n; i++) { const v = q[i] - w[i]; e += G[i] * v * v; }
+  return e;
 }
 
 function weightDelta(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
@@ -321,7 +345,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const blocked = new Map<string, string>();
   const custom = new Map<string, GradRule>();
   for (const n of nodes) {
-    const rule = n.proto.domain ? undefined : factorOf.has(n.name) ? factorMatMulRule : GRAD_RULES[n.opType];
+    const rule = n.proto.domain ? undefined : n.opType === 'MatMul' ? weightMatMulRule : GRAD_RULES[n.opType];
     custom.set(n.name, (c, node, gys) => {
       if (!rule) { blocked.set(node.name, `no gradient rule for ${node.opType}${node.proto.domain ? ` (${node.proto.domain})` : ''}`); return []; }
       try {
@@ -370,12 +394,13 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
     if (unsupported.has(a.layer.name)) continue;
     const g = grads.get(a.copy);
     if (!g) continue; // this input does not reach the outputs (its noise is zero)
-    const g2 = b.node('Mul', [g, g]);
     for (const [fi, f] of aFormats.entries()) {
       const delta = noiseOf(ctx, a.copy, o.activationSetting(a.tensor, f), f, `ql_n_${i}_${fi}`);
       if (!delta) { unsupported.set(a.layer.name, `no in-graph noise model for activation format ${f.kind}`); continue; }
-      const fisher = out(b.node('ReduceSum', [b.node('Mul', [g2, b.node('Mul', [delta, delta])])], { keepdims: 0 }), []);
-      const dot = out(b.node('ReduceSum', [b.node('Mul', [g, delta])], { keepdims: 0 }), []);
+      // Σ g²δ² = Σ (gδ)² and Σ gδ from one product
+      const gd = b.node('Mul', [g, delta]);
+      const fisher = out(b.node('ReduceSumSquare', [gd], { keepdims: 0 }), []);
+      const dot = out(b.node('ReduceSum', [gd], { keepdims: 0 }), []);
       activations.push({ id: `${i}|${fi}`, layer: a.layer.name, format: formatKey(f), fisher, dot });
     }
   }
@@ -391,13 +416,14 @@ function noiseOf(ctx: GradContext, x: string, s: ActivationSetting, f: NumberFor
   const b = ctx.b;
   if (s.kind === 'int') {
     const sc = b.constFloat(`${hint}_s`, [s.params.scale[0]], []);
-    const zp = b.constFloat(`${hint}_z`, [s.params.zeroPoint[0]], []);
-    const lo = b.constFloat(`${hint}_lo`, [s.params.qmin], []);
-    const hi = b.constFloat(`${hint}_hi`, [s.params.qmax], []);
+    // clamp(round(x/s) + z, qmin, qmax) - z = clamp(round(x/s), qmin - z, qmax - z): the zero point (an integer) folds into the bounds
+    const zp = s.params.zeroPoint[0];
+    const lo = b.constFloat(`${hint}_lo`, [s.params.qmin - zp], []);
+    const hi = b.constFloat(`${hint}_hi`, [s.params.qmax - zp], []);
     const magic = ctx.scalar(ROUND_MAGIC);
     const r = b.node('Sub', [b.node('Add', [b.node('Div', [x, sc]), magic]), magic]);
-    const c = b.node('Min', [b.node('Max', [b.node('Add', [r, zp]), lo]), hi]);
-    return b.node('Sub', [b.node('Mul', [b.node('Sub', [c, zp]), sc]), x]);
+    const c = b.node('Min', [b.node('Max', [r, lo]), hi]);
+    return b.node('Sub', [b.node('Mul', [c, sc]), x]);
   }
   if (s.kind === 'half') {
     const to = f.kind === 'bfloat16' ? DataType.BFLOAT16 : f.kind === 'float16' ? DataType.FLOAT16 : undefined;
