@@ -9,7 +9,8 @@
  *  - `fisher`: Σᵢ gᵢ² δᵢ², the diagonal of JᵀJ weighted by the noise (noise elements taken as uncorrelated);
  *  - `taylor`: (g·δ)², exact in expectation but a one-degree-of-freedom chi-square per sample (noisier).
  * Each activation format's noise δ = FQ(x) − x is computed inside the graph (the same arithmetic as QDQ);
- * weight gradients come out of the run and their squares are accumulated, and δW is formed in JavaScript.
+ * the squared weight gradients are summed by the graph (the running sum is fed in and comes back with this run's
+ * added, so no gradient is fetched), and δW is formed in JavaScript.
  * (The gradient of a KL/MSE loss against the float model's own outputs is zero at the float point, so a loss
  * gradient carries no information here; output-space projections do.) Estimates are SQNR in dB against the
  * float outputs' energy on the same samples, the unit of `isolated.sqnrDb`.
@@ -107,21 +108,30 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const batch = o.batchSize ?? 1;
   const projections = Math.max(1, o.projections ?? 1);
   const first = await firstBatch(o.data, batch);
-  const built = await buildScreeningModel(o, first);
+  // Taylor weight term: δW of every format fed to every run (small models only).
+  const wFormats = o.weightFormats.filter((f) => f.kind !== 'float');
+  const weightValues = o.layers.reduce((s, l) => s + (o.floatWeights.get(l.name)?.length ?? 0), 0);
+  const taylorWeights = weightValues * wFormats.length <= TAYLOR_WEIGHT_LIMIT;
+  const built = await buildScreeningModel(o, first, taylorWeights ? wFormats.length : 0);
   // no CPU memory arena: it held the backward's peak between runs (ViT-B/16: -250 MB, same run time)
   const session = await o.backend.createSession(encodeModelProto(built.model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders, arena: false });
   const buildMs = performance.now() - t0;
   const rng = new Rng(o.seed ?? 7);
+  // The Fisher diagonal Σ g² of each weight is accumulated by the graph (fed in, returned with this run's g² added).
   const fisherW = new Map<string, Float32Array>();
   for (const w of built.weights) fisherW.set(w.layer, new Float32Array(o.floatWeights.get(w.layer)!.length));
   const factors = new FactorStore(o.factorStoreValues);
   const weightFeeds: Record<string, Tensor> = {};
   for (const { input, layer } of built.weightInputs) weightFeeds[input] = { type: DataType.FLOAT, dims: o.layers.find((l) => l.name === layer)!.weight!.dims.slice(), data: o.floatWeights.get(layer)! };
-  // Taylor weight term: δW of every format kept while running (small models only).
-  const weightValues = built.weights.reduce((s, w) => s + o.floatWeights.get(w.layer)!.length, 0);
-  const wFormats = o.weightFormats.filter((f) => f.kind !== 'float');
-  const taylorW = weightValues * wFormats.length <= TAYLOR_WEIGHT_LIMIT ? new Map<string, { key: string; delta: Float32Array; sum: number }[]>() : undefined;
-  if (taylorW) for (const w of built.weights) taylorW.set(w.layer, wFormats.map((f) => ({ key: formatKey(f), delta: weightDelta(o, w.layer, f), sum: 0 })));
+  const deltas = new Map<string, Float32Array[]>();
+  const taylorW = new Map<string, number[]>();
+  for (const w of built.weights) {
+    if (!w.deltas.length) continue;
+    const d = wFormats.map((f) => weightDelta(o, w.layer, f));
+    deltas.set(w.layer, d);
+    taylorW.set(w.layer, d.map(() => 0));
+    w.deltas.forEach((input, fi) => { weightFeeds[input] = { type: DataType.FLOAT, dims: w.dims, data: d[fi] }; });
+  }
   const actSums = new Map<string, { fisher: number; taylor: number }>();
   let signal = 0;
   let samples = 0;
@@ -132,6 +142,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
       const n = firstDim(b.feeds);
       for (let p = 0; p < projections; p++) {
         const feeds: Record<string, Tensor> = { ...b.feeds, ...weightFeeds };
+        for (const w of built.weights) feeds[w.fisherIn] = { type: DataType.FLOAT, dims: w.dims, data: fisherW.get(w.layer)! };
         for (const pr of built.projections) {
           const dims = n === batch ? pr.dims : [n, ...pr.dims.slice(1)];
           const size = dims.reduce((a, c) => a * c, 1);
@@ -139,9 +150,9 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
         }
         const out = await session.run(feeds, built.fetches);
         for (const w of built.weights) {
-          const g = toFloat32(out[w.grad]);
-          addSquares(fisherW.get(w.layer)!, g);
-          for (const t of taylorW?.get(w.layer) ?? []) t.sum += dot(g, t.delta) ** 2;
+          fisherW.set(w.layer, toFloat32(out[w.fisherOut]));
+          const t = taylorW.get(w.layer);
+          if (t) w.dots.forEach((name, fi) => { t[fi] += Number(out[name].data[0]) ** 2; });
         }
         for (const f of built.factors) {
           if (built.unsupported.has(f.layer)) continue;
@@ -171,11 +182,10 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   for (const w of built.weights) {
     const m = new Map<string, NoiseEnergy>();
     const G = fisherW.get(w.layer)!;
-    const taylor = new Map((taylorW?.get(w.layer) ?? []).map((t) => [t.key, t.sum * scale]));
-    for (const f of wFormats) {
-      const d = taylorW?.get(w.layer)?.find((t) => t.key === formatKey(f))?.delta;
-      const e = d ? weightedSquares(G, d) : weightedNoise(G, o.floatWeights.get(w.layer)!, fakeWeight(o, w.layer, f));
-      m.set(formatKey(f), { fisher: e * scale, taylor: taylor.get(formatKey(f)) });
+    const d = deltas.get(w.layer), t = taylorW.get(w.layer);
+    for (const [fi, f] of wFormats.entries()) {
+      const e = d ? weightedSquares(G, d[fi]) : weightedNoise(G, o.floatWeights.get(w.layer)!, fakeWeight(o, w.layer, f));
+      m.set(formatKey(f), { fisher: e * scale, taylor: t ? t[fi] * scale : undefined });
     }
     weightNoise.set(w.layer, m);
   }
@@ -226,20 +236,6 @@ function fakeWeight(o: ScreeningOptions, layer: string, f: NumberFormat): Float3
   return quantizeWeight(o.floatWeights.get(layer)!, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis).fake;
 }
 
-/** acc += g² elementwise. */
-function addSquares(acc: Float32Array, g: Float32Array): void {
-  const n = g.length;
-  for (let i = 0; i < n; i++) { const v = g[i]; acc[i] += v * v; }
-}
-
-/** Σ a·b. */
-function dot(a: Float32Array, b: Float32Array): number {
-  const n = a.length;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
-
 /** Σ G·d². */
 function weightedSquares(G: Float32Array, d: Float32Array): number {
   const n = d.length;
@@ -268,7 +264,8 @@ interface BuiltScreening {
   model: ModelProto;
   fetches: string[];
   projections: { input: string; dims: number[] }[];
-  weights: { layer: string; grad: string }[];
+  /** Per weight: the Fisher accumulator's input and output, the Taylor term's δW inputs (one per weight format) and Σ g·δW outputs. */
+  weights: { layer: string; dims: number[]; fisherIn: string; fisherOut: string; deltas: string[]; dots: string[] }[];
   /** Big MatMul weights screened through their factors (see screening-factors.ts). */
   factors: FactorLayer[];
   /** Weights read as graph inputs (the factored ones), fed from the float weights. */
@@ -277,8 +274,8 @@ interface BuiltScreening {
   unsupported: Map<string, string>;
 }
 
-/** Builds forward + backward of the float model with the noise reductions as outputs. */
-async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Tensor>): Promise<BuiltScreening> {
+/** Builds forward + backward of the float model with the noise reductions and the weights' Fisher accumulators as outputs (with δW inputs for the Taylor term of `taylorFormats` weight formats). */
+async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Tensor>, taylorFormats: number): Promise<BuiltScreening> {
   const file = o.graph.file;
   const src = o.graph.opset < 13 ? upgradeOpset(o.graph.model, 13, { file }) : o.graph.model;
   const graph = src === o.graph.model ? o.graph : new Graph(src, file);
@@ -384,7 +381,11 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
     if (unsupported.has(layer)) continue;
     const g = grads.get(copy);
     if (!g) { unsupported.set(layer, 'the outputs do not depend on its weight'); continue; }
-    weights.push({ layer, grad: out(g, shapes.get(copy)!) });
+    const dims = shapes.get(copy)!, k = weights.length;
+    const fisherIn = b.input(`ql_fisher_${k}`, DataType.FLOAT, dims);
+    const deltas = Array.from({ length: taylorFormats }, (_, fi) => b.input(`ql_dw_${k}_${fi}`, DataType.FLOAT, dims));
+    const dots = deltas.map((d) => out(b.node('ReduceSum', [b.node('Mul', [g, d])], { keepdims: 0 }), []));
+    weights.push({ layer, dims, fisherIn, fisherOut: out(b.node('Add', [fisherIn, b.node('Mul', [g, g])]), dims), deltas, dots });
   }
   const factors: FactorLayer[] = [];
   for (const [layer, { x, y }] of factorOf) {
