@@ -34,6 +34,7 @@ import { Rng } from '../train/random';
 import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
+import { weightErrors, WeightErrors } from './sensitivity';
 import { FactorLayer, factorable, FactorStore, weightMatMulRule } from './screening-factors';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
@@ -84,6 +85,12 @@ export interface ScreeningResult {
   weightNoise: Map<string, Map<string, NoiseEnergy>>;
   /** Per layer, per activation format key: predicted output error energy of quantizing its activation inputs. */
   activationNoise: Map<string, Map<string, NoiseEnergy>>;
+  /**
+   * Per layer, per weight format key: the weight's SQNR over the tensor and per output channel (sensitivity.ts
+   * weightErrors), from the same quantization as the estimate (so the layer statistics need not quantize again). Not
+   * saved with a resumable state; layers missing here (not screened) are left to the caller.
+   */
+  weightErrors?: Map<string, Map<string, WeightErrors>>;
   /** Layers the autodiff could not screen (they are measured instead), with the reason. */
   unsupported: Map<string, string>;
   /** Wall time: building the graph and session, and the runs (ms). */
@@ -179,12 +186,22 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   // Energies per layer and format; the projections' average.
   const scale = 1 / projections;
   const weightNoise = new Map<string, Map<string, NoiseEnergy>>();
+  const errors = new Map<string, Map<string, WeightErrors>>();
+  // one quantization per layer and format: the noise energy and the weight SQNR
+  const quantized = (layer: string, f: NumberFormat): Float32Array => {
+    const l = o.layers.find((x) => x.name === layer)!, w = o.floatWeights.get(layer)!, q = fakeWeight(o, layer, f);
+    let m = errors.get(layer);
+    if (!m) errors.set(layer, (m = new Map()));
+    m.set(formatKey(f), weightErrors(w, q, l.weight!.dims, l.weight!.channelAxis));
+    return q;
+  };
   for (const w of built.weights) {
     const m = new Map<string, NoiseEnergy>();
     const G = fisherW.get(w.layer)!;
     const d = deltas.get(w.layer), t = taylorW.get(w.layer);
     for (const [fi, f] of wFormats.entries()) {
-      const e = d ? weightedSquares(G, d[fi]) : weightedNoise(G, o.floatWeights.get(w.layer)!, fakeWeight(o, w.layer, f));
+      const q = quantized(w.layer, f);
+      const e = d ? weightedSquares(G, d[fi]) : weightedNoise(G, o.floatWeights.get(w.layer)!, q);
       m.set(formatKey(f), { fisher: e * scale, taylor: t ? t[fi] * scale : undefined });
     }
     weightNoise.set(w.layer, m);
@@ -193,7 +210,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   for (const f of built.factors) {
     if (built.unsupported.has(f.layer)) continue;
     const m = new Map<string, NoiseEnergy>();
-    for (const wf of wFormats) m.set(formatKey(wf), { fisher: factors.fisher(f, o.floatWeights.get(f.layer)!, fakeWeight(o, f.layer, wf)) * scale });
+    for (const wf of wFormats) m.set(formatKey(wf), { fisher: factors.fisher(f, o.floatWeights.get(f.layer)!, quantized(f.layer, wf)) * scale });
     weightNoise.set(f.layer, m);
   }
   const activationNoise = new Map<string, Map<string, NoiseEnergy>>();
@@ -204,7 +221,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     const prev = m.get(a.format) ?? { fisher: 0, taylor: 0 };
     m.set(a.format, { fisher: prev.fisher + s.fisher * scale, taylor: (prev.taylor ?? 0) + s.taylor * scale });
   }
-  return { signal, samples, weightNoise, activationNoise, unsupported: built.unsupported, buildMs, runMs };
+  return { signal, samples, weightNoise, activationNoise, weightErrors: errors, unsupported: built.unsupported, buildMs, runMs };
 }
 
 /** The predicted isolated output SQNR (dB) of a layer with its weight in `wf` and its inputs in `af`; undefined when not screened. */
