@@ -23,8 +23,8 @@ import { ActivationCache, checkFeeds, throwIfAborted } from './activation-cache'
 import { DEFAULT_CANDIDATES, parseCandidate } from './candidates';
 import { AccuracyAccumulator, detectOutputLayout, isFloatTensor } from './metrics';
 import { derivedConstantsNeeded, neededTensors } from './subgraph';
-import { activationSetting, analyzeLayerIsolated, ConfigurationRunner, quantizedWeight, SensitivityContext, SensitivityTimings, uniformFormats, weightErrors } from './sensitivity';
-import { Estimator, estimateSqnrDb, screenLayers, ScreeningResult } from './screening';
+import { activationSetting, analyzeLayerIsolated, ConfigurationRunner, quantizedWeight, SensitivityContext, SensitivityTimings, uniformFormats, weightErrors, WeightErrors } from './sensitivity';
+import { Estimator, estimateSqnrDb, formatKey, screenLayers, ScreeningResult } from './screening';
 import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurements, repairLayers, repairTooCostly, REPAIR_MAX_FAN_IN, REPAIR_MAX_VALUES, estimateFor, fixedBatch, outputPower, PhaseProgress, predictConfiguration, uniqueFormats } from './decide';
 import { analysisKey, AnalysisState } from './analysis-state';
 import { ActivationObserver, activationStats, weightHistogram } from './layer-stats';
@@ -182,6 +182,8 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const floatAccuracy = layout.classifier ? floatAccuracyOf(cache, layout.classifier) : undefined;
     backend.enter('layer statistics');
     const reports = layers.map((l) => baseLayerReport(l, ctx, candidates));
+    // the weight SQNRs come with the screening's quantization of each layer and format (computed here without it)
+    if (!screeningOn) for (const [i, l] of layers.entries()) addWeightSqnr(reports[i], l, ctx, candidates);
     const repOf = new Map(reports.map((r) => [r.name, r]));
     const allQuantized: AnalysisReport['allQuantized'] = {};
     const allQuantizedEstimate: Record<string, number> = {};
@@ -240,6 +242,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       state?.saveScreening(screening);
       for (const l of layers) {
         const r = repOf.get(l.name)!;
+        addWeightSqnr(r, l, ctx, candidates, screening.weightErrors?.get(l.name));
         const why = screening.unsupported.get(l.name);
         if (why) r.notScreened = why;
         for (const c of candidates) {
@@ -443,7 +446,7 @@ function floatAccuracyOf(cache: ActivationCache, classifier: string): number | u
   return acc.result();
 }
 
-/** A layer's report before any run: weight statistics, input-activation statistics and weight SQNR per candidate (pure JS). */
+/** A layer's report before any run: weight statistics and input-activation statistics, an entry per candidate that applies (pure JS). */
 function baseLayerReport(layer: QuantLayer, ctx: SensitivityContext, candidates: readonly FormatCandidate[]): LayerReport {
   const rep: LayerReport = { name: layer.name, opType: layer.opType, kind: layer.kind, nodeIndex: layer.nodeIndex, params: layer.params, macs: layer.macs, formats: {}, diagnoses: [], rank: 0 };
   if (layer.weight) {
@@ -454,18 +457,28 @@ function baseLayerReport(layer: QuantLayer, ctx: SensitivityContext, candidates:
     rep.weightHistogram = weightHistogram(ctx.floatWeights.get(layer.name)!);
   }
   if (layer.activationInputs.length) rep.activation = activationStats(ctx, layer.activationInputs[0]);
-  const floatW = ctx.floatWeights.get(layer.name);
-  for (const c of candidates) {
-    if (!applies(layer, c)) continue;
-    const r = (rep.formats[c.id] = {} as LayerReport['formats'][string]);
-    const qw = quantizedWeight(ctx, layer, mustParseFormat(c.weights));
-    if (qw && floatW && layer.weight) {
-      const e = weightErrors(floatW, qw.fake, layer.weight.dims, layer.weight.channelAxis);
-      r.weightSqnrDb = Math.round(e.total * 1000) / 1000;
-      r.weightChannelSqnrDb = e.channels;
-    }
-  }
+  for (const c of candidates) if (applies(layer, c)) rep.formats[c.id] = {};
   return rep;
+}
+
+/** Weight SQNR per candidate (tensor and per channel): from `known` (per weight format key), else by quantizing (once per weight format). */
+function addWeightSqnr(rep: LayerReport, layer: QuantLayer, ctx: SensitivityContext, candidates: readonly FormatCandidate[], known?: ReadonlyMap<string, WeightErrors>): void {
+  const floatW = ctx.floatWeights.get(layer.name);
+  if (!floatW || !layer.weight) return;
+  const done = new Map(known);
+  for (const c of candidates) {
+    const r = rep.formats[c.id];
+    const wf = mustParseFormat(c.weights);
+    if (!r || wf.kind === 'float') continue;
+    let e = done.get(formatKey(wf));
+    if (!e) {
+      const qw = quantizedWeight(ctx, layer, wf);
+      if (!qw) continue;
+      done.set(formatKey(wf), (e = weightErrors(floatW, qw.fake, layer.weight.dims, layer.weight.channelAxis)));
+    }
+    r.weightSqnrDb = Math.round(e.total * 1000) / 1000;
+    r.weightChannelSqnrDb = e.channels;
+  }
 }
 
 /** Ranks layers by isolated SQNR under the primary format, measured or else estimated (lowest = rank 1); layers with neither come last. */

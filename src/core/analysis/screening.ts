@@ -9,7 +9,8 @@
  *  - `fisher`: Σᵢ gᵢ² δᵢ², the diagonal of JᵀJ weighted by the noise (noise elements taken as uncorrelated);
  *  - `taylor`: (g·δ)², exact in expectation but a one-degree-of-freedom chi-square per sample (noisier).
  * Each activation format's noise δ = FQ(x) − x is computed inside the graph (the same arithmetic as QDQ);
- * weight gradients come out of the run and their squares are accumulated, and δW is formed in JavaScript.
+ * the squared weight gradients are summed by the graph (the running sum is fed in and comes back with this run's
+ * added, so no gradient is fetched), and δW is formed in JavaScript.
  * (The gradient of a KL/MSE loss against the float model's own outputs is zero at the float point, so a loss
  * gradient carries no information here; output-space projections do.) Estimates are SQNR in dB against the
  * float outputs' energy on the same samples, the unit of `isolated.sqnrDb`.
@@ -33,7 +34,8 @@ import { Rng } from '../train/random';
 import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
-import { FactorLayer, factorable, factorMatMulRule, FactorStore } from './screening-factors';
+import { weightErrors, WeightErrors } from './sensitivity';
+import { FactorLayer, factorable, FactorStore, weightMatMulRule } from './screening-factors';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -83,6 +85,12 @@ export interface ScreeningResult {
   weightNoise: Map<string, Map<string, NoiseEnergy>>;
   /** Per layer, per activation format key: predicted output error energy of quantizing its activation inputs. */
   activationNoise: Map<string, Map<string, NoiseEnergy>>;
+  /**
+   * Per layer, per weight format key: the weight's SQNR over the tensor and per output channel (sensitivity.ts
+   * weightErrors), from the same quantization as the estimate (so the layer statistics need not quantize again). Not
+   * saved with a resumable state; layers missing here (not screened) are left to the caller.
+   */
+  weightErrors?: Map<string, Map<string, WeightErrors>>;
   /** Layers the autodiff could not screen (they are measured instead), with the reason. */
   unsupported: Map<string, string>;
   /** Wall time: building the graph and session, and the runs (ms). */
@@ -95,6 +103,9 @@ export function formatKey(f: NumberFormat): string {
   return JSON.stringify(f);
 }
 
+/** Layers whose weight the screening graph reads as an input (fed, not baked). */
+const FED_WEIGHT_OPS = new Set(['MatMul', 'Gemm', 'Gather']);
+
 /** Above this many weight values x weight formats, the Taylor weight term (it holds every δW) is skipped. */
 const TAYLOR_WEIGHT_LIMIT = 16 * 1024 * 1024;
 
@@ -104,20 +115,30 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const batch = o.batchSize ?? 1;
   const projections = Math.max(1, o.projections ?? 1);
   const first = await firstBatch(o.data, batch);
-  const built = await buildScreeningModel(o, first);
-  const session = await o.backend.createSession(encodeModelProto(built.model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
+  // Taylor weight term: δW of every format fed to every run (small models only).
+  const wFormats = o.weightFormats.filter((f) => f.kind !== 'float');
+  const weightValues = o.layers.reduce((s, l) => s + (o.floatWeights.get(l.name)?.length ?? 0), 0);
+  const taylorWeights = weightValues * wFormats.length <= TAYLOR_WEIGHT_LIMIT;
+  const built = await buildScreeningModel(o, first, taylorWeights ? wFormats.length : 0);
+  // no CPU memory arena: it held the backward's peak between runs (ViT-B/16: -250 MB, same run time)
+  const session = await o.backend.createSession(encodeModelProto(built.model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders, arena: false });
   const buildMs = performance.now() - t0;
   const rng = new Rng(o.seed ?? 7);
+  // The Fisher diagonal Σ g² of each weight is accumulated by the graph (fed in, returned with this run's g² added).
   const fisherW = new Map<string, Float32Array>();
   for (const w of built.weights) fisherW.set(w.layer, new Float32Array(o.floatWeights.get(w.layer)!.length));
   const factors = new FactorStore(o.factorStoreValues);
   const weightFeeds: Record<string, Tensor> = {};
   for (const { input, layer } of built.weightInputs) weightFeeds[input] = { type: DataType.FLOAT, dims: o.layers.find((l) => l.name === layer)!.weight!.dims.slice(), data: o.floatWeights.get(layer)! };
-  // Taylor weight term: δW of every format kept while running (small models only).
-  const weightValues = built.weights.reduce((s, w) => s + o.floatWeights.get(w.layer)!.length, 0);
-  const wFormats = o.weightFormats.filter((f) => f.kind !== 'float');
-  const taylorW = weightValues * wFormats.length <= TAYLOR_WEIGHT_LIMIT ? new Map<string, { key: string; delta: Float32Array; sum: number }[]>() : undefined;
-  if (taylorW) for (const w of built.weights) taylorW.set(w.layer, wFormats.map((f) => ({ key: formatKey(f), delta: weightDelta(o, w.layer, f), sum: 0 })));
+  const deltas = new Map<string, Float32Array[]>();
+  const taylorW = new Map<string, number[]>();
+  for (const w of built.weights) {
+    if (!w.deltas.length) continue;
+    const d = wFormats.map((f) => weightDelta(o, w.layer, f));
+    deltas.set(w.layer, d);
+    taylorW.set(w.layer, d.map(() => 0));
+    w.deltas.forEach((input, fi) => { weightFeeds[input] = { type: DataType.FLOAT, dims: w.dims, data: d[fi] }; });
+  }
   const actSums = new Map<string, { fisher: number; taylor: number }>();
   let signal = 0;
   let samples = 0;
@@ -128,6 +149,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
       const n = firstDim(b.feeds);
       for (let p = 0; p < projections; p++) {
         const feeds: Record<string, Tensor> = { ...b.feeds, ...weightFeeds };
+        for (const w of built.weights) feeds[w.fisherIn] = { type: DataType.FLOAT, dims: w.dims, data: fisherW.get(w.layer)! };
         for (const pr of built.projections) {
           const dims = n === batch ? pr.dims : [n, ...pr.dims.slice(1)];
           const size = dims.reduce((a, c) => a * c, 1);
@@ -135,14 +157,9 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
         }
         const out = await session.run(feeds, built.fetches);
         for (const w of built.weights) {
-          const g = toFloat32(out[w.grad]);
-          const acc = fisherW.get(w.layer)!;
-          for (let i = 0; i < g.length; i++) acc[i] += g[i] * g[i];
-          for (const t of taylorW?.get(w.layer) ?? []) {
-            let d = 0;
-            for (let i = 0; i < g.length; i++) d += g[i] * t.delta[i];
-            t.sum += d * d;
-          }
+          fisherW.set(w.layer, toFloat32(out[w.fisherOut]));
+          const t = taylorW.get(w.layer);
+          if (t) w.dots.forEach((name, fi) => { t[fi] += Number(out[name].data[0]) ** 2; });
         }
         for (const f of built.factors) {
           if (built.unsupported.has(f.layer)) continue;
@@ -169,15 +186,23 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   // Energies per layer and format; the projections' average.
   const scale = 1 / projections;
   const weightNoise = new Map<string, Map<string, NoiseEnergy>>();
+  const errors = new Map<string, Map<string, WeightErrors>>();
+  // one quantization per layer and format: the noise energy and the weight SQNR
+  const quantized = (layer: string, f: NumberFormat): Float32Array => {
+    const l = o.layers.find((x) => x.name === layer)!, w = o.floatWeights.get(layer)!, q = fakeWeight(o, layer, f);
+    let m = errors.get(layer);
+    if (!m) errors.set(layer, (m = new Map()));
+    m.set(formatKey(f), weightErrors(w, q, l.weight!.dims, l.weight!.channelAxis));
+    return q;
+  };
   for (const w of built.weights) {
     const m = new Map<string, NoiseEnergy>();
     const G = fisherW.get(w.layer)!;
-    const taylor = new Map((taylorW?.get(w.layer) ?? []).map((t) => [t.key, t.sum * scale]));
-    for (const f of wFormats) {
-      const d = taylorW?.get(w.layer)?.find((t) => t.key === formatKey(f))?.delta ?? weightDelta(o, w.layer, f);
-      let e = 0;
-      for (let i = 0; i < d.length; i++) e += G[i] * d[i] * d[i];
-      m.set(formatKey(f), { fisher: e * scale, taylor: taylor.get(formatKey(f)) });
+    const d = deltas.get(w.layer), t = taylorW.get(w.layer);
+    for (const [fi, f] of wFormats.entries()) {
+      const q = quantized(w.layer, f);
+      const e = d ? weightedSquares(G, d[fi]) : weightedNoise(G, o.floatWeights.get(w.layer)!, q);
+      m.set(formatKey(f), { fisher: e * scale, taylor: t ? t[fi] * scale : undefined });
     }
     weightNoise.set(w.layer, m);
   }
@@ -187,12 +212,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     const G = await factors.fisherDiagonal(f, o.backend, { threads: o.threads });
     const w = o.floatWeights.get(f.layer)!;
     const m = new Map<string, NoiseEnergy>();
-    for (const wf of wFormats) {
-      const q = fakeWeight(o, f.layer, wf);
-      let e = 0;
-      for (let i = 0; i < q.length; i++) { const d = q[i] - w[i]; e += G[i] * d * d; }
-      m.set(formatKey(wf), { fisher: e * scale });
-    }
+    for (const wf of wFormats) m.set(formatKey(wf), { fisher: weightedNoise(G, w, quantized(f.layer, wf)) * scale });
     weightNoise.set(f.layer, m);
   }
   const activationNoise = new Map<string, Map<string, NoiseEnergy>>();
@@ -203,7 +223,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     const prev = m.get(a.format) ?? { fisher: 0, taylor: 0 };
     m.set(a.format, { fisher: prev.fisher + s.fisher * scale, taylor: (prev.taylor ?? 0) + s.taylor * scale });
   }
-  return { signal, samples, weightNoise, activationNoise, unsupported: built.unsupported, buildMs, runMs };
+  return { signal, samples, weightNoise, activationNoise, weightErrors: errors, unsupported: built.unsupported, buildMs, runMs };
 }
 
 /** The predicted isolated output SQNR (dB) of a layer with its weight in `wf` and its inputs in `af`; undefined when not screened. */
@@ -235,6 +255,22 @@ function fakeWeight(o: ScreeningOptions, layer: string, f: NumberFormat): Float3
   return quantizeWeight(o.floatWeights.get(layer)!, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis).fake;
 }
 
+/** Σ G·d². */
+function weightedSquares(G: Float32Array, d: Float32Array): number {
+  const n = d.length;
+  let e = 0;
+  for (let i = 0; i < n; i++) { const v = d[i]; e += G[i] * v * v; }
+  return e;
+}
+
+/** Σ G·(q − w)², without the difference as an array. */
+function weightedNoise(G: Float32Array, w: Float32Array, q: Float32Array): number {
+  const n = w.length;
+  let e = 0;
+  for (let i = 0; i < n; i++) { const v = q[i] - w[i]; e += G[i] * v * v; }
+  return e;
+}
+
 function weightDelta(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
   const w = o.floatWeights.get(layer)!;
   const q = fakeWeight(o, layer, f);
@@ -247,7 +283,8 @@ interface BuiltScreening {
   model: ModelProto;
   fetches: string[];
   projections: { input: string; dims: number[] }[];
-  weights: { layer: string; grad: string }[];
+  /** Per weight: the Fisher accumulator's input and output, the Taylor term's δW inputs (one per weight format) and Σ g·δW outputs. */
+  weights: { layer: string; dims: number[]; fisherIn: string; fisherOut: string; deltas: string[]; dots: string[] }[];
   /** Big MatMul weights screened through their factors (see screening-factors.ts). */
   factors: FactorLayer[];
   /** Weights read as graph inputs (the factored ones), fed from the float weights. */
@@ -256,8 +293,8 @@ interface BuiltScreening {
   unsupported: Map<string, string>;
 }
 
-/** Builds forward + backward of the float model with the noise reductions as outputs. */
-async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Tensor>): Promise<BuiltScreening> {
+/** Builds forward + backward of the float model with the noise reductions and the weights' Fisher accumulators as outputs (with δW inputs for the Taylor term of `taylorFormats` weight formats). */
+async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Tensor>, taylorFormats: number): Promise<BuiltScreening> {
   const file = o.graph.file;
   const src = o.graph.opset < 13 ? upgradeOpset(o.graph.model, 13, { file }) : o.graph.model;
   const graph = src === o.graph.model ? o.graph : new Graph(src, file);
@@ -267,15 +304,17 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   for (const n of graph.nodes) for (const t of [n.name, ...n.inputs, ...n.outputs]) if (t) b.fresh(t);
   for (const i of graph.inputs) b.input(i.name, i.elemType, shapes.get(i.name));
   const isFloat = (t: string) => { const ty = probe.types.get(t); return ty === DataType.FLOAT; };
-  // Big MatMul weights: screened through their factors, read as inputs (fed from the float weights in memory).
+  // Big MatMul weights: screened through their factors. They and every MatMul, Gemm and Gather weight are read as inputs
+  // fed from the float weights in memory (ONNX Runtime reads the buffer in place: no copy in the encoded model, in the
+  // session or prepacked; Conv weights stay initializers, ONNX Runtime's NCHWc kernels need them constant).
   const factored = new Map<string, QuantLayer>();
+  const weightInputs = new Map<string, string>();
   for (const l of o.layers) {
     const n = graph.byName.get(l.name);
     if (!n || !l.weight || !o.floatWeights.has(l.name) || !graph.initializers.has(l.weight.tensor) || !isFloat(l.weight.tensor)) continue;
     if (factorable(n.opType, n.inputs.indexOf(l.weight.tensor), l.weight.dims, o.factorMinValues) && l.activationInputs.includes(n.inputs[0]) && isFloat(n.inputs[0])) factored.set(l.name, l);
+    if (factored.has(l.name) || FED_WEIGHT_OPS.has(n.opType)) weightInputs.set(l.weight.tensor, l.name);
   }
-  const weightInputs = new Map<string, string>();
-  for (const l of factored.values()) weightInputs.set(l.weight!.tensor, l.name);
   for (const t of src.graph!.initializer ?? []) {
     if (weightInputs.has(t.name ?? '')) b.input(t.name!, DataType.FLOAT, (t.dims ?? []).map(Number));
     else b.initializerProto(t);
@@ -328,7 +367,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const blocked = new Map<string, string>();
   const custom = new Map<string, GradRule>();
   for (const n of nodes) {
-    const rule = n.proto.domain ? undefined : factorOf.has(n.name) ? factorMatMulRule : GRAD_RULES[n.opType];
+    const rule = n.proto.domain ? undefined : n.opType === 'MatMul' ? weightMatMulRule : GRAD_RULES[n.opType];
     custom.set(n.name, (c, node, gys) => {
       if (!rule) { blocked.set(node.name, `no gradient rule for ${node.opType}${node.proto.domain ? ` (${node.proto.domain})` : ''}`); return []; }
       try {
@@ -361,7 +400,11 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
     if (unsupported.has(layer)) continue;
     const g = grads.get(copy);
     if (!g) { unsupported.set(layer, 'the outputs do not depend on its weight'); continue; }
-    weights.push({ layer, grad: out(g, shapes.get(copy)!) });
+    const dims = shapes.get(copy)!, k = weights.length;
+    const fisherIn = b.input(`ql_fisher_${k}`, DataType.FLOAT, dims);
+    const deltas = Array.from({ length: taylorFormats }, (_, fi) => b.input(`ql_dw_${k}_${fi}`, DataType.FLOAT, dims));
+    const dots = deltas.map((d) => out(b.node('ReduceSum', [b.node('Mul', [g, d])], { keepdims: 0 }), []));
+    weights.push({ layer, dims, fisherIn, fisherOut: out(b.node('Add', [fisherIn, b.node('Mul', [g, g])]), dims), deltas, dots });
   }
   const factors: FactorLayer[] = [];
   for (const [layer, { x, y }] of factorOf) {
@@ -377,12 +420,13 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
     if (unsupported.has(a.layer.name)) continue;
     const g = grads.get(a.copy);
     if (!g) continue; // this input does not reach the outputs (its noise is zero)
-    const g2 = b.node('Mul', [g, g]);
     for (const [fi, f] of aFormats.entries()) {
       const delta = noiseOf(ctx, a.copy, o.activationSetting(a.tensor, f), f, `ql_n_${i}_${fi}`);
       if (!delta) { unsupported.set(a.layer.name, `no in-graph noise model for activation format ${f.kind}`); continue; }
-      const fisher = out(b.node('ReduceSum', [b.node('Mul', [g2, b.node('Mul', [delta, delta])])], { keepdims: 0 }), []);
-      const dot = out(b.node('ReduceSum', [b.node('Mul', [g, delta])], { keepdims: 0 }), []);
+      // Σ g²δ² = Σ (gδ)² and Σ gδ from one product
+      const gd = b.node('Mul', [g, delta]);
+      const fisher = out(b.node('ReduceSumSquare', [gd], { keepdims: 0 }), []);
+      const dot = out(b.node('ReduceSum', [gd], { keepdims: 0 }), []);
       activations.push({ id: `${i}|${fi}`, layer: a.layer.name, format: formatKey(f), fisher, dot });
     }
   }
@@ -398,13 +442,14 @@ function noiseOf(ctx: GradContext, x: string, s: ActivationSetting, f: NumberFor
   const b = ctx.b;
   if (s.kind === 'int') {
     const sc = b.constFloat(`${hint}_s`, [s.params.scale[0]], []);
-    const zp = b.constFloat(`${hint}_z`, [s.params.zeroPoint[0]], []);
-    const lo = b.constFloat(`${hint}_lo`, [s.params.qmin], []);
-    const hi = b.constFloat(`${hint}_hi`, [s.params.qmax], []);
+    // clamp(round(x/s) + z, qmin, qmax) - z = clamp(round(x/s), qmin - z, qmax - z): the zero point (an integer) folds into the bounds
+    const zp = s.params.zeroPoint[0];
+    const lo = b.constFloat(`${hint}_lo`, [s.params.qmin - zp], []);
+    const hi = b.constFloat(`${hint}_hi`, [s.params.qmax - zp], []);
     const magic = ctx.scalar(ROUND_MAGIC);
     const r = b.node('Sub', [b.node('Add', [b.node('Div', [x, sc]), magic]), magic]);
-    const c = b.node('Min', [b.node('Max', [b.node('Add', [r, zp]), lo]), hi]);
-    return b.node('Sub', [b.node('Mul', [b.node('Sub', [c, zp]), sc]), x]);
+    const c = b.node('Min', [b.node('Max', [r, lo]), hi]);
+    return b.node('Sub', [b.node('Mul', [c, sc]), x]);
   }
   if (s.kind === 'half') {
     const to = f.kind === 'bfloat16' ? DataType.BFLOAT16 : f.kind === 'float16' ? DataType.FLOAT16 : undefined;

@@ -92,8 +92,11 @@ function fakeQuantActivation(t: Tensor, setting: ActivationSetting, format: Numb
   return { type: DataType.FLOAT, dims: t.dims, data: fakeQuantizeFloat(x, name) };
 }
 
+/** Weight SQNR (dB) over the tensor and per output channel. */
+export interface WeightErrors { total: number; channels: number[] }
+
 /** Weight SQNR over the tensor and per output channel. */
-export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number): { total: number; channels: number[] } {
+export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number): WeightErrors {
   const acc = new ErrorAccumulator();
   acc.add(w, q);
   if (!dims.length) return { total: acc.sqnrDb(), channels: [] };
