@@ -6,7 +6,7 @@
  * ones a run of the whole prefix gives; on a chain of rounds (a CNN, a stack of transformer blocks) the rounds cost
  * about one pass from the first round's layers to the last one's, instead of one prefix pass each.
  */
-import { Graph } from '../../onnx/graph';
+import { Graph, GraphNode } from '../../onnx/graph';
 import { encodeModelProto, ModelProto, ValueInfoProto } from '../../onnx/proto';
 import { Tensor } from '../../onnx/tensor-data';
 import { InferenceBackend } from '../../runtime/backend';
@@ -62,20 +62,7 @@ export class RoundRuns {
     const fromKept = wanted.filter((t) => this.kept.has(t));
     const computed = wanted.filter((t) => !this.kept.has(t));
     // the nodes between the graph inputs or kept values and the round's tensors
-    const nodes = new Set<number>();
-    const fed = new Set<string>();
-    const seen = new Set<string>();
-    const stack = [...computed];
-    while (stack.length) {
-      const t = stack.pop()!;
-      if (!t || seen.has(t)) continue;
-      seen.add(t);
-      if (inputNames.has(t) || this.kept.has(t)) { fed.add(t); continue; }
-      const p = graph.producer.get(t);
-      if (!p || nodes.has(p.index)) continue;
-      nodes.add(p.index);
-      stack.push(...p.inputs);
-    }
+    const { nodes, stops: fed } = walkUp(graph, computed, (t) => inputNames.has(t) || this.kept.has(t));
     // values this run computes anyway that a later round reads, unchanged until then
     const produced = new Set([...nodes].flatMap((i) => graph.nodes[i].outputs).filter((t) => t));
     const keep = [...produced].filter((t) => this.readLater(r, t, graph));
@@ -132,19 +119,24 @@ function downstream(graph: Graph, names: readonly string[]): Set<string> {
 
 /** The values computing `tensors` reads from outside the changed nodes (not initializers or graph inputs). */
 function boundary(graph: Graph, tensors: readonly string[], changed: ReadonlySet<string>): Set<string> {
-  const out = new Set<string>();
-  const seen = new Set<string>();
+  return walkUp(graph, tensors, (_t, p) => !!p && !changed.has(p.name)).stops;
+}
+
+/** Walks from `tensors` up through their producers; a tensor `stop` accepts is collected instead of computed. */
+function walkUp(graph: Graph, tensors: readonly string[], stop: (t: string, producer: GraphNode | undefined) => boolean): { nodes: Set<number>; stops: Set<string> } {
+  const nodes = new Set<number>(), stops = new Set<string>(), seen = new Set<string>();
   const stack = [...tensors];
   while (stack.length) {
     const t = stack.pop()!;
     if (!t || seen.has(t)) continue;
     seen.add(t);
     const p = graph.producer.get(t);
-    if (!p) continue;
-    if (!changed.has(p.name)) { out.add(t); continue; }
+    if (stop(t, p)) { stops.add(t); continue; }
+    if (!p || nodes.has(p.index)) continue;
+    nodes.add(p.index);
     stack.push(...p.inputs);
   }
-  return out;
+  return { nodes, stops };
 }
 
 /** The model of these nodes, fed the graph inputs and kept values in `fed`, giving `outputs`. */
