@@ -130,11 +130,20 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const factors = new FactorStore(o.factorStoreValues);
   const weightFeeds: Record<string, Tensor> = {};
   for (const { input, layer } of built.weightInputs) weightFeeds[input] = { type: DataType.FLOAT, dims: o.layers.find((l) => l.name === layer)!.weight!.dims.slice(), data: o.floatWeights.get(layer)! };
+  const errors = new Map<string, Map<string, WeightErrors>>();
+  // one quantization per layer and format: the noise energy and the weight SQNR
+  const quantized = (layer: string, f: NumberFormat): Float32Array => {
+    const l = o.layers.find((x) => x.name === layer)!, w = o.floatWeights.get(layer)!, q = fakeWeight(o, layer, f);
+    let m = errors.get(layer);
+    if (!m) errors.set(layer, (m = new Map()));
+    m.set(formatKey(f), weightErrors(w, q, l.weight!.dims, l.weight!.channelAxis));
+    return q;
+  };
   const deltas = new Map<string, Float32Array[]>();
   const taylorW = new Map<string, number[]>();
   for (const w of built.weights) {
     if (!w.deltas.length) continue;
-    const d = wFormats.map((f) => weightDelta(o, w.layer, f));
+    const d = wFormats.map((f) => difference(quantized(w.layer, f), o.floatWeights.get(w.layer)!));
     deltas.set(w.layer, d);
     taylorW.set(w.layer, d.map(() => 0));
     w.deltas.forEach((input, fi) => { weightFeeds[input] = { type: DataType.FLOAT, dims: w.dims, data: d[fi] }; });
@@ -186,22 +195,13 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   // Energies per layer and format; the projections' average.
   const scale = 1 / projections;
   const weightNoise = new Map<string, Map<string, NoiseEnergy>>();
-  const errors = new Map<string, Map<string, WeightErrors>>();
-  // one quantization per layer and format: the noise energy and the weight SQNR
-  const quantized = (layer: string, f: NumberFormat): Float32Array => {
-    const l = o.layers.find((x) => x.name === layer)!, w = o.floatWeights.get(layer)!, q = fakeWeight(o, layer, f);
-    let m = errors.get(layer);
-    if (!m) errors.set(layer, (m = new Map()));
-    m.set(formatKey(f), weightErrors(w, q, l.weight!.dims, l.weight!.channelAxis));
-    return q;
-  };
   for (const w of built.weights) {
     const m = new Map<string, NoiseEnergy>();
     const G = fisherW.get(w.layer)!;
     const d = deltas.get(w.layer), t = taylorW.get(w.layer);
     for (const [fi, f] of wFormats.entries()) {
-      const q = quantized(w.layer, f);
-      const e = d ? weightedSquares(G, d[fi]) : weightedNoise(G, o.floatWeights.get(w.layer)!, q);
+      // with the Taylor term, δW (and the weight SQNR) came from the quantization done before the runs
+      const e = d ? weightedSquares(G, d[fi]) : weightedNoise(G, o.floatWeights.get(w.layer)!, quantized(w.layer, f));
       m.set(formatKey(f), { fisher: e * scale, taylor: t ? t[fi] * scale : undefined });
     }
     weightNoise.set(w.layer, m);
@@ -271,9 +271,8 @@ function weightedNoise(G: Float32Array, w: Float32Array, q: Float32Array): numbe
   return e;
 }
 
-function weightDelta(o: ScreeningOptions, layer: string, f: NumberFormat): Float32Array {
-  const w = o.floatWeights.get(layer)!;
-  const q = fakeWeight(o, layer, f);
+/** q − w. */
+function difference(q: Float32Array, w: Float32Array): Float32Array {
   const d = new Float32Array(w.length);
   for (let i = 0; i < w.length; i++) d[i] = q[i] - w[i];
   return d;
