@@ -14,7 +14,7 @@ import { runQat } from '../../src/core/train/qat';
 import { probeModel } from '../../src/core/train/shape-probe';
 import { buildTrainStep } from '../../src/core/train/train-step';
 import { FakeQuantSpec } from '../../src/core/train/fake-quant';
-import { initWeightScales } from '../../src/core/train/quant-plan';
+import { initWeightScales } from '../../src/core/train/weight-init';
 import { Rng } from '../../src/core/train/random';
 import { zooEntry } from '../fixtures/zoo';
 

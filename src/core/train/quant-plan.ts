@@ -5,7 +5,7 @@ import { DataType } from '../onnx/proto';
 import { toFloat32 } from '../onnx/tensor-data';
 import { effectiveLayerSpec, Recipe } from '../../shared/recipe';
 import { NumberFormat, parseFormat } from '../../shared/formats';
-import { FakeQuantSpec, FqGranularity, qRange, rangeToScale, scaleDims } from './fake-quant';
+import { FakeQuantSpec, FqGranularity, rangeToScale, scaleDims } from './fake-quant';
 
 const LAYER_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
@@ -105,73 +105,6 @@ export function planFromRecipe(graph: Graph, recipe: Pick<Recipe, 'defaults' | '
     layers.push(layer);
   }
   return { specs, layers };
-}
-
-/** Per-scale groups of a weight: for each scale index, the flat element indices it covers. */
-function groups(dims: number[], g: FqGranularity): Int32Array {
-  const n = dims.reduce((a, b) => a * b, 1);
-  const out = new Int32Array(n);
-  if (g.kind === 'tensor') return out;
-  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
-  const sd = scaleDims(dims, g);
-  const sstr = sd.map((_, i) => sd.slice(i + 1).reduce((a, b) => a * b, 1));
-  for (let f = 0; f < n; f++) {
-    if (g.kind === 'channel') { out[f] = Math.floor(f / strides[g.axis]) % dims[g.axis]; continue; }
-    let s = 0;
-    for (let i = 0; i < dims.length; i++) {
-      let c = Math.floor(f / strides[i]) % dims[i];
-      if (i === g.axis) c = Math.floor(c / g.size);
-      s += c * sstr[i];
-    }
-    out[f] = s;
-  }
-  return out;
-}
-
-/** Initial weight scales: symmetric, min-max ('minmax') or the MSE-optimal clipping of the absolute max ('mse'). */
-export function initWeightScales(spec: FakeQuantSpec, w: Float32Array, dims: number[], method: 'minmax' | 'mse'): void {
-  const grp = groups(dims, spec.granularity);
-  const count = spec.scale.length;
-  const [qmin, qmax] = qRange(spec.bits, spec.signed);
-  const absmax = new Float64Array(count);
-  for (let i = 0; i < w.length; i++) absmax[grp[i]] = Math.max(absmax[grp[i]], Math.abs(w[i]));
-  for (let c = 0; c < count; c++) spec.scale[c] = absmax[c] > 0 ? absmax[c] / qmax : 1;
-  if (method !== 'mse') return;
-  // The values of each group contiguous (a counting sort by group), as float32.
-  const start = new Int32Array(count + 1);
-  for (let i = 0; i < w.length; i++) start[grp[i] + 1]++;
-  for (let c = 0; c < count; c++) start[c + 1] += start[c];
-  const fill = start.slice(0, count);
-  const members = new Float32Array(w.length);
-  for (let i = 0; i < w.length; i++) members[fill[grp[i]]++] = w[i];
-  for (let c = 0; c < count; c++) {
-    if (!(absmax[c] > 0)) continue;
-    let best = Infinity, bestS = spec.scale[c];
-    for (let k = 20; k >= 3; k--) {
-      const s = Math.fround((absmax[c] * k) / 20 / qmax);
-      const err = squaredError(members, start[c], start[c + 1], s, qmin, qmax, best);
-      if (err < best) { best = err; bestS = s; }
-    }
-    spec.scale[c] = bestS;
-  }
-}
-
-/**
- * Sum of (Q(v) - v)^2 over v[from..to) with scale s, as quantizeValue computes Q (float32 division, half to even,
- * saturation); stops once the sum reaches `stop` (sums of squares only grow, so the caller's choice is unchanged).
- */
-function squaredError(v: Float32Array, from: number, to: number, s: number, qmin: number, qmax: number, stop: number): number {
-  let err = 0;
-  for (let i = from; i < to; i++) {
-    const x = v[i];
-    const q = Math.fround(x / s);
-    let r = Math.round(q);
-    if (r - q === 0.5 && r % 2 !== 0) r -= 1;
-    const d = (r < qmin ? qmin : r > qmax ? qmax : r) * s - x;
-    err += d * d;
-    if ((i & 1023) === 0 && err >= stop) return err;
-  }
-  return err;
 }
 
 /** Initial activation scale and zero point from an observed range. */
