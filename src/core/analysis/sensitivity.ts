@@ -97,20 +97,28 @@ export interface WeightErrors { total: number; channels: number[] }
 
 /** Weight SQNR over the tensor and per output channel. */
 export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number): WeightErrors {
-  const acc = new ErrorAccumulator();
-  acc.add(w, q);
-  if (!dims.length) return { total: acc.sqnrDb(), channels: [] };
+  if (!dims.length) {
+    const acc = new ErrorAccumulator();
+    acc.add(w, q);
+    return { total: acc.sqnrDb(), channels: [] };
+  }
   const { outer, extent, inner } = splitDims(dims, channelAxis);
   const sig = new Float64Array(extent);
   const noi = new Float64Array(extent);
-  for (let o = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
-    const base = (o * extent + c) * inner;
+  // the totals in element order, as ErrorAccumulator sums them (the same dB to the last bit)
+  let S = 0, N = 0;
+  if (inner === 1) {
+    for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++, i++) {
+      const v = w[i]; const d = v - q[i]; const vv = v * v, dd = d * d;
+      sig[c] += vv; noi[c] += dd; S += vv; N += dd;
+    }
+  } else for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
     let s = 0, n = 0;
-    for (let k = 0; k < inner; k++) { const v = w[base + k]; const d = v - q[base + k]; s += v * v; n += d * d; }
+    for (const end = i + inner; i < end; i++) { const v = w[i]; const d = v - q[i]; const vv = v * v, dd = d * d; s += vv; n += dd; S += vv; N += dd; }
     sig[c] += s;
     noi[c] += n;
   }
-  return { total: acc.sqnrDb(), channels: Array.from(sig, (s, c) => round3(sqnrFromEnergies(s, noi[c]))) };
+  return { total: sqnrFromEnergies(S, N), channels: Array.from(sig, (s, c) => round3(sqnrFromEnergies(s, noi[c]))) };
 }
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;

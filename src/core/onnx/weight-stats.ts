@@ -13,18 +13,26 @@ export function weightStats(w: ArrayLike<number>, dims: readonly number[], chann
   const channels = rank === 0 ? 1 : dims[axis];
   let inner = 1;
   for (let d = axis + 1; d < rank; d++) inner *= dims[d];
-  const channelAbsMax = new Array<number>(Math.max(1, channels)).fill(0);
+  const outer = channels > 0 && inner > 0 ? Math.ceil(n / (channels * inner)) : 0;
+  const absMaxOf = new Float64Array(Math.max(1, channels));
   let min = Infinity, max = -Infinity, sum = 0, sumSq = 0;
-  for (let i = 0; i < n; i++) {
-    const v = w[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-    sum += v;
-    sumSq += v * v;
-    const c = channels > 0 ? Math.floor(i / inner) % channels : 0;
-    const a = Math.abs(v);
-    if (a > channelAbsMax[c]) channelAbsMax[c] = a;
+  // channel c of row o holds w[(o * channels + c) * inner ..+ inner)
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      let a = absMaxOf[c];
+      for (const end = Math.min(n, i + inner); i < end; i++) {
+        const v = w[i];
+        if (v < min) min = v;
+        if (v > max) max = v;
+        sum += v;
+        sumSq += v * v;
+        const m = Math.abs(v);
+        if (m > a) a = m;
+      }
+      absMaxOf[c] = a;
+    }
   }
+  const channelAbsMax = Array.from(absMaxOf);
   if (n === 0) { min = 0; max = 0; }
   const mean = n ? sum / n : 0;
   const std = n ? Math.sqrt(Math.max(0, sumSq / n - mean * mean)) : 0;

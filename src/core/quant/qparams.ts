@@ -68,8 +68,13 @@ const FLOAT32_TINY = 1.1754943508222875e-38;
  * round(qmin - rmin / scale); rounding is half to even.
  */
 export function scaleZeroPoint(min: number, max: number, format: IntFormat): { scale: number; zeroPoint: number } {
+  return scaleZeroPointIn(min, max, format, fitRange(format), intRange(format.bits, format.signed));
+}
+
+/** scaleZeroPoint with the format's fit and full ranges given (weightParams calls it once per group: millions for blocks). */
+function scaleZeroPointIn(min: number, max: number, format: IntFormat, fit: { qmin: number; qmax: number }, full: { qmin: number; qmax: number }): { scale: number; zeroPoint: number } {
   if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error(`quantization range must be finite, got [${min}, ${max}]`);
-  const { qmin, qmax } = fitRange(format);
+  const { qmin, qmax } = fit;
   let rmin = Math.fround(Math.min(min, 0));
   let rmax = Math.fround(Math.max(max, 0));
   if (format.symmetric) {
@@ -84,7 +89,6 @@ export function scaleZeroPoint(min: number, max: number, format: IntFormat): { s
   if (format.symmetric) zeroPoint = roundHalfEven((qmin + qmax) / 2);
   else if (degenerate) zeroPoint = 0;
   else zeroPoint = roundHalfEven(Math.fround(qmin - Math.fround(rmin / scale)));
-  const full = intRange(format.bits, format.signed);
   zeroPoint = Math.min(full.qmax, Math.max(full.qmin, zeroPoint));
   return { scale, zeroPoint };
 }
@@ -151,7 +155,8 @@ export function weightParams(w: Float32Array, dims: readonly number[], format: N
     const { outer, extent, inner } = splitDims(dims, axis);
     const mn = new Float64Array(extent).fill(Infinity);
     const mx = new Float64Array(extent).fill(-Infinity);
-    for (let o = 0; o < outer; o++) {
+    if (inner === 1) channelRangesLastAxis(w, outer, extent, mn, mx);
+    else for (let o = 0; o < outer; o++) {
       for (let c = 0; c < extent; c++) {
         const base = (o * extent + c) * inner;
         let a = mn[c];
@@ -161,13 +166,7 @@ export function weightParams(w: Float32Array, dims: readonly number[], format: N
         mx[c] = b;
       }
     }
-    const scale = new Float32Array(extent);
-    const zeroPoint = new Int32Array(extent);
-    for (let c = 0; c < extent; c++) {
-      const r = scaleZeroPoint(Number.isFinite(mn[c]) ? mn[c] : 0, Number.isFinite(mx[c]) ? mx[c] : 0, f);
-      scale[c] = r.scale;
-      zeroPoint[c] = r.zeroPoint;
-    }
+    const { scale, zeroPoint } = paramsOfRanges(mn, mx, f);
     return { format: f, scale, zeroPoint, axis, qmin, qmax };
   }
   const axis = normalizeAxis(g.axis ?? reductionAxis, dims.length);
@@ -199,14 +198,33 @@ export function weightParams(w: Float32Array, dims: readonly number[], format: N
       }
     }
   }
-  const scale = new Float32Array(count);
-  const zeroPoint = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const r = scaleZeroPoint(Number.isFinite(mn[i]) ? mn[i] : 0, Number.isFinite(mx[i]) ? mx[i] : 0, f);
+  const { scale, zeroPoint } = paramsOfRanges(mn, mx, f);
+  return { format: f, scale, zeroPoint, axis, blockSize, qmin, qmax };
+}
+
+/** Per-column min/max of a [rows, cols] matrix, in column tiles that keep the running ranges in the first-level cache. */
+function channelRangesLastAxis(w: Float32Array, rows: number, cols: number, mn: Float64Array, mx: Float64Array): void {
+  const TILE = 512;
+  for (let c0 = 0; c0 < cols; c0 += TILE) {
+    const c1 = Math.min(cols, c0 + TILE);
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      for (let c = c0; c < c1; c++) { const v = w[base + c]; if (v < mn[c]) mn[c] = v; if (v > mx[c]) mx[c] = v; }
+    }
+  }
+}
+
+/** Scale and zero point of each group's range (an empty group, min > max, gets the range [0, 0]). */
+function paramsOfRanges(mn: Float64Array, mx: Float64Array, f: IntFormat): { scale: Float32Array; zeroPoint: Int32Array } {
+  const fit = fitRange(f), full = intRange(f.bits, f.signed);
+  const scale = new Float32Array(mn.length);
+  const zeroPoint = new Int32Array(mn.length);
+  for (let i = 0; i < mn.length; i++) {
+    const r = scaleZeroPointIn(Number.isFinite(mn[i]) ? mn[i] : 0, Number.isFinite(mx[i]) ? mx[i] : 0, f, fit, full);
     scale[i] = r.scale;
     zeroPoint[i] = r.zeroPoint;
   }
-  return { format: f, scale, zeroPoint, axis, blockSize, qmin, qmax };
+  return { scale, zeroPoint };
 }
 
 /**
