@@ -71,12 +71,15 @@ async function analysis(file: string, name: string, mode: 'default' | 'all'): Pr
   const wallMs = performance.now() - t;
   const pairs = r.layers.flatMap((l) => Object.values(l.formats).filter((f) => f.estimate !== undefined && f.isolated).map((f) => [f.estimate!, f.isolated!.sqnrDb, l.name] as const));
   const prim = r.primaryFormat;
+  const measuredOf = (layer?: string) => r.layers.find((l) => l.name === layer)?.formats[prim]?.isolated?.sqnrDb ?? NaN;
   const lowest = (key: 'estimate' | 'isolated') => r.layers.filter((l) => l.formats[prim]).slice().sort((a, b) => val(a.formats[prim], key) - val(b.formats[prim], key))[0]?.name;
   return {
     wallMs, rssMb: rssMb(), layers: r.model.layerCount, measured: r.method?.measuredLayers, floatPassMs: r.timings.floatPassMs,
     screeningMs: r.timings.screeningMs, captureMs: r.timings.captureMs, isolatedMs: r.timings.isolatedMs, recommendationMs: r.timings.recommendationMs,
     spearman: mode === 'all' ? spearman(pairs.map((p) => p[0]), pairs.map((p) => p[1])) : undefined, pairs: pairs.length,
     topAgrees: mode === 'all' ? lowest('estimate') === lowest('isolated') : undefined, topEstimate: lowest('estimate'), topMeasured: mode === 'all' ? lowest('isolated') : undefined,
+    // how far apart, in measured SQNR, the layer the estimate ranks first is from the measured first (a near tie or not)
+    topGapDb: mode === 'all' ? measuredOf(lowest('estimate')) - measuredOf(lowest('isolated')) : undefined,
     recommendation: r.recommendation?.message, unscreened: r.method?.unscreenedLayers, phases: r.timings.phases, threads: r.method?.threads,
   };
 }
@@ -128,11 +131,11 @@ async function main(): Promise<void> {
     await modelFile(name);
     const p = child('plain', name) as { passMs: number; rssMb: number };
     const d = child('default', name) as { phases?: Record<string, PhaseCost>; wallMs: number; rssMb: number; layers: number; measured: number; topEstimate: string; recommendation?: string; unscreened: number; screeningMs: number; captureMs: number; isolatedMs: number; recommendationMs: number; floatPassMs: number };
-    const a = (noAll.has(name) ? { spearman: NaN, topAgrees: false, pairs: 0, topEstimate: d.topEstimate, topMeasured: 'not run' } : child('all', name)) as { spearman: number; topAgrees: boolean; pairs: number; topEstimate: string; topMeasured: string };
+    const a = (noAll.has(name) ? { spearman: NaN, topAgrees: false, pairs: 0, topEstimate: d.topEstimate, topMeasured: 'not run' } : child('all', name)) as { spearman: number; topAgrees: boolean; pairs: number; topEstimate: string; topMeasured: string; topGapDb: number };
     process.stderr.write(`${name}: ${JSON.stringify({ plain: p, default: d, all: a })}\n`);
     if (d.phases) breakdowns.push(phaseTable(name, d.phases, p.passMs, d.wallMs));
     rows.push([name, String(d.layers), (d.wallMs / 1000).toFixed(1), (p.passMs / 1000).toFixed(2), (d.wallMs / p.passMs).toFixed(1), `${Math.round(d.rssMb)} / ${Math.round(p.rssMb)}`, (d.rssMb / p.rssMb).toFixed(2),
-      `${d.measured}/${d.layers} (${Math.round((100 * d.measured) / d.layers)}%)`, noAll.has(name) ? 'not run' : `${a.spearman.toFixed(3)} (n=${a.pairs})`, noAll.has(name) ? 'not run' : a.topAgrees ? 'yes' : `no (${a.topEstimate} vs ${a.topMeasured})`]);
+      `${d.measured}/${d.layers} (${Math.round((100 * d.measured) / d.layers)}%)`, noAll.has(name) ? 'not run' : `${a.spearman.toFixed(3)} (n=${a.pairs})`, noAll.has(name) ? 'not run' : a.topAgrees ? 'yes' : `no (${a.topEstimate} vs ${a.topMeasured}: measured ${a.topGapDb.toFixed(3)} dB apart)`]);
   }
   const head = ['model', 'layers', 'analysis s', 'FP32 pass s', 'passes', 'RSS MB (plain)', 'RSS ratio', 'measured exactly', 'Spearman est. vs measured', 'same most sensitive'];
   console.log(`\nAnalysis at scale (${SAMPLES} samples, batch ${BATCH}, ${os.availableParallelism?.() ?? os.cpus().length} cores; default options + target sqnr:30; Spearman from a --measure all run):`);
