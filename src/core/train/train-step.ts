@@ -121,7 +121,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   // between micro-batches); the Loop sums the gradients of their quantized values, and their fake-quant backward
   // (linear in the incoming gradient) runs once after it.
   const hoisted = new Map<number, { y: string; node: FwdNode; rule: GradRule }>();
-  if (acc) o.fakeQuant.forEach((spec, i) => { if (spec.role === 'weight' && paramSet.has(spec.tensor)) hoisted.set(i, emitFakeQuant(ctx, spec, spec.tensor, scaleInputs[i], i, { qdq: true })); });
+  if (acc) o.fakeQuant.forEach((spec, i) => { if (spec.role === 'weight' && paramSet.has(spec.tensor)) hoisted.set(i, emitFakeQuant(ctx, spec, spec.tensor, scaleInputs[i], i, { qdq: true, recompute: true })); });
   acc?.begin();
   const scaleCopies: { input: string; of: string }[] = [];
   const frozen = o.fuseFrozenMatMul === false ? undefined : {
