@@ -21,7 +21,7 @@ import { accuracy, predict } from './evaluate';
 import { argmaxRows, checkSamples, feedRows, fixedBatch, gatherRows, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
 import { planBatches } from './batch-plan';
 import { chooseTrainScope } from './train-scope';
-import { SplitOptimizer } from './split-optimizer';
+import { SEPARATE_OPTIMIZER_VALUES, SplitOptimizer } from './split-optimizer';
 
 export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
 export type { SampleSet } from './batches';
@@ -113,9 +113,6 @@ const BIG_TENSOR_BYTES = 64 << 20;
 
 /** Trained values from which the step session runs without ONNX Runtime's memory arena (see QatOptions.arena). */
 export const ARENA_MAX_PARAMS = 50_000_000;
-
-/** Trained values from which the optimizer runs in its own session (see QatOptions.separateOptimizer). */
-export const SEPARATE_OPTIMIZER_VALUES = ARENA_MAX_PARAMS;
 
 /** What a QAT run produces. */
 export interface QatResult {
@@ -319,6 +316,8 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
       if (optimizer) {
         await optimizer.update(values, gradients!, gradNorm, { lr: lrs[0], bc1: 1 - b1 ** (done + 1), bc2: 1 - b2 ** (done + 1) });
         gradients = undefined;
+        // the gradients' JavaScript copies (weight-sized) are garbage now: free them before the next run allocates
+        collectGarbage();
       }
       for (let j = 0; j < m; j++) {
         acc.loss += losses[j]; acc.n++; acc.samples += B;

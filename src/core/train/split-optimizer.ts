@@ -15,6 +15,9 @@ import {
   OptimizerGroup, optimizerGroups, OptimizerSpec,
 } from './optimizer';
 
+/** Trained values from which QAT runs the optimizer in its own session (QatOptions.separateOptimizer): ViT-B/16 (86M) does, resnet50 (26M) does not. */
+export const SEPARATE_OPTIMIZER_VALUES = 50_000_000;
+
 /** Input names of the optimizer session. */
 const IN = { p: 'opt__p', g: 'opt__g', norm: 'opt__grad_norm', min: 'opt__min', max: 'opt__max' } as const;
 
