@@ -28,7 +28,7 @@ const cases: Case[] = [
   { name: 'int8 per-channel axis 1', dims: [3, 5, 8], bits: 8, signed: true, g: { kind: 'channel', axis: 1 } },
 ];
 
-async function run(c: Case, learn: boolean, qdq = false) {
+async function run(c: Case, learn: boolean, qdq = false, recompute = false) {
   const rng = new Rng(c.bits * 31 + c.dims.length);
   const n = sizeOf(c.dims);
   const sd = scaleDims(c.dims, c.g);
@@ -49,7 +49,7 @@ async function run(c: Case, learn: boolean, qdq = false) {
   const gy = b.input('gy', DataType.FLOAT, c.dims);
   const shapes = new Map([['x', c.dims], ['s', sd]]);
   const ctx = new GradContext(b, DataType.FLOAT, shapes, new Set(), () => undefined);
-  const fq = emitFakeQuant(ctx, spec, 'x', 's', 0, { qdq });
+  const fq = emitFakeQuant(ctx, spec, 'x', 's', 0, { qdq, recompute });
   b.output(b.node('Identity', [fq.y]), DataType.FLOAT);
   const grads = emitBackward({ b, nodes: [fq.node], wrt: learn ? ['x', 's'] : ['x'], seeds: new Map([[fq.y, gy]]), shapes, dtype: DataType.FLOAT, constInts: () => undefined, custom: new Map([[fq.node.name, fq.rule]]) });
   const gx = b.node('Identity', [grads.get('x')!]);
@@ -112,6 +112,15 @@ test('LSQ scale gradient: (q - z) - x/s inside, the clip level outside, summed p
       const w = want[k] / Math.sqrt(per * r.qmax);
       assert.ok(Math.abs(r.gs![k] - w) <= 1e-4 * Math.max(1, Math.abs(w)), `${c.name}: d/ds[${k}] ${r.gs![k]} vs ${w}`);
     }
+  }
+});
+
+test('recompute (a weight fake-quantized before the micro-batch Loop): the backward quantizes x again, the same gradients bit for bit', async () => {
+  for (const c of cases) {
+    const kept = await run(c, true), again = await run(c, true, false, true);
+    assert.deepEqual(again.y, kept.y, c.name);
+    assert.deepEqual(again.gx, kept.gx, c.name);
+    assert.deepEqual(again.gs, kept.gs, c.name);
   }
 });
 

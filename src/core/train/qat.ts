@@ -22,6 +22,7 @@ import { accuracy, predict } from './evaluate';
 import { argmaxRows, checkSamples, feedRows, fixedBatch, gatherRows, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
 import { planBatches } from './batch-plan';
 import { chooseTrainScope } from './train-scope';
+import { SEPARATE_OPTIMIZER_VALUES, SplitOptimizer } from './split-optimizer';
 
 export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
 export type { SampleSet } from './batches';
@@ -94,6 +95,11 @@ export interface QatOptions {
   memoryBudgetBytes?: number;
   /** Called once what is trained is decided, before the first step. */
   onScope?: (scope: TrainedScope) => void;
+  /**
+   * The optimizer in a session of its own, updating the state JavaScript holds in place (split-optimizer.ts), one step
+   * per run. Default: from SEPARATE_OPTIMIZER_VALUES trained values (ViT-B/16: peak RSS see README "Scale").
+   */
+  separateOptimizer?: boolean;
   /** Fake-quantized MatMuls on frozen weights as one fused node (frozen-matmul.ts; default true, false for comparisons). */
   fuseFrozenMatMul?: boolean;
   /** Bytes of the weight row blocks a fused frozen MatMul quantizes at a time (default 64 MiB; small in tests). */
@@ -190,17 +196,21 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   o.onScope?.(scope);
   if (specs.length) await calibrate(o, graph, specs, samples, backend, threads);
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
-  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: o.optimizer ?? { kind: 'adam' }, microBatches: B / micro, fuseFrozenMatMul: o.fuseFrozenMatMul, frozenBlockBytes: o.frozenBlockBytes, fuseClipMask: o.fuseClipMask, file });
+  const trainedValues = params.reduce((n, p) => n + sizeOf(probe.shapes.get(p)!), 0);
+  const separate = o.separateOptimizer ?? trainedValues >= SEPARATE_OPTIMIZER_VALUES;
+  const optSpec = o.optimizer ?? { kind: 'adam' };
+  const step = buildTrainStep({ model: o.model, probe, params, fakeQuant: specs, loss: lossSpec, logits, optimizer: optSpec, microBatches: B / micro, fuseFrozenMatMul: o.fuseFrozenMatMul, frozenBlockBytes: o.frozenBlockBytes, fuseClipMask: o.fuseClipMask, separateOptimizer: separate, file });
   // Frozen weights were read (scale initialisation) and are now ONNX Runtime's alone: free JavaScript's copies first.
   if (frozen.length) collectGarbage();
-  const perRun = frozen.length ? 1 : Math.max(1, o.stepsPerRun ?? 8);
+  const perRun = frozen.length || separate ? 1 : Math.max(1, o.stepsPerRun ?? 8);
   const loop = perRun > 1 ? loopTrainStep(step) : undefined;
   const paramValues = [...params, ...frozen].reduce((n, p) => n + sizeOf(step.shapes.get(p)!), 0);
   const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads, config: step.sessionConfig, arena: o.arena ?? paramValues < ARENA_MAX_PARAMS });
+  const optimizer = step.gradients ? await SplitOptimizer.create(backend, threads, optSpec, step.gradients) : undefined;
   // State.
   const values = new Map<string, Float32Array>();
   for (const p of params) values.set(p, constFloat(graph, p).slice());
-  for (const s of step.state) values.set(s, new Float32Array(sizeOf(step.shapes.get(s)!)));
+  for (const s of optimizer?.state ?? step.state.map((name) => ({ name, dims: step.shapes.get(name)! }))) values.set(s.name, new Float32Array(sizeOf(s.dims)));
   specs.forEach((s, k) => values.set(step.scales[k], s.scale.slice()));
   const stepsPerEpoch = Math.floor(N / B);
   const total = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * stepsPerEpoch));
@@ -257,8 +267,8 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
           feeds[step.teacher] = { type: DataType.FLOAT, dims: [B, ...logitDims.slice(1)], data: td };
         }
         const lr = learningRate(peakLr, schedule, t, total);
-        feeds[OPT_INPUTS.lr] = scalar(lr);
-        if (optKind !== 'sgd') { feeds[OPT_INPUTS.bc1] = scalar(1 - b1 ** (t + 1)); feeds[OPT_INPUTS.bc2] = scalar(1 - b2 ** (t + 1)); }
+        if (!optimizer) feeds[OPT_INPUTS.lr] = scalar(lr);
+        if (!optimizer && optKind !== 'sgd') { feeds[OPT_INPUTS.bc1] = scalar(1 - b1 ** (t + 1)); feeds[OPT_INPUTS.bc2] = scalar(1 - b2 ** (t + 1)); }
         stepFeeds.push(feeds);
         idxs.push(idx);
         lrs.push(lr);
@@ -266,6 +276,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
       const tensorOf = (name: string): Tensor => ({ type: DataType.FLOAT, dims: step.shapes.get(name)!, data: values.get(name)! });
       let losses: Float32Array, logitsAll: Float32Array, gradNorm: number;
       const updated = new Map<string, Float32Array>();
+      let gradients: Record<string, Tensor> | undefined;
       if (!loop) {
         const feeds = { ...stepFeeds[0] };
         for (const name of [...step.params, ...step.state, ...step.scales]) feeds[name] = tensorOf(name);
@@ -274,9 +285,12 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
         losses = r[step.loss].data as Float32Array;
         logitsAll = r[step.logits].data as Float32Array;
         gradNorm = (r[step.gradNorm].data as Float32Array)[0];
-        step.params.forEach((p, i) => updated.set(p, r[step.newParams[i]].data as Float32Array));
-        step.state.forEach((p, i) => updated.set(p, r[step.newState[i]].data as Float32Array));
-        step.scales.forEach((sc, i) => { const n = step.newScales[i]; if (n) updated.set(sc, r[n].data as Float32Array); });
+        if (optimizer) gradients = r;
+        else {
+          step.params.forEach((p, i) => updated.set(p, r[step.newParams[i]].data as Float32Array));
+          step.state.forEach((p, i) => updated.set(p, r[step.newState[i]].data as Float32Array));
+          step.scales.forEach((sc, i) => { const n = step.newScales[i]; if (n) updated.set(sc, r[n].data as Float32Array); });
+        }
       } else {
         const feeds: Record<string, Tensor> = { [loop.trips]: { type: DataType.INT64, dims: [], data: BigInt64Array.of(BigInt(m)) } };
         for (const p of loop.perStep) {
@@ -300,6 +314,12 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
         throw new QuantLensError('train-diverged', `the training loss became ${losses[bad]} at step ${done + bad + 1} (learning rate ${lrs[bad]}); lower the learning rate${o.checkpointPath ? '; the last good checkpoint is kept' : ''}`, file);
       }
       for (const [k, v] of updated) values.set(k, v);
+      if (optimizer) {
+        await optimizer.update(values, gradients!, gradNorm, { lr: lrs[0], bc1: 1 - b1 ** (done + 1), bc2: 1 - b2 ** (done + 1) });
+        gradients = undefined;
+        // the gradients' JavaScript copies (weight-sized) are garbage now: free them before the next run allocates
+        collectGarbage();
+      }
       for (let j = 0; j < m; j++) {
         acc.loss += losses[j]; acc.n++; acc.samples += B;
         if (!classifier) continue;
@@ -333,6 +353,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
     save();
   } finally {
     await session.release();
+    await optimizer?.release();
   }
   specs.forEach((s, k) => { s.scale = values.get(step.scales[k])!.slice(); });
   const trained = new Map(params.map((p) => [p, values.get(p)!]));

@@ -7,7 +7,7 @@ import { emitBackward, FwdNode, GradRule, prepareForward, requiresGrad } from '.
 import { ClipBefore, emitFakeQuant, FakeQuantSpec, qRange, scaleDims, scaleInputName } from './fake-quant';
 import { GradContext } from './grad-context';
 import { emitLoss, LossSpec } from './losses';
-import { emitOptimizer, OPT_INPUTS, OptimizerSpec } from './optimizer';
+import { emitFlat, emitGradNorm, emitOptimizer, OPT_CHUNK_VALUES, OPT_INPUTS, OptimizerEntry, optimizerGroups, OptimizerSpec } from './optimizer';
 import { MicroBatchLoop } from './micro-batch';
 import { backwardScaleInputName, emitFrozenMatMul, frozenMatMulApplies } from './frozen-matmul';
 import { ProbeResult } from './shape-probe';
@@ -39,6 +39,11 @@ export interface TrainStepOptions {
   frozenBlockBytes?: number;
   /** A Clip's gradient mask merged into the next activation fake quantization's (default true; false for comparisons). */
   fuseClipMask?: boolean;
+  /**
+   * The optimizer left out (split-optimizer.ts): the graph outputs each trained tensor's gradient and the global norm
+   * instead of new values and state, and takes no optimizer state (default false).
+   */
+  separateOptimizer?: boolean;
   file?: string;
 }
 
@@ -67,6 +72,11 @@ export interface TrainStepGraph {
   sessionConfig: Record<string, string>;
   /** Inputs to feed a copy of a scale input's value (the backward scale of fused frozen MatMuls): `input` gets the value of `of`. */
   scaleCopies: { input: string; of: string }[];
+  /**
+   * With `separateOptimizer`: what the optimizer updates (params, then learned scales), each entry's `grad` naming
+   * its gradient output. newParams, state, newState are then empty and newScales undefined.
+   */
+  gradients?: OptimizerEntry[];
 }
 
 /**
@@ -111,7 +121,7 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   // between micro-batches); the Loop sums the gradients of their quantized values, and their fake-quant backward
   // (linear in the incoming gradient) runs once after it.
   const hoisted = new Map<number, { y: string; node: FwdNode; rule: GradRule }>();
-  if (acc) o.fakeQuant.forEach((spec, i) => { if (spec.role === 'weight' && paramSet.has(spec.tensor)) hoisted.set(i, emitFakeQuant(ctx, spec, spec.tensor, scaleInputs[i], i, { qdq: true })); });
+  if (acc) o.fakeQuant.forEach((spec, i) => { if (spec.role === 'weight' && paramSet.has(spec.tensor)) hoisted.set(i, emitFakeQuant(ctx, spec, spec.tensor, scaleInputs[i], i, { qdq: true, recompute: true })); });
   acc?.begin();
   const scaleCopies: { input: string; of: string }[] = [];
   const frozen = o.fuseFrozenMatMul === false ? undefined : {
@@ -157,14 +167,15 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   }
   for (const w of wrt) if (!grads.get(w)) grads.set(w, ctx.zeros(shapes.get(w)!));
   // Optimizer.
-  b.input(OPT_INPUTS.lr, dtype, []);
-  if (o.optimizer.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, dtype, []); b.input(OPT_INPUTS.bc2, dtype, []); }
   // Learned scales stay positive, and inside the range of a Clip they quantize (see clipScaleCap).
   const specOf = new Map(o.fakeQuant.filter((s) => s.learnScale).map((s) => [scaleInputName(s), s]));
   const entries = wrt.map((w) => {
     const spec = specOf.get(w);
     return { name: w, dims: shapes.get(w)!, grad: grads.get(w)!, decay: !spec && shapes.get(w)!.length > 1, relative: !!spec, min: spec ? 1e-8 : undefined, max: spec ? clipScaleCap(graph, spec) : undefined };
   });
+  if (o.separateOptimizer) return finishWithGradients(b, ctx, o, { entries, loss, logits, logitDims, k, graph, dataInputs, labels, teacher, scaleInputs, scaleCopies });
+  b.input(OPT_INPUTS.lr, dtype, []);
+  if (o.optimizer.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, dtype, []); b.input(OPT_INPUTS.bc2, dtype, []); }
   const upd = emitOptimizer(ctx, o.optimizer, entries);
   const state = upd.state.map((st) => { shapes.set(st.name, st.dims); return st.name; });
   const newParams = upd.newParams.slice(0, o.params.length);
@@ -187,6 +198,38 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   return {
     model, dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, newParams, state, newState,
     scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes, sessionConfig: STEP_SESSION_CONFIG, scaleCopies,
+  };
+}
+
+/**
+ * The end of a step graph without the optimizer: outputs the loss, the logits, the global gradient norm (the same
+ * nodes as the fused update's) and each entry's gradient (through Identity where a tensor is repeated).
+ */
+function finishWithGradients(b: GraphBuilder, ctx: GradContext, o: TrainStepOptions, s: {
+  entries: OptimizerEntry[]; loss: string; logits: string; logitDims: number[]; k: number; graph: Graph;
+  dataInputs: string[]; labels?: string; teacher?: string; scaleInputs: string[]; scaleCopies: { input: string; of: string }[];
+}): TrainStepGraph {
+  const dtype = ctx.dtype;
+  const groups = optimizerGroups(s.entries, OPT_CHUNK_VALUES);
+  const norm = emitGradNorm(ctx, groups.map((g) => emitFlat(ctx, g.entries.map((i) => s.entries[i].grad))));
+  b.output(s.loss, dtype, []);
+  const logitsOut = b.node('Identity', [s.logits]);
+  b.output(logitsOut, dtype, [s.logitDims[0] * s.k, ...s.logitDims.slice(1)]);
+  b.output(norm, dtype, []);
+  const seen = new Set<string>([s.loss, logitsOut, norm]);
+  const gradients = s.entries.map((e) => {
+    const grad = seen.has(e.grad) ? b.node('Identity', [e.grad]) : e.grad;
+    seen.add(grad);
+    b.output(grad, dtype, e.dims);
+    return { ...e, grad };
+  });
+  const opset = Math.max(o.opset ?? 17, s.graph.opset, 17);
+  const model = b.model(opset, (o.model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
+  model.graph!.value_info = [];
+  return {
+    model, dataInputs: s.dataInputs, batch: s.logitDims[0] * s.k, labels: s.labels, teacher: s.teacher, params: o.params, newParams: [], state: [], newState: [],
+    scales: s.scaleInputs, newScales: s.scaleInputs.map(() => undefined), loss: s.loss, logits: logitsOut, gradNorm: norm, shapes: ctx.shapes,
+    sessionConfig: STEP_SESSION_CONFIG, scaleCopies: s.scaleCopies, gradients,
   };
 }
 
