@@ -240,13 +240,12 @@ export class ConfigurationRunner {
   /** Configurations run so far (the runs, not memo hits). */
   runs = 0;
 
-  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private readonly session: RuntimeSession, private readonly memo?: ConfigurationMemo) {}
+  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private session: RuntimeSession | undefined, private readonly memo?: ConfigurationMemo) {}
 
   /** Builds the configurable model of the context's layers and opens its session; `memo` keeps measured configurations (resume). */
   static async create(ctx: SensitivityContext, opts: { halfActivations?: boolean; memo?: ConfigurationMemo } = {}): Promise<ConfigurationRunner> {
     const cm = buildConfigurableModel(ctx.graph, ctx.layers, opts);
-    const session = await ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders });
-    return new ConfigurationRunner(ctx, cm, session, opts.memo);
+    return new ConfigurationRunner(ctx, cm, await openSession(ctx, cm), opts.memo);
   }
 
   /** A short stable key of per-layer formats. */
@@ -302,6 +301,7 @@ export class ConfigurationRunner {
       throwIfAborted(ctx.signal);
       const feeds: Record<string, Tensor> = { ...control };
       for (const i of ctx.graph.inputs) feeds[i.name] = ctx.cache.get(b, i.name);
+      this.session ??= await openSession(ctx, this.cm);
       const out = await this.session.run(feeds, outs);
       const ref: Record<string, Tensor> = {};
       for (const o of outs) ref[o] = ctx.cache.get(b, o);
@@ -315,10 +315,23 @@ export class ConfigurationRunner {
     this.weightMemo.clear();
   }
 
+  /** Frees the session and the quantized weights until the next run (which opens it again): before a phase that needs the memory (its arena holds a batch's activations). */
+  async suspend(): Promise<void> {
+    this.dropWeightCache();
+    await this.release();
+  }
+
   /** Frees the session. */
   async release(): Promise<void> {
-    await this.session.release();
+    const s = this.session;
+    this.session = undefined;
+    await s?.release();
   }
+}
+
+/** A session of the configurable model. */
+function openSession(ctx: SensitivityContext, cm: ConfigurableModel): Promise<RuntimeSession> {
+  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders });
 }
 
 /** Every layer in the same formats. */

@@ -1,0 +1,85 @@
+// The calibration pass run in slices of fewer samples (ActivationCache `sliceBytes`) keeps the same graph outputs and
+// gives the observer exactly the same statistics; a model that does not take slices runs its batches whole.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ActivationCache } from '../../src/core/analysis/activation-cache';
+import { ActivationObserver } from '../../src/core/analysis/layer-stats';
+import { batchAxisFree, joinSlices, sliceFeeds, sliceSamples } from '../../src/core/analysis/batch-slices';
+import { GraphBuilder } from '../../src/core/onnx/builder';
+import { Graph } from '../../src/core/onnx/graph';
+import { DataType, ModelProto } from '../../src/core/onnx/proto';
+import { mustParseFormat } from '../../src/shared/formats';
+import { InferenceBackend } from '../../src/core/runtime/backend';
+import { ortBackend } from '../../src/core/runtime/ort-backend';
+import { arraySource, normalData, wideChannelNet } from './analysis-models';
+
+/** A backend that counts runs and the samples each run was fed. */
+function countingBackend(): { backend: InferenceBackend; runs: number[] } {
+  const inner = ortBackend();
+  const runs: number[] = [];
+  const backend = { version: inner.version, createSession: async (m: Uint8Array | string, so?: object) => {
+    const s = await inner.createSession(m, so);
+    return { inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(), run: (f: Parameters<typeof s.run>[0], o?: readonly string[]) => { runs.push(Object.values(f)[0].dims[0]); return s.run(f, o); } };
+  } } as InferenceBackend;
+  return { backend, runs };
+}
+
+/** Captures `model` over 20 samples in batches of 8, observing every intermediate tensor, with and without slices. */
+async function capture(model: ModelProto, slice?: number) {
+  const graph = new Graph(model);
+  const observed = graph.nodes.flatMap((n) => n.outputs).filter((t) => t && !graph.outputs.some((o) => o.name === t));
+  const observer = new ActivationObserver({ method: 'minmax' }, [mustParseFormat('uint8')], 100);
+  const { backend, runs } = countingBackend();
+  const cache = await ActivationCache.capture({
+    graph, backend, data: arraySource('x', [4, 8, 8], normalData(20, 256, 41)), tensors: [], observed, batchSize: 8,
+    observe: (n, t, part) => observer.observe(n, t, part), bytesPerSample: () => 4 * 8 * 8 * 8,
+    sliceBytes: slice ? slice * 4 * 8 * 8 * 8 * (observed.length + 1) : undefined, // `slice` samples of every fetch
+  });
+  const outputs = [0, 1, 2].map((b) => cache.get(b, graph.outputs[0].name));
+  const stats = observed.map((t) => observer.stats(t, observer.range(t, mustParseFormat('uint8'))!));
+  const feeds = [0, 1, 2].map((b) => cache.get(b, 'x').dims);
+  cache.dispose();
+  return { outputs, stats, runs, feeds };
+}
+
+test('a batch captured in slices keeps the same outputs and gives the observer the same statistics', async () => {
+  const whole = await capture(wideChannelNet());
+  const sliced = await capture(wideChannelNet(), 3);
+  assert.deepEqual(whole.runs, [8, 8, 4]);
+  assert.deepEqual(sliced.runs, [3, 3, 2, 3, 3, 2, 3, 1]);
+  assert.deepEqual(sliced.feeds, whole.feeds);
+  assert.deepEqual(sliced.outputs, whole.outputs);
+  assert.deepEqual(sliced.stats, whole.stats);
+});
+
+test('a model whose graph fixes the batch runs its batches whole', async () => {
+  // x → Conv → Reshape to (8, -1): a slice of fewer than 8 samples fails in ONNX Runtime
+  const b = new GraphBuilder('fixed_reshape');
+  const x = b.input('x', DataType.FLOAT, ['N', 4, 8, 8]);
+  const w = b.initializer('w', { type: DataType.FLOAT, dims: [8, 4, 1, 1], data: normalData(1, 32, 5) });
+  const c = b.node('Conv', [x, w], { kernel_shape: [1, 1] }, { name: 'conv' });
+  const shape = b.initializer('shape', { type: DataType.INT64, dims: [2], data: BigInt64Array.from([8n, -1n]) });
+  const y = b.node('Reshape', [c, shape], {}, { output: 'y' });
+  b.output(y, DataType.FLOAT, [8, 512]);
+  const graph = new Graph(b.model(13));
+  const { backend, runs } = countingBackend();
+  const cache = await ActivationCache.capture({
+    graph, backend, data: arraySource('x', [4, 8, 8], normalData(16, 256, 42)), tensors: [], observed: [c], observe: () => {}, batchSize: 8,
+    bytesPerSample: () => 4 * 8 * 8 * 8, sliceBytes: 1,
+  });
+  assert.deepEqual(runs, [2, 8, 8]); // the first slice fails, then every batch runs whole
+  assert.deepEqual(cache.get(1, 'y').dims, [8, 512]);
+  cache.dispose();
+});
+
+test('slices: a free batch axis, the slice size, views of the feeds and the outputs joined back', () => {
+  assert.equal(batchAxisFree(new Graph(wideChannelNet())), true);
+  const t = { type: DataType.FLOAT, dims: [8, 2], data: Float32Array.from({ length: 16 }, (_, i) => i) };
+  assert.equal(sliceSamples({ x: t }, 8, 100, 800), undefined); // fits
+  assert.equal(sliceSamples({ x: t }, 8, 100, 250), 2);
+  assert.equal(sliceSamples({ x: t }, 8, 100, 10), 2); // never below two samples
+  assert.equal(sliceSamples({ x: t }, 3, 100, 10), undefined); // too small to cut
+  const parts = [0, 3, 6].map((s) => sliceFeeds({ x: t }, s, Math.min(8, s + 3)).x);
+  assert.deepEqual(parts.map((p) => p.dims), [[3, 2], [3, 2], [2, 2]]);
+  assert.deepEqual(joinSlices(parts), t);
+});
