@@ -83,3 +83,43 @@ test('slices: a free batch axis, the slice size, views of the feeds and the outp
   assert.deepEqual(parts.map((p) => p.dims), [[3, 2], [3, 2], [2, 2]]);
   assert.deepEqual(joinSlices(parts), t);
 });
+
+/** Extends a capture of `model` (20 samples, batches of 8) by `tensors`, with slices of 3 samples or whole. */
+async function extend(model: ModelProto, tensors: string[], sliced: boolean) {
+  const graph = new Graph(model);
+  const { backend, runs } = countingBackend();
+  const o = { graph, backend, data: arraySource('x', [4, 8, 8], normalData(20, 256, 43)), batchSize: 8, bytesPerSample: () => 4 * 256, sliceBytes: sliced ? 3 * 4 * 256 * tensors.length : undefined };
+  const cache = await ActivationCache.capture({ ...o, tensors: [] });
+  runs.length = 0;
+  await cache.extend({ ...o, tensors });
+  const values = [0, 1, 2].map((b) => tensors.map((t) => cache.get(b, t)));
+  cache.dispose();
+  return { values, runs };
+}
+
+test('kept intermediate tensors captured in slices are joined back to the same values; a tensor not batch-first runs whole', async () => {
+  const graph = new Graph(wideChannelNet());
+  const kept = ['conv1', 'conv3'].map((n) => graph.byName.get(n)!.outputs[0]);
+  const whole = await extend(wideChannelNet(), kept, false);
+  const sliced = await extend(wideChannelNet(), kept, true);
+  assert.deepEqual(sliced.runs, [1, 3, 3, 2, 3, 3, 2, 3, 1]); // the first sample alone, then slices of 3
+  assert.deepEqual(sliced.values.map((b) => b.map((t) => t.dims)), whole.values.map((b) => b.map((t) => t.dims)));
+  for (const [b, ts] of sliced.values.entries()) for (const [i, t] of ts.entries()) {
+    const w = whole.values[b][i].data as Float32Array;
+    (t.data as Float32Array).forEach((v, j) => assert.ok(Math.abs(v - w[j]) <= 1e-5 * (1 + Math.abs(w[j])), `batch ${b} ${kept[i]}[${j}]`));
+  }
+
+  // x (N, 4, 8, 8) → Transpose to (4, N, 8, 8) → Reshape (4N, 64): the first dim follows the samples, the layout does not
+  const b = new GraphBuilder('not_batch_first');
+  const x = b.input('x', DataType.FLOAT, ['N', 4, 8, 8]);
+  const tr = b.node('Transpose', [x], { perm: [1, 0, 2, 3] });
+  const shape = b.initializer('shape', { type: DataType.INT64, dims: [2], data: BigInt64Array.from([-1n, 64n]) });
+  const r = b.node('Reshape', [tr, shape], {}, { output: 'r' });
+  const y = b.node('Relu', [r], {}, { output: 'y' });
+  b.output(y, DataType.FLOAT, ['M', 64]);
+  const m = b.model(13);
+  const w2 = await extend(m, ['r'], false);
+  const s2 = await extend(m, ['r'], true);
+  assert.deepEqual(s2.runs, [1, 3, 8, 8, 4]); // the first slice does not start with the first sample's values: every batch runs whole
+  assert.deepEqual(s2.values, w2.values);
+});

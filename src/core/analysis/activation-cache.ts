@@ -115,8 +115,10 @@ export class ActivationCache {
     const fetches = [...outputs, ...extra];
     const groups = fetchGroups(graph, outputs, extra, o.batchSize ?? 8, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample);
     const fetchedPerSample = o.bytesPerSample ? fetches.reduce((sum, t) => sum + (o.bytesPerSample!(t) ?? 0), 0) : 0;
-    let slicing = o.sliceBytes !== undefined && fetchedPerSample > 0 && !extra.some((t) => kept.has(t)) && batchAxisFree(graph);
-    const run = { session, outputs, kept, observedSet, observe: o.observe };
+    // kept intermediates are joined back only when nothing is observed (a batch that does not take slices runs again whole)
+    const keepsIntermediates = extra.some((t) => kept.has(t));
+    let slicing = o.sliceBytes !== undefined && fetchedPerSample > 0 && batchAxisFree(graph) && !(keepsIntermediates && observedSet.size);
+    const run: CaptureRun = { session, outputs, kept, observedSet, observe: o.observe };
     try {
       let b = 0;
       for await (const batch of o.data.batches(o.batchSize ?? 8)) {
@@ -125,6 +127,8 @@ export class ActivationCache {
         const t0 = performance.now();
         const n = firstDim(batch.feeds);
         const per = slicing ? sliceSamples(batch.feeds, n, fetchedPerSample, o.sliceBytes!) : undefined;
+        // the first sample alone: each kept tensor's first dim per sample, and its values to check the first slice by
+        if (per && keepsIntermediates && !run.sample0) run.sample0 = await session.run(sliceFeeds(batch.feeds, 0, 1), fetches.filter((k) => kept.has(k) || outputs.includes(k)));
         let result = per ? await runSliced(run, batch.feeds, n, per, fetchGroups(graph, outputs, extra, per, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample), b === 0) : undefined;
         if (per && !result) slicing = false; // the model does not take slices: every batch runs whole
         result ??= (await runGroups(run, batch.feeds, groups))!;
@@ -239,6 +243,8 @@ interface CaptureRun {
   kept: ReadonlySet<string>;
   observedSet: ReadonlySet<string>;
   observe?: (name: string, value: Tensor, part?: BatchPart) => void;
+  /** With kept intermediates: the first sample's kept tensors alone (a slice's first dim per sample, and its first values). */
+  sample0?: Record<string, Tensor>;
 }
 
 /**
@@ -265,29 +271,50 @@ async function runGroups(c: CaptureRun, feeds: Record<string, Tensor>, groups: s
 }
 
 /**
- * Runs a batch of `samples` in slices of `per`, observed tensors handed over slice by slice, graph outputs joined
- * back. Undefined when the model does not take slices: an output whose first dim does not follow the slice, or (on
- * the first batch, `probe`) a run that fails at the slice's size (a batch fixed inside the graph).
+ * Runs a batch of `samples` in slices of `per`, observed tensors handed over slice by slice, kept tensors and graph
+ * outputs joined back. Undefined when the model does not take slices: on the first slice, a kept tensor or output
+ * that does not follow the slice (first dim the slice's samples times the first sample's, the first sample's values
+ * first) or (on the first batch, `probe`) a run that fails at the slice's size (a batch fixed inside the graph).
  */
 async function runSliced(c: CaptureRun, feeds: Record<string, Tensor>, samples: number, per: number, groups: string[][], probe: boolean): Promise<Record<string, Tensor> | undefined> {
   const parts = new Map<string, Tensor[]>();
   for (let start = 0; start < samples; start += per) {
     const end = Math.min(samples, start + per);
-    const check = (r: Record<string, Tensor>) => c.outputs.every((k) => !r[k] || batchFirst(r[k], end - start));
+    const follows = (r: Record<string, Tensor>) => c.sample0 ? Object.keys(c.sample0).every((k) => !r[k] || followsSample(r[k], c.sample0![k], end - start, probe && start === 0)) : c.outputs.every((k) => !r[k] || batchFirst(r[k], end - start));
     let r: Record<string, Tensor> | undefined;
     try {
-      r = await runGroups(c, sliceFeeds(feeds, start, end), groups, { start, samples: end - start, batch: samples }, start === 0 ? check : undefined);
+      r = await runGroups(c, sliceFeeds(feeds, start, end), groups, { start, samples: end - start, batch: samples }, start === 0 && !c.sample0 ? follows : undefined);
     } catch (e) {
       if (probe && start === 0) return undefined;
       throw e;
     }
     if (!r) return undefined;
-    if (!check(r)) throw new Error('a graph output stopped following the batch slices');
+    if (!follows(r)) {
+      if (start === 0 && !c.observedSet.size) return undefined;
+      throw new Error('a fetched tensor stopped following the batch slices');
+    }
     for (const [k, t] of Object.entries(r)) { let l = parts.get(k); if (!l) parts.set(k, (l = [])); l.push(t); }
   }
   const out: Record<string, Tensor> = {};
-  for (const [k, l] of parts) out[k] = joinSlices(l);
+  for (const [k, l] of parts) { out[k] = joinSlices(l); parts.delete(k); }
   return out;
+}
+
+/** Relative difference up to which a slice's first sample counts as the same values as the sample run alone (ONNX Runtime may sum in another order at another batch size). */
+const SAMPLE_TOLERANCE = 1e-3;
+
+/**
+ * True when a slice's tensor `t` of `samples` samples is the batch-first stack of per-sample tensors shaped like the
+ * first sample's `s0`: first dim `samples` times s0's, the other dims s0's, and (`values`) s0's values first.
+ */
+function followsSample(t: Tensor, s0: Tensor, samples: number, values: boolean): boolean {
+  if (t.dims.length !== s0.dims.length || !s0.dims.length || t.dims[0] !== samples * s0.dims[0] || t.dims.some((d, i) => i > 0 && d !== s0.dims[i])) return false;
+  if (!values) return true;
+  const a = t.data, b = s0.data;
+  if (typeof b[0] === 'bigint') { for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false; return true; }
+  let scale = 0, diff = 0;
+  for (let i = 0; i < b.length; i++) { const y = Number(b[i]); scale = Math.max(scale, Math.abs(y)); diff = Math.max(diff, Math.abs(Number(a[i]) - y)); }
+  return !(diff > SAMPLE_TOLERANCE * scale);
 }
 
 function firstDim(feeds: Record<string, Tensor>): number {

@@ -270,7 +270,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       backend.enter('capture for measured layers');
       progress.enter('measuring', `capturing the activations of ${plan.length} layer(s) to measure`);
       const te = performance.now();
-      await cache.extend({ ...capture, tensors: neededTensors(graph, plan.map((p) => p.layer)) });
+      await cache.extend({ ...capture, tensors: neededTensors(graph, plan.map((p) => p.layer)), sliceBytes: CALIBRATION_SLICE_BYTES });
       captureMs += performance.now() - te;
     }
     const tm = performance.now();
@@ -399,7 +399,7 @@ export function defaultRepairAlgorithms(measureAll: boolean, someLeftOut: boolea
   return !measureAll && someLeftOut ? ['gptq'] : ['gptq', 'bias-correction'];
 }
 
-/** Fetched bytes of a batch over which the calibration pass runs it in slices of fewer samples (ActivationCache `sliceBytes`). */
+/** Fetched bytes of a batch over which the calibration pass and the capture for measured layers run it in slices of fewer samples (ActivationCache `sliceBytes`). */
 export const CALIBRATION_SLICE_BYTES = 64 * 2 ** 20;
 
 /** Values per input activation the statistics keep (a regular subsample; ranges are exact). */
