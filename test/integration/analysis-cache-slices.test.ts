@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActivationCache } from '../../src/core/analysis/activation-cache';
 import { ActivationObserver } from '../../src/core/analysis/layer-stats';
-import { batchAxisFree, joinSlices, sliceFeeds, sliceSamples } from '../../src/core/analysis/batch-slices';
+import { batchAxisFree, fitsJoin, joinBy, joinSlices, sliceFeeds, sliceJoin, sliceSamples } from '../../src/core/analysis/batch-slices';
 import { GraphBuilder } from '../../src/core/onnx/builder';
 import { Graph } from '../../src/core/onnx/graph';
 import { DataType, ModelProto } from '../../src/core/onnx/proto';
@@ -122,4 +122,21 @@ test('kept intermediate tensors captured in slices are joined back to the same v
   const s2 = await extend(m, ['r'], true);
   assert.deepEqual(s2.runs, [1, 3, 8, 8, 4]); // the first slice does not start with the first sample's values: every batch runs whole
   assert.deepEqual(s2.values, w2.values);
+});
+
+test('slice joins: a shape tensor counting samples is scaled to the batch, a tensor without the batch is taken as is', () => {
+  const s0 = { type: DataType.INT64, dims: [3], data: BigInt64Array.from([197n, 12n, -1n]) }; // (197·N, 12, -1) at N = 1
+  const s2 = { type: DataType.INT64, dims: [3], data: BigInt64Array.from([394n, 12n, -1n]) };
+  assert.equal(sliceJoin(s2, s0, 2), 'scaled');
+  assert.equal(fitsJoin('scaled', { ...s2, data: BigInt64Array.from([591n, 12n, -1n]) }, s0, 3), true);
+  assert.equal(fitsJoin('scaled', { ...s2, data: BigInt64Array.from([592n, 12n, -1n]) }, s0, 3), false);
+  assert.deepEqual(Array.from(joinBy('scaled', [s2, s2], s0, 8).data as BigInt64Array), [1576n, 12n, -1n]);
+  assert.equal(sliceJoin({ ...s2, data: BigInt64Array.from([395n, 12n, -1n]) }, s0, 2), undefined); // not a count of samples
+  const pos = { type: DataType.FLOAT, dims: [1, 4], data: Float32Array.from([1, 2, 3, 4]) };
+  assert.equal(sliceJoin(pos, pos, 2), 'same');
+  assert.equal(sliceJoin({ ...pos, data: Float32Array.from([2, 4, 6, 8]) }, pos, 2), undefined); // floats are never scaled
+  assert.equal(joinBy('same', [pos, pos], pos, 8), pos);
+  const x0 = { type: DataType.FLOAT, dims: [1, 2], data: Float32Array.from([1, 2]) };
+  assert.equal(sliceJoin({ type: DataType.FLOAT, dims: [2, 2], data: Float32Array.from([1, 2, 5, 6]) }, x0, 2), 'stack');
+  assert.equal(sliceJoin({ type: DataType.FLOAT, dims: [2, 2], data: Float32Array.from([1, 5, 2, 6]) }, x0, 2), undefined); // samples interleaved
 });

@@ -13,7 +13,7 @@ import { Tensor, TensorArray } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { DataSource } from '../data/source';
 import { RuntimeSession } from '../runtime/backend';
-import { BatchPart, batchAxisFree, batchFirst, joinSlices, sliceFeeds, sliceSamples } from './batch-slices';
+import { BatchPart, batchAxisFree, batchFirst, fitsJoin, joinBy, joinSlices, sliceFeeds, SliceJoin, sliceJoin, sliceSamples } from './batch-slices';
 
 /** Default memory budget of the cache: 512 MiB. */
 export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
@@ -245,6 +245,8 @@ interface CaptureRun {
   observe?: (name: string, value: Tensor, part?: BatchPart) => void;
   /** With kept intermediates: the first sample's kept tensors alone (a slice's first dim per sample, and its first values). */
   sample0?: Record<string, Tensor>;
+  /** With kept intermediates: how each slice's tensor gives the whole batch's, found on the first batch. */
+  joins?: Map<string, SliceJoin>;
 }
 
 /**
@@ -278,12 +280,26 @@ async function runGroups(c: CaptureRun, feeds: Record<string, Tensor>, groups: s
  */
 async function runSliced(c: CaptureRun, feeds: Record<string, Tensor>, samples: number, per: number, groups: string[][], probe: boolean): Promise<Record<string, Tensor> | undefined> {
   const parts = new Map<string, Tensor[]>();
+  const joins = new Map<string, SliceJoin>();
   for (let start = 0; start < samples; start += per) {
     const end = Math.min(samples, start + per);
-    const follows = (r: Record<string, Tensor>) => c.sample0 ? Object.keys(c.sample0).every((k) => !r[k] || followsSample(r[k], c.sample0![k], end - start, probe && start === 0)) : c.outputs.every((k) => !r[k] || batchFirst(r[k], end - start));
+    // without kept intermediates (nothing to compare with): graph outputs batch-first; with them, each one's join
+    // rule from the first slice (of the first batch: its values too), then the same rule on every slice
+    const s0 = c.sample0;
+    const follows = (r: Record<string, Tensor>) => {
+      if (!s0) return c.outputs.every((k) => !r[k] || batchFirst(r[k], end - start));
+      for (const k of Object.keys(s0)) {
+        if (!r[k]) continue;
+        const known = joins.get(k) ?? c.joins?.get(k);
+        const j = known ?? (start === 0 ? sliceJoin(r[k], s0[k], end - start) : undefined);
+        if (!j || (known && !fitsJoin(known, r[k], s0[k], end - start))) return false;
+        joins.set(k, j);
+      }
+      return true;
+    };
     let r: Record<string, Tensor> | undefined;
     try {
-      r = await runGroups(c, sliceFeeds(feeds, start, end), groups, { start, samples: end - start, batch: samples }, start === 0 && !c.sample0 ? follows : undefined);
+      r = await runGroups(c, sliceFeeds(feeds, start, end), groups, { start, samples: end - start, batch: samples }, start === 0 && !s0 ? follows : undefined);
     } catch (e) {
       if (probe && start === 0) return undefined;
       throw e;
@@ -295,26 +311,10 @@ async function runSliced(c: CaptureRun, feeds: Record<string, Tensor>, samples: 
     }
     for (const [k, t] of Object.entries(r)) { let l = parts.get(k); if (!l) parts.set(k, (l = [])); l.push(t); }
   }
+  if (probe) c.joins = joins;
   const out: Record<string, Tensor> = {};
-  for (const [k, l] of parts) { out[k] = joinSlices(l); parts.delete(k); }
+  for (const [k, l] of parts) { out[k] = c.sample0 ? joinBy(joins.get(k)!, l, c.sample0[k], samples) : joinSlices(l); parts.delete(k); }
   return out;
-}
-
-/** Relative difference up to which a slice's first sample counts as the same values as the sample run alone (ONNX Runtime may sum in another order at another batch size). */
-const SAMPLE_TOLERANCE = 1e-3;
-
-/**
- * True when a slice's tensor `t` of `samples` samples is the batch-first stack of per-sample tensors shaped like the
- * first sample's `s0`: first dim `samples` times s0's, the other dims s0's, and (`values`) s0's values first.
- */
-function followsSample(t: Tensor, s0: Tensor, samples: number, values: boolean): boolean {
-  if (t.dims.length !== s0.dims.length || !s0.dims.length || t.dims[0] !== samples * s0.dims[0] || t.dims.some((d, i) => i > 0 && d !== s0.dims[i])) return false;
-  if (!values) return true;
-  const a = t.data, b = s0.data;
-  if (typeof b[0] === 'bigint') { for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false; return true; }
-  let scale = 0, diff = 0;
-  for (let i = 0; i < b.length; i++) { const y = Number(b[i]); scale = Math.max(scale, Math.abs(y)); diff = Math.max(diff, Math.abs(Number(a[i]) - y)); }
-  return !(diff > SAMPLE_TOLERANCE * scale);
 }
 
 function firstDim(feeds: Record<string, Tensor>): number {

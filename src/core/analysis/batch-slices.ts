@@ -59,3 +59,68 @@ export function joinSlices(parts: readonly Tensor[]): Tensor {
   }
   return { type: first.type, dims: [parts.reduce((s, p) => s + p.dims[0], 0), ...first.dims.slice(1)], data };
 }
+
+/**
+ * How a fetched tensor of a slice gives the whole batch's: 'stack' (batch-first: the slices' tensors stacked), 'same'
+ * (no batch in it, e.g. a position embedding: any slice's value), 'scaled' (an integer shape tensor: the entries that
+ * count samples, the first sample's times the batch).
+ */
+export type SliceJoin = 'stack' | 'same' | 'scaled';
+
+/** Relative difference up to which a slice's first sample counts as the first sample's own values (ONNX Runtime may sum in another order at another batch size). */
+export const SAMPLE_TOLERANCE = 1e-3;
+
+/**
+ * How the first slice's tensor `t` (of `samples` >= 2 samples) relates to `s0`, the first sample's own: 'stack' when
+ * its first dim is `samples` times s0's, the others s0's, and s0's values come first; 'same' when it equals s0;
+ * 'scaled' when it is an integer tensor shaped like s0 whose entries are s0's or s0's times `samples`. Else undefined.
+ */
+export function sliceJoin(t: Tensor, s0: Tensor, samples: number): SliceJoin | undefined {
+  if (stacks(t, s0, samples)) return closeTo(t.data, s0.data) ? 'stack' : undefined;
+  if (t.dims.length !== s0.dims.length || t.dims.some((d, i) => d !== s0.dims[i])) return undefined;
+  let scaled = false;
+  for (let i = 0; i < s0.data.length; i++) {
+    if (t.data[i] === s0.data[i]) continue;
+    if (typeof s0.data[i] === 'bigint' ? t.data[i] !== (s0.data[i] as bigint) * BigInt(samples) : !(s0.data instanceof Int32Array) || t.data[i] !== (s0.data[i] as number) * samples) return undefined;
+    scaled = true;
+  }
+  return scaled ? 'scaled' : 'same';
+}
+
+/** True when a later slice's tensor `t` (of `samples` samples) still fits the first slice's `join`. */
+export function fitsJoin(join: SliceJoin, t: Tensor, s0: Tensor, samples: number): boolean {
+  if (join === 'stack') return stacks(t, s0, samples);
+  if (t.dims.length !== s0.dims.length || t.dims.some((d, i) => d !== s0.dims[i])) return false;
+  const f = BigInt(samples);
+  for (let i = 0; i < s0.data.length; i++) {
+    if (t.data[i] === s0.data[i]) continue;
+    if (join === 'same') return false;
+    if (typeof s0.data[i] === 'bigint' ? t.data[i] !== (s0.data[i] as bigint) * f : t.data[i] !== (s0.data[i] as number) * samples) return false;
+  }
+  return true;
+}
+
+/** The whole batch's tensor (of `batch` samples) from the slices' ones, by `join` (the first slice's rule; `s0` the first sample's own). */
+export function joinBy(join: SliceJoin, parts: readonly Tensor[], s0: Tensor, batch: number): Tensor {
+  if (join === 'stack') return joinSlices(parts);
+  if (join === 'same') return parts[0];
+  const first = parts[0];
+  const data = first.data.slice() as TensorArray;
+  for (let i = 0; i < data.length; i++) {
+    if (first.data[i] === s0.data[i]) continue;
+    data[i] = typeof s0.data[i] === 'bigint' ? (s0.data[i] as bigint) * BigInt(batch) : (s0.data[i] as number) * batch;
+  }
+  return { type: first.type, dims: first.dims.slice(), data };
+}
+
+function stacks(t: Tensor, s0: Tensor, samples: number): boolean {
+  return s0.dims.length > 0 && t.dims.length === s0.dims.length && t.dims[0] === samples * s0.dims[0] && t.dims.every((d, i) => i === 0 || d === s0.dims[i]);
+}
+
+/** True when `a` starts with `b`'s values (integers exactly, floats within SAMPLE_TOLERANCE of b's largest magnitude). */
+function closeTo(a: TensorArray, b: TensorArray): boolean {
+  if (typeof b[0] === 'bigint' || b instanceof Int32Array) { for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false; return true; }
+  let scale = 0, diff = 0;
+  for (let i = 0; i < b.length; i++) { const y = Number(b[i]); scale = Math.max(scale, Math.abs(y)); diff = Math.max(diff, Math.abs(Number(a[i]) - y)); }
+  return !(diff > SAMPLE_TOLERANCE * scale);
+}
