@@ -5,7 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeModel } from '../../src/core/analysis/analyze';
 import { ActivationCache } from '../../src/core/analysis/activation-cache';
-import { ConfigurationRunner } from '../../src/core/analysis/sensitivity';
+import { ConfigurationRunner, SensitivityContext, uniformFormats } from '../../src/core/analysis/sensitivity';
+import { detectOutputLayout } from '../../src/core/analysis/metrics';
+import { Graph } from '../../src/core/onnx/graph';
+import { buildInventoryAsync } from '../../src/core/onnx/inventory';
+import { Tensor, toFloat32 } from '../../src/core/onnx/tensor-data';
+import { ortBackend } from '../../src/core/runtime/ort-backend';
+import { mustParseFormat } from '../../src/shared/formats';
 import { arraySource, normalData, wideChannelNet } from './analysis-models';
 
 test('the configurable model is suspended for the repair and reopened by the recommendation; the cache drops intermediates', async () => {
@@ -31,4 +37,32 @@ test('the configurable model is suspended for the repair and reopened by the rec
     ActivationCache.prototype.retain = retain;
     ConfigurationRunner.prototype.suspend = suspend;
   }
+});
+
+test('whole-model configurations run in slices of a batch give the same metrics as whole batches', async () => {
+  const model = wideChannelNet();
+  const graph = new Graph(model);
+  const backend = ortBackend();
+  const layers = await buildInventoryAsync(graph, backend, { stats: false });
+  const data = arraySource('x', [4, 8, 8], normalData(20, 256, 52), Int32Array.from({ length: 20 }, (_, i) => i % 5));
+  const cache = await ActivationCache.capture({ graph, backend, data, tensors: layers.flatMap((l) => l.activationInputs), batchSize: 8 });
+  const outputs: Record<string, Tensor> = { logits: cache.get(0, 'logits') };
+  const floatWeights = new Map(layers.filter((l) => l.weight).map((l) => [l.name, toFloat32(graph.constantValue(l.weight!.tensor)!)]));
+  const ctx: SensitivityContext = { graph, layers, backend, cache, layout: detectOutputLayout(outputs, ['logits']), floatWeights, constants: new Map(), calibration: { method: 'minmax' } };
+  const f = uniformFormats(layers, mustParseFormat('int4'), mustParseFormat('uint8'));
+  const whole = await ConfigurationRunner.create(ctx);
+  const sliced = await ConfigurationRunner.create(ctx, { samplesPerRun: 3 });
+  const runs: number[] = [];
+  const run = (sliced as unknown as { session: { run: (f: Record<string, Tensor>, o: string[]) => Promise<Record<string, Tensor>> } }).session;
+  const inner = run.run.bind(run);
+  run.run = (feeds, o) => { runs.push(feeds.x.dims[0]); return inner(feeds, o); };
+  const a = await whole.measure(f), b = await sliced.measure(f);
+  assert.deepEqual(runs, [3, 3, 2, 3, 3, 2, 3, 1]);
+  assert.equal(b.sqnrDb, a.sqnrDb);
+  assert.equal(b.top1Agreement, a.top1Agreement);
+  assert.equal(b.accuracy, a.accuracy);
+  assert.ok(Math.abs(b.mse - a.mse) <= 1e-6 * a.mse);
+  await whole.release();
+  await sliced.release();
+  cache.dispose();
 });

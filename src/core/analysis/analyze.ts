@@ -298,7 +298,10 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     // 4. Whole-model configurations: every layer quantized per format, then all-but-one for the primary format.
     backend.enter('whole-model');
     const halfActivations = [...candidates, base, higher].some((c) => /float16|bfloat16|float8/.test(c.activations));
-    runner = await ConfigurationRunner.create(ctx, { halfActivations, memo: state?.configurations() });
+    // a run's fake-quantized activations follow its samples: batches run in slices where the layers' inputs of a batch pass the slice size
+    const layerInputBytes = [...new Set(layers.flatMap((l) => l.activationInputs))].reduce((sum, t) => sum + (bytesPerSample(t) ?? 0), 0);
+    const samplesPerRun = layerInputBytes * batchSize > CALIBRATION_SLICE_BYTES ? Math.max(1, Math.floor(CALIBRATION_SLICE_BYTES / layerInputBytes)) : undefined;
+    runner = await ConfigurationRunner.create(ctx, { halfActivations, memo: state?.configurations(), samplesPerRun });
     for (const c of candidates) {
       const f = uniformFormats(layers, mustParseFormat(c.weights), mustParseFormat(c.activations));
       const predicted = measureAll || c.id === primary ? undefined : predictConfiguration(screening!, layers, f, estimator);
@@ -399,7 +402,7 @@ export function defaultRepairAlgorithms(measureAll: boolean, someLeftOut: boolea
   return !measureAll && someLeftOut ? ['gptq'] : ['gptq', 'bias-correction'];
 }
 
-/** Fetched bytes of a batch over which the calibration pass and the capture for measured layers run it in slices of fewer samples (ActivationCache `sliceBytes`). */
+/** Fetched bytes of a batch over which the calibration pass and the capture for measured layers run it in slices of fewer samples (ActivationCache `sliceBytes`); the layers' input bytes over which whole-model configurations do. */
 export const CALIBRATION_SLICE_BYTES = 64 * 2 ** 20;
 
 /** Values per input activation the statistics keep (a regular subsample; ranges are exact). */
