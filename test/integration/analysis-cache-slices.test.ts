@@ -140,3 +140,12 @@ test('slice joins: a shape tensor counting samples is scaled to the batch, a ten
   assert.equal(sliceJoin({ type: DataType.FLOAT, dims: [2, 2], data: Float32Array.from([1, 2, 5, 6]) }, x0, 2), 'stack');
   assert.equal(sliceJoin({ type: DataType.FLOAT, dims: [2, 2], data: Float32Array.from([1, 5, 2, 6]) }, x0, 2), undefined); // samples interleaved
 });
+
+test('the observer lets go of its subsamples and keeps the ranges', () => {
+  const o = new ActivationObserver({ method: 'minmax' }, [mustParseFormat('uint8')], 16);
+  o.observe('t', { type: DataType.FLOAT, dims: [64], data: Float32Array.from({ length: 64 }, (_, i) => i - 10) });
+  assert.ok(o.stats('t', { min: -10, max: 53 }).histogram.counts.some((c) => c > 0));
+  o.dropSamples();
+  assert.deepEqual(o.range('t', mustParseFormat('uint8')), { min: -10, max: 53 });
+  assert.throws(() => o.stats('t', { min: -10, max: 53 }));
+});

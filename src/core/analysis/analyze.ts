@@ -182,6 +182,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const floatAccuracy = layout.classifier ? floatAccuracyOf(cache, layout.classifier) : undefined;
     backend.enter('layer statistics');
     const reports = layers.map((l) => baseLayerReport(l, ctx, candidates));
+    observer?.dropSamples(); // the statistics are taken: only the ranges are read from here on
     // the weight SQNRs come with the screening's quantization of each layer and format (computed here without it)
     if (!screeningOn) for (const [i, l] of layers.entries()) addWeightSqnr(reports[i], l, ctx, candidates);
     const repOf = new Map(reports.map((r) => [r.name, r]));

@@ -110,6 +110,14 @@ export class ActivationObserver {
     for (const c of s.cals.values()) c.observe(x);
   }
 
+  /** Lets go of the subsamples (about 1 MB a tensor) once the report's statistics are taken; ranges stay. */
+  dropSamples(): void {
+    for (const v of this.seen.values()) v.kept.length = 0;
+    this.dropped = true;
+  }
+
+  private dropped = false;
+
   /** True when the tensor was observed. */
   has(name: string): boolean {
     return this.seen.has(name);
@@ -126,6 +134,7 @@ export class ActivationObserver {
 
   /** The report's statistics of an observed tensor. */
   stats(name: string, calibrated: { min: number; max: number }): NonNullable<LayerReport['activation']> {
+    if (this.dropped) throw new Error('the observer let go of its samples: statistics come before dropSamples');
     const s = this.seen.get(name)!;
     const mn = s.min <= s.max ? s.min : 0, mx = s.min <= s.max ? s.max : 0;
     const m = s.kept.reduce((a, x) => a + x.length, 0);
