@@ -147,8 +147,8 @@ async function main(): Promise<void> {
 /** Where the default analysis's time goes, per phase, in FP32-pass equivalents (the plain pass of this run). */
 function phaseTable(name: string, phases: Record<string, PhaseCost>, passMs: number, wallMs: number): string {
   const lines = [`\n${name}: default analysis by phase (FP32 pass ${(passMs / 1000).toFixed(2)} s; outside analyzeModel: ${((wallMs - Object.values(phases).reduce((s, c) => s + c.ms, 0)) / passMs).toFixed(1)} passes)`,
-    '| phase | s | passes | sessions (s) | ORT runs (s) | peak RSS at its end (MB) |', '|---|---|---|---|---|---|'];
-  for (const [k, c] of Object.entries(phases)) lines.push(`| ${k} | ${(c.ms / 1000).toFixed(1)} | ${(c.ms / passMs).toFixed(1)} | ${c.sessions} (${(c.sessionMs / 1000).toFixed(1)}) | ${c.runs} (${(c.runMs / 1000).toFixed(1)}) | ${c.peakRssMb ?? '-'} |`);
+    '| phase | s | passes | sessions (s) | ORT runs (s) | peak RSS at its end (MB) | its own sampled RSS (MB) |', '|---|---|---|---|---|---|---|'];
+  for (const [k, c] of Object.entries(phases)) lines.push(`| ${k} | ${(c.ms / 1000).toFixed(1)} | ${(c.ms / passMs).toFixed(1)} | ${c.sessions} (${(c.sessionMs / 1000).toFixed(1)}) | ${c.runs} (${(c.runMs / 1000).toFixed(1)}) | ${c.peakRssMb ?? '-'} | ${c.rssMb ?? '-'} |`);
   return lines.join('\n');
 }
 

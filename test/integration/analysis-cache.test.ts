@@ -27,6 +27,12 @@ test('a tiny memory budget spills to disk and gives the same report numbers; dis
   assert.deepEqual(t.dims, [8, 8, 8, 8]);
   const dir = (cache as unknown as { dir?: string }).dir!;
   assert.ok(fs.existsSync(dir));
+  const c1 = graph.byName.get('conv1')!.outputs[0];
+  cache.retain(['x', c1]); // conv2's output goes, from memory and from the spill folder
+  assert.equal(cache.has(graph.byName.get('conv2')!.outputs[0]), false);
+  assert.deepEqual(cache.get(2, c1).dims, [8, 8, 8, 8]);
+  assert.equal(cache.get(0, 'x').dims[0], 8);
+  assert.ok(cache.usage.memory + cache.usage.disk === 3 * (8 * 256 + 8 * 512) * 4, JSON.stringify(cache.usage));
   cache.dispose();
   assert.ok(!fs.existsSync(dir));
 });

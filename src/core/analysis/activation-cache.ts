@@ -12,6 +12,8 @@ import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
 import { Tensor, TensorArray } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { DataSource } from '../data/source';
+import { RuntimeSession } from '../runtime/backend';
+import { BatchPart, batchAxisFree, batchFirst, fitsJoin, joinBy, joinSlices, sliceFeeds, SliceJoin, sliceJoin, sliceSamples } from './batch-slices';
 
 /** Default memory budget of the cache: 512 MiB. */
 export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
@@ -26,7 +28,8 @@ export interface CaptureOptions {
   tensors: Iterable<string>;
   /** Intermediate tensors fetched and handed to `observe` batch by batch, not kept (statistics, calibration). */
   observed?: Iterable<string>;
-  observe?: (name: string, value: Tensor) => void;
+  /** Gets each observed tensor batch by batch, or slice by slice (with where the slice sits in the batch) when `sliceBytes` slices it. */
+  observe?: (name: string, value: Tensor, part?: BatchPart) => void;
   batchSize?: number;
   memoryBudgetBytes?: number;
   threads?: number;
@@ -42,6 +45,13 @@ export interface CaptureOptions {
    * extra run (on ViT-B/16, 96 MB per run made the calibration pass 16 runs instead of 2: +25 s).
    */
   fetchBytesPerRun?: number;
+  /**
+   * Fetched bytes of a batch (from `bytesPerSample`) over which it runs in slices of fewer samples, each with all the
+   * fetches (ONNX Runtime's cost follows the samples: about free, unlike `fetchBytesPerRun`). Only when no intermediate
+   * tensor is kept (graph outputs are joined back), the model's first input axis is free and the graph outputs come
+   * back batch-first; else the batch runs whole.
+   */
+  sliceBytes?: number;
 }
 
 type Entry = { tensor: Tensor } | { file: string; type: DataType; dims: number[] };
@@ -104,22 +114,24 @@ export class ActivationCache {
     const session = await o.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
     const fetches = [...outputs, ...extra];
     const groups = fetchGroups(graph, outputs, extra, o.batchSize ?? 8, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample);
+    const fetchedPerSample = o.bytesPerSample ? fetches.reduce((sum, t) => sum + (o.bytesPerSample!(t) ?? 0), 0) : 0;
+    // kept intermediates are joined back only when nothing is observed (a batch that does not take slices runs again whole)
+    const keepsIntermediates = extra.some((t) => kept.has(t));
+    let slicing = o.sliceBytes !== undefined && fetchedPerSample > 0 && batchAxisFree(graph) && !(keepsIntermediates && observedSet.size);
+    const run: CaptureRun = { session, outputs, kept, observedSet, observe: o.observe };
     try {
       let b = 0;
       for await (const batch of o.data.batches(o.batchSize ?? 8)) {
         throwIfAborted(o.signal);
         if (first) checkFeeds(graph, batch.feeds, o.data.description.source);
         const t0 = performance.now();
-        // observed-only tensors are handed over and dropped run by run; kept ones and outputs are collected
-        const result: Record<string, Tensor> = {};
-        for (const group of groups) {
-          const r = await session.run(batch.feeds, group);
-          for (const k of group) {
-            if (!r[k]) continue;
-            if (o.observe && observedSet.has(k) && groups.length > 1) o.observe(k, r[k]);
-            if (groups.length === 1 || outputs.includes(k) || kept.has(k)) result[k] = r[k];
-          }
-        }
+        const n = firstDim(batch.feeds);
+        const per = slicing ? sliceSamples(batch.feeds, n, fetchedPerSample, o.sliceBytes!) : undefined;
+        // the first sample alone: each kept tensor's first dim per sample, and its values to check the first slice by
+        if (per && keepsIntermediates && !run.sample0) run.sample0 = await session.run(sliceFeeds(batch.feeds, 0, 1), fetches.filter((k) => kept.has(k) || outputs.includes(k)));
+        let result = per ? await runSliced(run, batch.feeds, n, per, fetchGroups(graph, outputs, extra, per, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample), b === 0) : undefined;
+        if (per && !result) slicing = false; // the model does not take slices: every batch runs whole
+        result ??= (await runGroups(run, batch.feeds, groups))!;
         this.captureRunMs += performance.now() - t0;
         let map = this.entries[b];
         if (first) {
@@ -127,10 +139,10 @@ export class ActivationCache {
           this.entries.push(map);
           for (const [k, v] of Object.entries(batch.feeds)) this.put(map, b, k, v);
           this.labelList.push(batch.labels);
-          this.sampleCounts.push(firstDim(batch.feeds));
+          this.sampleCounts.push(n);
         } else if (!map) throw new Error('the data yielded more batches than when the cache was captured');
         for (const k of fetches) if (result[k] && (first && outputs.includes(k) || kept.has(k))) this.put(map, b, k, result[k]);
-        if (o.observe) for (const k of observedSet) { const t = groups.length > 1 ? (result[k] ? undefined : batch.feeds[k]) : result[k] ?? batch.feeds[k]; if (t) o.observe(k, t); }
+        if (o.observe) for (const k of observedSet) if (!fetches.includes(k) && batch.feeds[k]) o.observe(k, batch.feeds[k]);
         b++;
         o.onBatch?.(b);
       }
@@ -186,6 +198,19 @@ export class ActivationCache {
     return out;
   }
 
+  /** Lets go of every cached tensor but `names` (memory and spilled files): when the later steps read only those. */
+  retain(names: Iterable<string>): void {
+    const keep = new Set(names);
+    for (const map of this.entries) {
+      for (const [k, e] of map) {
+        if (keep.has(k)) continue;
+        if ('tensor' in e) this.bytesInMemory -= e.tensor.data.byteLength;
+        else { this.bytesOnDisk -= fs.statSync(e.file).size; fs.rmSync(e.file, { force: true }); }
+        map.delete(k);
+      }
+    }
+  }
+
   /** Frees memory and deletes the spill folder. */
   dispose(): void {
     this.entries.length = 0;
@@ -209,6 +234,87 @@ export class ActivationCache {
     this.bytesOnDisk += bytes;
     map.set(name, { file, type: t.type, dims: t.dims.slice() });
   }
+}
+
+/** What one capture run needs: the session, which fetches are kept (outputs and `kept`), which are observed and by whom. */
+interface CaptureRun {
+  session: RuntimeSession;
+  outputs: readonly string[];
+  kept: ReadonlySet<string>;
+  observedSet: ReadonlySet<string>;
+  observe?: (name: string, value: Tensor, part?: BatchPart) => void;
+  /** With kept intermediates: the first sample's kept tensors alone (a slice's first dim per sample, and its first values). */
+  sample0?: Record<string, Tensor>;
+  /** With kept intermediates: how each slice's tensor gives the whole batch's, found on the first batch. */
+  joins?: Map<string, SliceJoin>;
+}
+
+/**
+ * Runs `feeds` once per fetch group: observed tensors are handed over (with `part` placed by `slice`) as each run
+ * returns and then dropped; kept ones and outputs are returned. `check` sees the first run's result before anything
+ * is observed; false stops with undefined.
+ */
+async function runGroups(c: CaptureRun, feeds: Record<string, Tensor>, groups: string[][], slice?: { start: number; samples: number; batch: number }, check?: (r: Record<string, Tensor>) => boolean): Promise<Record<string, Tensor> | undefined> {
+  const result: Record<string, Tensor> = {};
+  for (const [g, group] of groups.entries()) {
+    const r = await c.session.run(feeds, group);
+    if (g === 0 && check && !check(r)) return undefined;
+    for (const k of group) {
+      const t = r[k];
+      if (!t) continue;
+      if (c.observe && c.observedSet.has(k)) {
+        const perSample = t.data.length / (slice?.samples ?? 1);
+        c.observe(k, t, slice ? { offset: slice.start * perSample, total: slice.batch * perSample } : undefined);
+      }
+      if (c.outputs.includes(k) || c.kept.has(k)) result[k] = t;
+    }
+  }
+  return result;
+}
+
+/**
+ * Runs a batch of `samples` in slices of `per`, observed tensors handed over slice by slice, kept tensors and graph
+ * outputs joined back. Undefined when the model does not take slices: on the first slice, a kept tensor or output
+ * that does not follow the slice (first dim the slice's samples times the first sample's, the first sample's values
+ * first) or (on the first batch, `probe`) a run that fails at the slice's size (a batch fixed inside the graph).
+ */
+async function runSliced(c: CaptureRun, feeds: Record<string, Tensor>, samples: number, per: number, groups: string[][], probe: boolean): Promise<Record<string, Tensor> | undefined> {
+  const parts = new Map<string, Tensor[]>();
+  const joins = new Map<string, SliceJoin>();
+  for (let start = 0; start < samples; start += per) {
+    const end = Math.min(samples, start + per);
+    // without kept intermediates (nothing to compare with): graph outputs batch-first; with them, each one's join
+    // rule from the first slice (of the first batch: its values too), then the same rule on every slice
+    const s0 = c.sample0;
+    const follows = (r: Record<string, Tensor>) => {
+      if (!s0) return c.outputs.every((k) => !r[k] || batchFirst(r[k], end - start));
+      for (const k of Object.keys(s0)) {
+        if (!r[k]) continue;
+        const known = joins.get(k) ?? c.joins?.get(k);
+        const j = known ?? (start === 0 ? sliceJoin(r[k], s0[k], end - start) : undefined);
+        if (!j || (known && !fitsJoin(known, r[k], s0[k], end - start))) return false;
+        joins.set(k, j);
+      }
+      return true;
+    };
+    let r: Record<string, Tensor> | undefined;
+    try {
+      r = await runGroups(c, sliceFeeds(feeds, start, end), groups, { start, samples: end - start, batch: samples }, start === 0 && !s0 ? follows : undefined);
+    } catch (e) {
+      if (probe && start === 0) return undefined;
+      throw e;
+    }
+    if (!r) return undefined;
+    if (!follows(r)) {
+      if (start === 0 && !c.observedSet.size) return undefined;
+      throw new Error('a fetched tensor stopped following the batch slices');
+    }
+    for (const [k, t] of Object.entries(r)) { let l = parts.get(k); if (!l) parts.set(k, (l = [])); l.push(t); }
+  }
+  if (probe) c.joins = joins;
+  const out: Record<string, Tensor> = {};
+  for (const [k, l] of parts) { out[k] = c.sample0 ? joinBy(joins.get(k)!, l, c.sample0[k], samples) : joinSlices(l); parts.delete(k); }
+  return out;
 }
 
 function firstDim(feeds: Record<string, Tensor>): number {

@@ -154,7 +154,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   // 'decisive' keeps no intermediate tensor yet: input activations are observed (range, calibration, statistics) and dropped.
   const actFormats = uniqueFormats([...candidates, base, higher].map((c) => c.activations));
   const observer = measureAll ? undefined : new ActivationObserver(cal.spec, actFormats, Math.ceil(OBSERVED_VALUES / Math.max(1, Math.ceil(data.samples / batchSize))));
-  const cache = await ActivationCache.capture({ ...capture, tensors: measureAll ? neededTensors(graph, layers) : [], observed: observer ? layers.flatMap((l) => l.activationInputs) : undefined, observe: observer ? (n, t) => observer.observe(n, t) : undefined });
+  const cache = await ActivationCache.capture({ ...capture, tensors: measureAll ? neededTensors(graph, layers) : [], observed: observer ? layers.flatMap((l) => l.activationInputs) : undefined, observe: observer ? (n, t, part) => observer.observe(n, t, part) : undefined, sliceBytes: observer?.takesSlices ? CALIBRATION_SLICE_BYTES : undefined });
   let runner: ConfigurationRunner | undefined;
   try {
     let captureMs = performance.now() - tc;
@@ -182,6 +182,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const floatAccuracy = layout.classifier ? floatAccuracyOf(cache, layout.classifier) : undefined;
     backend.enter('layer statistics');
     const reports = layers.map((l) => baseLayerReport(l, ctx, candidates));
+    observer?.dropSamples(); // the statistics are taken: only the ranges are read from here on
     // the weight SQNRs come with the screening's quantization of each layer and format (computed here without it)
     if (!screeningOn) for (const [i, l] of layers.entries()) addWeightSqnr(reports[i], l, ctx, candidates);
     const repOf = new Map(reports.map((r) => [r.name, r]));
@@ -270,7 +271,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       backend.enter('capture for measured layers');
       progress.enter('measuring', `capturing the activations of ${plan.length} layer(s) to measure`);
       const te = performance.now();
-      await cache.extend({ ...capture, tensors: neededTensors(graph, plan.map((p) => p.layer)) });
+      await cache.extend({ ...capture, tensors: neededTensors(graph, plan.map((p) => p.layer)), sliceBytes: CALIBRATION_SLICE_BYTES });
       captureMs += performance.now() - te;
     }
     const tm = performance.now();
@@ -290,10 +291,18 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       state?.saveIsolated(layer.name, { ...saved, ...got });
     }
 
+    // the first batch's shapes of the layers' inputs (the recipe's fidelity check); then, with the ranges observed
+    // ('decisive'), only the graph's inputs and outputs are read: the intermediate tensors the isolated runs read are let go
+    const activationDims = new Map(layers.flatMap((l) => l.activationInputs.filter((t) => cache.has(t)).map((t) => [t, cache.get(0, t).dims] as const)));
+    if (observer) cache.retain([...graph.inputs, ...graph.outputs].map((v) => v.name));
+
     // 4. Whole-model configurations: every layer quantized per format, then all-but-one for the primary format.
     backend.enter('whole-model');
     const halfActivations = [...candidates, base, higher].some((c) => /float16|bfloat16|float8/.test(c.activations));
-    runner = await ConfigurationRunner.create(ctx, { halfActivations, memo: state?.configurations() });
+    // a run's fake-quantized activations follow its samples: batches run in slices where the layers' inputs of a batch pass the slice size
+    const layerInputBytes = [...new Set(layers.flatMap((l) => l.activationInputs))].reduce((sum, t) => sum + (bytesPerSample(t) ?? 0), 0);
+    const samplesPerRun = layerInputBytes * batchSize > CALIBRATION_SLICE_BYTES ? Math.max(1, Math.floor(CALIBRATION_SLICE_BYTES / layerInputBytes)) : undefined;
+    runner = await ConfigurationRunner.create(ctx, { halfActivations, memo: state?.configurations(), samplesPerRun });
     for (const c of candidates) {
       const f = uniformFormats(layers, mustParseFormat(c.weights), mustParseFormat(c.activations));
       const predicted = measureAll || c.id === primary ? undefined : predictConfiguration(screening!, layers, f, estimator);
@@ -325,7 +334,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const repairWeights = wantRecommendation ? base.weights : candidates.find((c) => c.id === primary)!.weights;
     if (opts.repair !== false && mustParseFormat(repairWeights).kind === 'int') {
       backend.enter('repair candidates');
-      runner.dropWeightCache(); // the repair holds model copies of its own: the peak memory of the analysis
+      await runner.suspend(); // the repair holds model copies of its own: the peak memory of the analysis
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)
       const decisive = decideOpts ? repairLayers(decideOpts, measured) : layers;
       // layers too big to repair in reasonable time are left out unless the user named the algorithms (--repair)
@@ -352,7 +361,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       recommendation = await recommend({
         ctx, runner, reports, graph, candidates, base, higher, repairs: repairs?.weights, repairResults: repairs?.results,
         refit: repairs ? async (kept, repaired) => {
-          runner!.dropWeightCache();
+          await runner!.suspend();
           backend.enter('recommendation (export fit)');
           try { return await exportRepairWeights({ model, layers, data, backend, signal: opts.signal, base, higher, calibration: spec.calibration, kept, repaired, threads }); } finally { backend.enter('recommendation (remedy search)'); }
         } : undefined,
@@ -372,8 +381,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       if (thin.length) {
         warnings.push(`the recommendation repairs ${thin.length === 1 ? `'${thin[0].n}'` : `${thin.length} layers`} fitted on fewer calibration rows than the weight has inputs (${thin[0].rows} rows for ${thin[0].inputs} inputs${thin.length > 1 ? ` on '${thin[0].n}'` : ''}): the measured gain is on the samples the repair was fitted to and may not hold on other data; analyze with more samples`);
       }
-      const shapes = new Map(layers.flatMap((l) => l.activationInputs.filter((t) => cache.has(t)).map((t) => [t, cache.get(0, t).dims] as const)));
-      warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers, graph, shapes }).map((w) => `recommended recipe: ${w}`));
+      warnings.push(...fidelityMessages(buildPlan(layers, recommendation.recipe), { layers, graph, shapes: activationDims }).map((w) => `recommended recipe: ${w}`));
     }
     backend.enter('report');
     const report = assemble();
@@ -381,6 +389,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     progress.finish(wantRecommendation ? 'recommending' : 'measuring', 'analysis complete');
     return report;
   } finally {
+    backend.stop();
     await runner?.release();
     cache.dispose();
   }
@@ -393,6 +402,9 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
 export function defaultRepairAlgorithms(measureAll: boolean, someLeftOut: boolean): QuantAlgorithm[] {
   return !measureAll && someLeftOut ? ['gptq'] : ['gptq', 'bias-correction'];
 }
+
+/** Fetched bytes of a batch over which the calibration pass and the capture for measured layers run it in slices of fewer samples (ActivationCache `sliceBytes`); the layers' input bytes over which whole-model configurations do. */
+export const CALIBRATION_SLICE_BYTES = 64 * 2 ** 20;
 
 /** Values per input activation the statistics keep (a regular subsample; ranges are exact). */
 const OBSERVED_VALUES = 1 << 18;

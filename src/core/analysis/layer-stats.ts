@@ -5,6 +5,7 @@ import { CalibrationSpec } from '../../shared/recipe';
 import { mustParseFormat, NumberFormat } from '../../shared/formats';
 import { Histogram, LayerReport } from '../../shared/report';
 import { activationRange, SensitivityContext } from './sensitivity';
+import { BatchPart } from './batch-slices';
 
 /** Number of bins of report histograms. */
 export const HISTOGRAM_BINS_REPORT = 64;
@@ -78,26 +79,44 @@ export const HISTOGRAM_SAMPLE_LIMIT = 1 << 21;
  * and one calibrator per integer format when the calibration is not min-max.
  */
 export class ActivationObserver {
-  private readonly seen = new Map<string, { min: number; max: number; kept: Float32Array[]; cals: Map<string, Calibrator> }>();
+  private readonly seen = new Map<string, { min: number; max: number; kept: Float32Array[]; cals: Map<string, Calibrator>; stride: number }>();
 
   constructor(private readonly calibration: CalibrationSpec, private readonly formats: readonly NumberFormat[], private readonly perBatch: number) {}
 
-  /** Adds one batch of a tensor. */
-  observe(name: string, t: Tensor): void {
+  /** True when a batch may come in slices (`part`): min-max calibration (a histogram calibrator's bins follow the batches it gets). */
+  get takesSlices(): boolean {
+    return this.calibration.method === 'minmax';
+  }
+
+  /** Adds one batch of a tensor, or a slice of one (`part`: the same statistics as the whole batch, when the batch is the first axis). */
+  observe(name: string, t: Tensor, part?: BatchPart): void {
     const x = toFloat32(t);
     let s = this.seen.get(name);
     if (!s) {
       const cals = new Map<string, Calibrator>();
       if (this.calibration.method !== 'minmax') for (const f of this.formats) if (f.kind === 'int') cals.set(JSON.stringify(f), createCalibrator(this.calibration, f));
-      this.seen.set(name, (s = { min: Infinity, max: -Infinity, kept: [], cals }));
+      this.seen.set(name, (s = { min: Infinity, max: -Infinity, kept: [], cals, stride: 1 }));
     }
+    if (part && s.cals.size) throw new Error('a histogram calibrator cannot take a batch in slices');
     for (let i = 0; i < x.length; i++) { const v = x[i]; if (v < s.min) s.min = v; if (v > s.max) s.max = v; }
-    const stride = Math.max(1, Math.ceil(x.length / this.perBatch));
-    const k = new Float32Array(Math.ceil(x.length / stride));
-    for (let i = 0, j = 0; i < x.length; i += stride) k[j++] = x[i];
-    s.kept.push(k);
+    // a regular subsample of the batch: every stride-th value of the whole batch, wherever its slices cut it
+    const offset = part ? Math.round(part.offset) : 0, total = part ? Math.round(part.total) : x.length;
+    if (offset === 0) {
+      s.stride = Math.max(1, Math.ceil(total / this.perBatch));
+      s.kept.push(new Float32Array(Math.ceil(total / s.stride)));
+    }
+    const k = s.kept[s.kept.length - 1], stride = s.stride;
+    for (let g = Math.ceil(offset / stride) * stride; g < offset + x.length && g / stride < k.length; g += stride) k[g / stride] = x[g - offset];
     for (const c of s.cals.values()) c.observe(x);
   }
+
+  /** Lets go of the subsamples (about 1 MB a tensor) once the report's statistics are taken; ranges stay. */
+  dropSamples(): void {
+    for (const v of this.seen.values()) v.kept.length = 0;
+    this.dropped = true;
+  }
+
+  private dropped = false;
 
   /** True when the tensor was observed. */
   has(name: string): boolean {
@@ -115,6 +134,7 @@ export class ActivationObserver {
 
   /** The report's statistics of an observed tensor. */
   stats(name: string, calibrated: { min: number; max: number }): NonNullable<LayerReport['activation']> {
+    if (this.dropped) throw new Error('the observer let go of its samples: statistics come before dropSamples');
     const s = this.seen.get(name)!;
     const mn = s.min <= s.max ? s.min : 0, mx = s.min <= s.max ? s.max : 0;
     const m = s.kept.reduce((a, x) => a + x.length, 0);

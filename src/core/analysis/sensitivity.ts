@@ -21,6 +21,7 @@ import { ErrorAccumulator, MetricsAccumulator, OutputLayout, sqnrFromEnergies } 
 import { DownstreamModel, downstreamModel, localModel } from './subgraph';
 import type { ConfigurationMemo } from './analysis-state';
 import type { ActivationObserver } from './layer-stats';
+import { batchAxisFree, sliceFeeds } from './batch-slices';
 import { ActivationSetting, buildConfigurableModel, ConfigurableModel, Configuration, configurationFeeds } from './config-model';
 
 /** Everything the sensitivity runs share: the graph, its layers, the cache and the calibrated ranges. */
@@ -248,13 +249,22 @@ export class ConfigurationRunner {
   /** Configurations run so far (the runs, not memo hits). */
   runs = 0;
 
-  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private readonly session: RuntimeSession, private readonly memo?: ConfigurationMemo) {}
+  /** Samples per run (a cached batch runs in slices of at most this many; undefined: whole batches). */
+  private samplesPerRun?: number;
 
-  /** Builds the configurable model of the context's layers and opens its session; `memo` keeps measured configurations (resume). */
-  static async create(ctx: SensitivityContext, opts: { halfActivations?: boolean; memo?: ConfigurationMemo } = {}): Promise<ConfigurationRunner> {
+  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private session: RuntimeSession | undefined, private readonly memo?: ConfigurationMemo) {}
+
+  /**
+   * Builds the configurable model of the context's layers and opens its session; `memo` keeps measured configurations
+   * (resume); `samplesPerRun` runs each cached batch in slices of that many samples (the session's activations and
+   * fake quantizers' temporaries follow the samples of a run; sums over the same values in the same order), when the
+   * model's first input axis is free and inputs and outputs are batch-first.
+   */
+  static async create(ctx: SensitivityContext, opts: { halfActivations?: boolean; memo?: ConfigurationMemo; samplesPerRun?: number } = {}): Promise<ConfigurationRunner> {
     const cm = buildConfigurableModel(ctx.graph, ctx.layers, opts);
-    const session = await ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders });
-    return new ConfigurationRunner(ctx, cm, session, opts.memo);
+    const r = new ConfigurationRunner(ctx, cm, await openSession(ctx, cm), opts.memo);
+    if (opts.samplesPerRun && batchAxisFree(ctx.graph)) r.samplesPerRun = Math.max(1, Math.floor(opts.samplesPerRun));
+    return r;
   }
 
   /** A short stable key of per-layer formats. */
@@ -308,12 +318,30 @@ export class ConfigurationRunner {
     const outs = ctx.graph.outputs.map((o) => o.name);
     for (let b = 0; b < ctx.cache.batches; b++) {
       throwIfAborted(ctx.signal);
-      const feeds: Record<string, Tensor> = { ...control };
-      for (const i of ctx.graph.inputs) feeds[i.name] = ctx.cache.get(b, i.name);
-      const out = await this.session.run(feeds, outs);
+      const inputs: Record<string, Tensor> = {};
+      for (const i of ctx.graph.inputs) inputs[i.name] = ctx.cache.get(b, i.name);
       const ref: Record<string, Tensor> = {};
       for (const o of outs) ref[o] = ctx.cache.get(b, o);
-      acc.add(ref, out, ctx.cache.labels(b));
+      const labels = ctx.cache.labels(b);
+      const n = Object.values(inputs)[0]?.dims[0] ?? 1;
+      const batchFirst = [...Object.values(inputs), ...Object.values(ref)].every((t) => t.dims.length && t.dims[0] === n);
+      const per = this.samplesPerRun && this.samplesPerRun < n && batchFirst ? this.samplesPerRun : n;
+      for (let start = 0; start < n; start += per) {
+        const end = Math.min(n, start + per);
+        this.session ??= await openSession(ctx, this.cm);
+        const whole = per === n;
+        let out: Record<string, Tensor>;
+        try {
+          out = await this.session.run({ ...control, ...(whole ? inputs : sliceFeeds(inputs, start, end)) }, outs);
+          if (!whole && outs.some((o) => out[o] && out[o].dims[0] !== end - start)) throw new Error('an output does not follow the slices');
+        } catch (e) {
+          if (whole || b > 0 || start > 0) throw e;
+          this.samplesPerRun = undefined; // the model does not take slices (nothing was added yet): whole batches
+          this.runs--;
+          return this.run(formats);
+        }
+        acc.add(whole ? ref : sliceFeeds(ref, start, end), out, whole ? labels : labels?.subarray(start, end));
+      }
     }
     return roundMetrics(acc.result());
   }
@@ -323,10 +351,23 @@ export class ConfigurationRunner {
     this.weightMemo.clear();
   }
 
+  /** Frees the session and the quantized weights until the next run (which opens it again): before a phase that needs the memory (its arena holds a batch's activations). */
+  async suspend(): Promise<void> {
+    this.dropWeightCache();
+    await this.release();
+  }
+
   /** Frees the session. */
   async release(): Promise<void> {
-    await this.session.release();
+    const s = this.session;
+    this.session = undefined;
+    await s?.release();
   }
+}
+
+/** A session of the configurable model. */
+function openSession(ctx: SensitivityContext, cm: ConfigurableModel): Promise<RuntimeSession> {
+  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders });
 }
 
 /** Every layer in the same formats. */

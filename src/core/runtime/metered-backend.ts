@@ -13,13 +13,22 @@ export interface PhaseCost {
   runMs: number;
   /** The process's peak resident memory when the phase ended (MB; the phase where it grows set a new peak). */
   peakRssMb?: number;
+  /** The highest current resident memory sampled during the phase (MB; every 20 ms and at each run's end): the phase's own peak, not the process's so far. */
+  rssMb?: number;
 }
+
+/** Current resident memory (MB). */
+const rssNowMb = () => Math.round(process.memoryUsage.rss() / 2 ** 20);
+
+/** Interval of the resident-memory sampling (ms). */
+const RSS_SAMPLE_MS = 20;
 
 /** Wraps a backend; `enter(phase)` charges what follows to that phase. */
 export class MeteredBackend implements InferenceBackend {
   readonly phases: Record<string, PhaseCost> = {};
   private phase = 'inventory';
   private since = performance.now();
+  private sampler?: ReturnType<typeof setInterval>;
 
   readonly executionProviders?: () => { name: string; bundled: boolean }[];
 
@@ -37,15 +46,30 @@ export class MeteredBackend implements InferenceBackend {
     const c = this.cost(this.phase);
     c.ms += now - this.since;
     c.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    this.sample();
     this.since = now;
     this.phase = phase;
+    this.sampler ??= setInterval(() => this.sample(), RSS_SAMPLE_MS);
+    this.sampler.unref?.();
+  }
+
+  /** Stops the resident-memory sampling (finish() also does). */
+  stop(): void {
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = undefined;
+  }
+
+  private sample(): void {
+    const c = this.cost(this.phase);
+    c.rssMb = Math.max(c.rssMb ?? 0, rssNowMb());
   }
 
   /** Closes the current phase; returns every phase's cost (rounded ms). */
   finish(): Record<string, PhaseCost> {
     this.enter(this.phase);
+    this.stop();
     const out: Record<string, PhaseCost> = {};
-    for (const [k, v] of Object.entries(this.phases)) out[k] = { ms: Math.round(v.ms), sessions: v.sessions, sessionMs: Math.round(v.sessionMs), runs: v.runs, runMs: Math.round(v.runMs), ...(v.peakRssMb !== undefined ? { peakRssMb: v.peakRssMb } : {}) };
+    for (const [k, v] of Object.entries(this.phases)) out[k] = { ms: Math.round(v.ms), sessions: v.sessions, sessionMs: Math.round(v.sessionMs), runs: v.runs, runMs: Math.round(v.runMs), ...(v.peakRssMb !== undefined ? { peakRssMb: v.peakRssMb } : {}), ...(v.rssMb !== undefined ? { rssMb: v.rssMb } : {}) };
     return out;
   }
 
@@ -67,6 +91,7 @@ export class MeteredBackend implements InferenceBackend {
         const rc = this.cost(this.phase);
         rc.runs++;
         rc.runMs += performance.now() - r0;
+        this.sample();
         return out;
       },
     };
