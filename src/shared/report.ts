@@ -235,8 +235,11 @@ export interface AnalysisReport {
     isolatedMs?: number; isolatedSessionMs?: number; isolatedRunMs?: number;
     /** The first-order screening (build + forward/backward runs). */
     screeningMs?: number;
-    /** Per phase of the analysis: wall time, and of it ONNX Runtime session creations and runs (counts and ms). */
-    phases?: Record<string, { ms: number; sessions: number; sessionMs: number; runs: number; runMs: number; peakRssMb?: number }>;
+    /**
+     * Per phase of the analysis: wall time, and of it ONNX Runtime session creations and runs (counts and ms);
+     * `peakRssMb` the process's peak when the phase ended, `rssMb` the phase's own sampled peak (MB).
+     */
+    phases?: Record<string, { ms: number; sessions: number; sessionMs: number; runs: number; runMs: number; peakRssMb?: number; rssMb?: number }>;
   };
   warnings: string[];
 }
