@@ -21,7 +21,7 @@ import { defaultThreads, ortBackend } from '../src/core/runtime/ort-backend';
 import { loadMnistSplit, mnistCnn } from '../src/core/train/examples';
 import { trainFp32 } from '../src/core/train/mnist-experiment';
 import { AnalysisReport } from '../src/shared/report';
-import type { PhaseCost } from '../src/core/runtime/metered-backend';
+import type { PhaseCost } from '../src/shared/report';
 import { buildZooModel } from '../test/fixtures/zoo';
 
 const SAMPLES = 16;

@@ -1,6 +1,19 @@
 /** The analysis report (schema version 1): what `quantlens analyze` writes and the report panel shows. */
 import type { Recipe } from './recipe';
 
+/** Cost of one analysis phase: wall time, and of it session creations and ONNX Runtime runs (ms). */
+export interface PhaseCost {
+  ms: number;
+  sessions: number;
+  sessionMs: number;
+  runs: number;
+  runMs: number;
+  /** The process's peak resident memory when the phase ended (MB; the phase where it grows set a new peak). */
+  peakRssMb?: number;
+  /** The highest current resident memory sampled during the phase (MB; every 20 ms and at each run's end): the phase's own peak, not the process's so far. */
+  rssMb?: number;
+}
+
 /** Current report schema version; bump on incompatible changes. */
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -235,11 +248,8 @@ export interface AnalysisReport {
     isolatedMs?: number; isolatedSessionMs?: number; isolatedRunMs?: number;
     /** The first-order screening (build + forward/backward runs). */
     screeningMs?: number;
-    /**
-     * Per phase of the analysis: wall time, and of it ONNX Runtime session creations and runs (counts and ms);
-     * `peakRssMb` the process's peak when the phase ended, `rssMb` the phase's own sampled peak (MB).
-     */
-    phases?: Record<string, { ms: number; sessions: number; sessionMs: number; runs: number; runMs: number; peakRssMb?: number; rssMb?: number }>;
+    /** Per phase of the analysis: its wall time, ONNX Runtime work and memory. */
+    phases?: Record<string, PhaseCost>;
   };
   warnings: string[];
 }

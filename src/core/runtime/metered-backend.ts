@@ -2,20 +2,8 @@
  * Where an analysis spends its time: a backend wrapper that counts session creations and runs per phase, and the
  * wall time of each phase (the caller names the phase it enters). Feeds the report's `timings.phases`.
  */
+import type { PhaseCost } from '../../shared/report';
 import { InferenceBackend, RuntimeSession, SessionOptions } from './backend';
-
-/** Cost of one phase: wall time, and of it session creations and ONNX Runtime runs (ms). */
-export interface PhaseCost {
-  ms: number;
-  sessions: number;
-  sessionMs: number;
-  runs: number;
-  runMs: number;
-  /** The process's peak resident memory when the phase ended (MB; the phase where it grows set a new peak). */
-  peakRssMb?: number;
-  /** The highest current resident memory sampled during the phase (MB; every 20 ms and at each run's end): the phase's own peak, not the process's so far. */
-  rssMb?: number;
-}
 
 /** Current resident memory (MB). */
 const rssNowMb = () => Math.round(process.memoryUsage.rss() / 2 ** 20);
