@@ -7,7 +7,7 @@ import { encodeNpy } from '../../src/core/data/npy';
 import { openDataSource } from '../../src/core/data/open';
 import { syntheticDataSource } from '../../src/core/data/synthetic';
 import { mnistDataset } from '../../src/core/data/mnist';
-import { DataSource } from '../../src/core/data/source';
+import { ChunkedDataSource, DataSource, KEPT_CHUNK_BYTES } from '../../src/core/data/source';
 import { DataType, encodeTensorProto } from '../../src/core/onnx/proto';
 import { tensorToProto, Tensor } from '../../src/core/onnx/tensor-data';
 import { isQuantLensError } from '../../src/core/errors';
@@ -173,4 +173,22 @@ test('MNIST as a data source for a [N,784] model input', async () => {
   const bs = await collect(src, 8);
   assert.deepEqual(bs.map((b) => b.feeds.img.dims), [[8, 784], [8, 784], [4, 784]]);
   assert.equal(bs.reduce((s, b) => s + b.labels!.length, 0), 20);
+});
+
+test('a source keeps the chunks it loaded (up to KEPT_CHUNK_BYTES) for its next passes; later chunks load again; batches are fresh copies', async () => {
+  const per = 1 << 20; // 4 MiB a sample as float32
+  const count = Math.ceil(KEPT_CHUNK_BYTES / (per * 4)) + 2;
+  const loads = new Array<number>(count).fill(0);
+  const chunks = Array.from({ length: count }, (_, c) => ({
+    file: `chunk${c}`, count: 1, sampleDims: [per],
+    load: () => { loads[c]++; return f32([1, per], (i) => c + i / per); },
+  }));
+  const src = new ChunkedDataSource({ about: { kind: 'npy', synthetic: false, source: 'test' }, chunks: new Map([['x', chunks]]) }, [{ name: 'x', elemType: DataType.FLOAT, shape: ['N', per] }]);
+  const first = await collect(src, 3);
+  const kept = Math.floor(KEPT_CHUNK_BYTES / (per * 4));
+  first[0].feeds.x.data[0] = -1; // a consumer writing into a batch must not change the next pass
+  const second = await collect(src, 3);
+  assert.deepEqual(loads, loads.map((_, c) => (c < kept ? 1 : 2)));
+  assert.equal(second[0].feeds.x.data[0], 0);
+  for (const [b, batch] of second.entries()) for (let k = 0; k < batch.feeds.x.dims[0]; k++) assert.equal(batch.feeds.x.data[k * per + 5], b * 3 + k + 5 / per);
 });
