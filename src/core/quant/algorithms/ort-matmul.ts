@@ -38,22 +38,23 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
-/** A session computing a [rows, K] × b [K, N] for any shapes, both operands fed per call. */
+/** A session computing a [rows, K] × b [K, N] for any shapes, both operands fed per call (a is [K, rows], transposed, with `transposeA`). */
 export interface FreeProduct {
   run(a: Float32Array, rows: number, K: number, b: Float32Array, N: number): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
-/** Builds one session for products of fed operands (reused across calls of any shape). */
-export async function freeProduct(backend: InferenceBackend, threads?: number): Promise<FreeProduct> {
+/** Builds one session for products of fed operands (reused across calls of any shape); `transposeA` reads a as [K, rows]. */
+export async function freeProduct(backend: InferenceBackend, threads?: number, opts: { transposeA?: boolean } = {}): Promise<FreeProduct> {
   const g = new GraphBuilder('free-product');
-  g.input('a', DataType.FLOAT, ['rows', 'k']);
+  g.input('a', DataType.FLOAT, opts.transposeA ? ['k', 'rows'] : ['rows', 'k']);
   g.input('b', DataType.FLOAT, ['k', 'n']);
-  g.node('MatMul', ['a', 'b'], {}, { name: 'product', output: 'y' });
+  if (opts.transposeA) g.node('Gemm', ['a', 'b'], { transA: 1 }, { name: 'product', output: 'y' });
+  else g.node('MatMul', ['a', 'b'], {}, { name: 'product', output: 'y' });
   g.output('y', DataType.FLOAT, ['rows', 'n']);
   const session = await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads });
   return {
-    run: async (a, rows, K, b, N) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: [rows, K], data: a }, b: { type: DataType.FLOAT, dims: [K, N], data: b } }, ['y'])).y),
+    run: async (a, rows, K, b, N) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: opts.transposeA ? [K, rows] : [rows, K], data: a }, b: { type: DataType.FLOAT, dims: [K, N], data: b } }, ['y'])).y),
     release: () => session.release(),
   };
 }
