@@ -82,12 +82,6 @@ export class SplitOptimizer {
     for (const slot of this.slots) {
       const n = slot.group.values;
       const es = slot.group.entries.map((i) => this.entries[i]);
-      const flat = (arrays: Float32Array[], into: Float32Array): Float32Array => {
-        if (arrays.length === 1) return arrays[0];
-        let off = 0;
-        for (const a of arrays) { into.set(a, off); off += a.length; }
-        return into;
-      };
       if (es.length > 1 && (!scratch || scratch.p.length < n)) scratch = { p: new Float32Array(n), g: new Float32Array(n) };
       const p = flat(es.map((e) => values.get(e.name)!), scratch?.p.subarray(0, n) ?? new Float32Array(0));
       const g = flat(es.map((e) => out[e.grad].data as Float32Array), scratch?.g.subarray(0, n) ?? new Float32Array(0));
@@ -109,6 +103,14 @@ export class SplitOptimizer {
   async release(): Promise<void> {
     for (const g of this.graphs.values()) await g.session.release();
   }
+}
+
+/** One array as is, or several copied one after the other into `into`. */
+function flat(arrays: Float32Array[], into: Float32Array): Float32Array {
+  if (arrays.length === 1) return arrays[0];
+  let off = 0;
+  for (const a of arrays) { into.set(a, off); off += a.length; }
+  return into;
 }
 
 /** The update graph of groups like `group` over a flat vector of symbolic length, and its session. */

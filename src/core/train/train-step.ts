@@ -173,7 +173,22 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
     const spec = specOf.get(w);
     return { name: w, dims: shapes.get(w)!, grad: grads.get(w)!, decay: !spec && shapes.get(w)!.length > 1, relative: !!spec, min: spec ? 1e-8 : undefined, max: spec ? clipScaleCap(graph, spec) : undefined };
   });
-  if (o.separateOptimizer) return finishWithGradients(b, ctx, o, { entries, loss, logits, logitDims, k, graph, dataInputs, labels, teacher, scaleInputs, scaleCopies });
+  const out = (t: string, dims: number[]) => { b.output(t, dtype, dims); };
+  const common = { dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, scales: scaleInputs, loss, shapes, sessionConfig: STEP_SESSION_CONFIG, scaleCopies };
+  if (o.separateOptimizer) {
+    // no optimizer: the global gradient norm (the fused update's nodes) and each entry's gradient (through Identity
+    // where a tensor would be output twice)
+    const gradNorm = emitGradNorm(ctx, optimizerGroups(entries, OPT_CHUNK_VALUES).map((g) => emitFlat(ctx, g.entries.map((i) => entries[i].grad))));
+    const logitsOut = outputLossLogitsNorm(b, out, loss, logits, [logitDims[0] * k, ...logitDims.slice(1)], gradNorm);
+    const seen = new Set<string>([loss, logitsOut, gradNorm]);
+    const gradients = entries.map((e) => {
+      const grad = seen.has(e.grad) ? b.node('Identity', [e.grad]) : e.grad;
+      seen.add(grad);
+      out(grad, e.dims);
+      return { ...e, grad };
+    });
+    return { ...common, model: stepModel(b, o, graph), newParams: [], state: [], newState: [], newScales: scaleInputs.map(() => undefined), logits: logitsOut, gradNorm, gradients };
+  }
   b.input(OPT_INPUTS.lr, dtype, []);
   if (o.optimizer.kind !== 'sgd') { b.input(OPT_INPUTS.bc1, dtype, []); b.input(OPT_INPUTS.bc2, dtype, []); }
   const upd = emitOptimizer(ctx, o.optimizer, entries);
@@ -181,56 +196,29 @@ export function buildTrainStep(o: TrainStepOptions): TrainStepGraph {
   const newParams = upd.newParams.slice(0, o.params.length);
   const newScalesList = upd.newParams.slice(o.params.length);
   const newState = upd.newState;
-  const out = (t: string, dims: number[]) => { b.output(t, dtype, dims); };
-  out(loss, []);
-  // Graph outputs must not be graph inputs or repeated: route logits through Identity.
-  const logitsOut = b.node('Identity', [logits]);
-  const batchLogitDims = [logitDims[0] * k, ...logitDims.slice(1)];
-  out(logitsOut, batchLogitDims);
-  out(upd.gradNorm, []);
+  const logitsOut = outputLossLogitsNorm(b, out, loss, logits, [logitDims[0] * k, ...logitDims.slice(1)], upd.gradNorm);
   newParams.forEach((t, i) => out(t, shapes.get(o.params[i])!));
   newState.forEach((t, i) => out(t, shapes.get(state[i])!));
   newScalesList.forEach((t, i) => out(t, shapes.get(learnedScales[i])!));
   const newScales = o.fakeQuant.map((s) => (s.learnScale ? newScalesList[learnedScales.indexOf(scaleInputName(s))] : undefined));
+  return { ...common, model: stepModel(b, o, graph), newParams, state, newState, newScales, logits: logitsOut, gradNorm: upd.gradNorm };
+}
+
+/** Outputs the loss, the logits (through Identity: a graph output must not be a graph input or repeated) and the gradient norm; returns the logits output. */
+function outputLossLogitsNorm(b: GraphBuilder, out: (t: string, dims: number[]) => void, loss: string, logits: string, logitDims: number[], gradNorm: string): string {
+  out(loss, []);
+  const logitsOut = b.node('Identity', [logits]);
+  out(logitsOut, logitDims);
+  out(gradNorm, []);
+  return logitsOut;
+}
+
+/** The step model at opset 17 or the source's (custom domains kept), without value_info. */
+function stepModel(b: GraphBuilder, o: TrainStepOptions, graph: Graph): ModelProto {
   const opset = Math.max(o.opset ?? 17, graph.opset, 17);
   const model = b.model(opset, (o.model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
   model.graph!.value_info = [];
-  return {
-    model, dataInputs, batch: logitDims[0] * k, labels, teacher, params: o.params, newParams, state, newState,
-    scales: scaleInputs, newScales, loss, logits: logitsOut, gradNorm: upd.gradNorm, shapes, sessionConfig: STEP_SESSION_CONFIG, scaleCopies,
-  };
-}
-
-/**
- * The end of a step graph without the optimizer: outputs the loss, the logits, the global gradient norm (the same
- * nodes as the fused update's) and each entry's gradient (through Identity where a tensor is repeated).
- */
-function finishWithGradients(b: GraphBuilder, ctx: GradContext, o: TrainStepOptions, s: {
-  entries: OptimizerEntry[]; loss: string; logits: string; logitDims: number[]; k: number; graph: Graph;
-  dataInputs: string[]; labels?: string; teacher?: string; scaleInputs: string[]; scaleCopies: { input: string; of: string }[];
-}): TrainStepGraph {
-  const dtype = ctx.dtype;
-  const groups = optimizerGroups(s.entries, OPT_CHUNK_VALUES);
-  const norm = emitGradNorm(ctx, groups.map((g) => emitFlat(ctx, g.entries.map((i) => s.entries[i].grad))));
-  b.output(s.loss, dtype, []);
-  const logitsOut = b.node('Identity', [s.logits]);
-  b.output(logitsOut, dtype, [s.logitDims[0] * s.k, ...s.logitDims.slice(1)]);
-  b.output(norm, dtype, []);
-  const seen = new Set<string>([s.loss, logitsOut, norm]);
-  const gradients = s.entries.map((e) => {
-    const grad = seen.has(e.grad) ? b.node('Identity', [e.grad]) : e.grad;
-    seen.add(grad);
-    b.output(grad, dtype, e.dims);
-    return { ...e, grad };
-  });
-  const opset = Math.max(o.opset ?? 17, s.graph.opset, 17);
-  const model = b.model(opset, (o.model.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
-  model.graph!.value_info = [];
-  return {
-    model, dataInputs: s.dataInputs, batch: s.logitDims[0] * s.k, labels: s.labels, teacher: s.teacher, params: o.params, newParams: [], state: [], newState: [],
-    scales: s.scaleInputs, newScales: s.scaleInputs.map(() => undefined), loss: s.loss, logits: logitsOut, gradNorm: norm, shapes: ctx.shapes,
-    sessionConfig: STEP_SESSION_CONFIG, scaleCopies: s.scaleCopies, gradients,
-  };
+  return model;
 }
 
 /**
