@@ -17,7 +17,7 @@
  */
 import { QuantLensError } from '../errors';
 import { GraphBuilder } from '../onnx/builder';
-import { Graph } from '../onnx/graph';
+import { attrInt, Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
 import { upgradeOpset } from '../onnx/opset-upgrade';
 import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
@@ -36,6 +36,7 @@ import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
 import { weightErrors, WeightErrors } from './sensitivity';
 import { FactorLayer, factorable, FactorStore, weightMatMulRule } from './screening-factors';
+import { addGatherRun, GatherLayer, sparseGather } from './screening-gather';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -66,6 +67,8 @@ export interface ScreeningOptions {
   factorMinValues?: number;
   /** Most stored factor values per layer before it is measured exactly instead (default FACTOR_STORE_VALUES). */
   factorStoreValues?: number;
+  /** Embedding tables (Gather on axis 0) screened from the rows they pick (default true; false: the dense gradient). */
+  sparseGathers?: boolean;
   signal?: AbortSignal;
   onBatch?: (samplesDone: number) => void;
 }
@@ -141,6 +144,12 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   };
   const deltas = new Map<string, Float32Array[]>();
   const taylorW = new Map<string, number[]>();
+  for (const g of built.gathers) fisherW.set(g.layer, new Float32Array(o.floatWeights.get(g.layer)!.length));
+  for (const g of built.gathers) if (taylorWeights) {
+    const d = wFormats.map((f) => difference(quantized(g.layer, f), o.floatWeights.get(g.layer)!));
+    deltas.set(g.layer, d);
+    taylorW.set(g.layer, d.map(() => 0));
+  }
   for (const w of built.weights) {
     if (!w.deltas.length) continue;
     const d = wFormats.map((f) => difference(quantized(w.layer, f), o.floatWeights.get(w.layer)!));
@@ -170,6 +179,11 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
           const t = taylorW.get(w.layer);
           if (t) w.dots.forEach((name, fi) => { t[fi] += Number(out[name].data[0]) ** 2; });
         }
+        for (const g of built.gathers) {
+          const dots = addGatherRun(g, out[g.indices], out[g.gy], fisherW.get(g.layer)!, deltas.get(g.layer));
+          const t = taylorW.get(g.layer);
+          if (t) dots.forEach((v, fi) => { t[fi] += v * v; });
+        }
         for (const f of built.factors) {
           if (built.unsupported.has(f.layer)) continue;
           if (!factors.add(f.layer, Float32Array.from(toFloat32(out[f.x])), Float32Array.from(toFloat32(out[f.gy])))) {
@@ -195,7 +209,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   // Energies per layer and format; the projections' average.
   const scale = 1 / projections;
   const weightNoise = new Map<string, Map<string, NoiseEnergy>>();
-  for (const w of built.weights) {
+  for (const w of [...built.weights, ...built.gathers]) {
     const m = new Map<string, NoiseEnergy>();
     const G = fisherW.get(w.layer)!;
     const d = deltas.get(w.layer), t = taylorW.get(w.layer);
@@ -286,6 +300,8 @@ interface BuiltScreening {
   weights: { layer: string; dims: number[]; fisherIn: string; fisherOut: string; deltas: string[]; dots: string[] }[];
   /** Big MatMul weights screened through their factors (see screening-factors.ts). */
   factors: FactorLayer[];
+  /** Embedding tables screened from their rows (see screening-gather.ts). */
+  gathers: GatherLayer[];
   /** Weights read as graph inputs (the factored ones), fed from the float weights. */
   weightInputs: { input: string; layer: string }[];
   activations: { id: string; layer: string; format: string; fisher: string; dot: string }[];
@@ -307,12 +323,14 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   // fed from the float weights in memory (ONNX Runtime reads the buffer in place: no copy in the encoded model, in the
   // session or prepacked; Conv weights stay initializers, ONNX Runtime's NCHWc kernels need them constant).
   const factored = new Map<string, QuantLayer>();
+  const gathered = new Map<string, QuantLayer>();
   const weightInputs = new Map<string, string>();
   for (const l of o.layers) {
     const n = graph.byName.get(l.name);
     if (!n || !l.weight || !o.floatWeights.has(l.name) || !graph.initializers.has(l.weight.tensor) || !isFloat(l.weight.tensor)) continue;
     if (factorable(n.opType, n.inputs.indexOf(l.weight.tensor), l.weight.dims, o.factorMinValues) && l.activationInputs.includes(n.inputs[0]) && isFloat(n.inputs[0])) factored.set(l.name, l);
     if (factored.has(l.name) || FED_WEIGHT_OPS.has(n.opType)) weightInputs.set(l.weight.tensor, l.name);
+    if (o.sparseGathers !== false && sparseGather(n.opType, n.inputs.indexOf(l.weight.tensor), attrInt(n.proto, 'axis', 0), l.weight.dims.length)) gathered.set(l.name, l);
   }
   for (const t of src.graph!.initializer ?? []) {
     if (weightInputs.has(t.name ?? '')) b.input(t.name!, DataType.FLOAT, (t.dims ?? []).map(Number));
@@ -342,7 +360,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
         wrt.push(c);
         return c;
       };
-      if (l.weight && o.floatWeights.has(l.name) && isFloat(l.weight.tensor) && !factored.has(l.name)) {
+      if (l.weight && o.floatWeights.has(l.name) && isFloat(l.weight.tensor) && !factored.has(l.name) && !gathered.has(l.name)) {
         const c = copyOf(l.weight.tensor, `ql_sw_${k}`);
         weightCopy.set(l.name, c);
         inputs = inputs.map((i) => (i === l.weight!.tensor ? c : i));
@@ -354,6 +372,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
         inputs = inputs.map((i) => (i === x ? c : i));
       });
       if (factored.has(l.name)) { factorOf.set(l.name, { x: inputs[0], y: n.outputs[0] }); wrt.push(n.outputs[0]); }
+      if (gathered.has(l.name)) wrt.push(n.outputs[0]);
     }
     fwd.push({ ...n, inputs, proto: { ...n.proto, input: inputs } });
   }
@@ -390,7 +409,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
       if (hit) unsupported.set(l.name, `${blocked.get(hit.name)} (node '${hit.name}')`);
     }
   }
-  for (const l of o.layers) if (!unsupported.has(l.name) && !weightCopy.has(l.name) && !actCopies.some((a) => a.layer === l)) unsupported.set(l.name, 'no float weight or activation input to differentiate');
+  for (const l of o.layers) if (!unsupported.has(l.name) && !weightCopy.has(l.name) && !gathered.has(l.name) && !actCopies.some((a) => a.layer === l)) unsupported.set(l.name, 'no float weight or activation input to differentiate');
 
   const fetches: string[] = [];
   const out = (t: string, dims: number[]) => { const r = b.node('Identity', [t]); b.output(r, DataType.FLOAT, dims); fetches.push(r); return r; };
@@ -413,6 +432,17 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
     const [inDim, outDim] = factored.get(layer)!.weight!.dims;
     factors.push({ layer, x: out(x, shapes.get(x)!), gy: out(g, shapes.get(y)!), inDim, outDim });
   }
+  const gathers: GatherLayer[] = [];
+  for (const [layer, l] of gathered) {
+    if (unsupported.has(layer)) continue;
+    const n = graph.byName.get(layer)!;
+    const g = grads.get(n.outputs[0]);
+    if (!g) { unsupported.set(layer, 'the outputs do not depend on its weight'); continue; }
+    const indices = b.node('Identity', [n.inputs[1]]);
+    b.output(indices, probe.types.get(n.inputs[1]) ?? DataType.INT64, shapes.get(n.inputs[1]));
+    fetches.push(indices);
+    gathers.push({ layer, indices, gy: out(g, shapes.get(n.outputs[0])!), dims: l.weight!.dims.slice() });
+  }
   const activations: BuiltScreening['activations'] = [];
   const aFormats = o.activationFormats.filter((f) => f.kind !== 'float');
   for (const [i, a] of actCopies.entries()) {
@@ -433,7 +463,7 @@ async function buildScreeningModel(o: ScreeningOptions, first: Record<string, Te
   const opset = Math.max(17, graph.opset);
   const model = b.model(opset, (src.opset_import ?? []).filter((x) => x.domain && x.domain !== 'ai.onnx').map((x) => ({ domain: x.domain!, version: Number(x.version) })));
   model.graph!.value_info = [];
-  return { model, fetches, projections: projections.map((p) => ({ input: p.input, dims: p.dims })), weights, factors, weightInputs: [...weightInputs].map(([input, layer]) => ({ input, layer })), activations: activations.filter((a) => !unsupported.has(a.layer)), unsupported };
+  return { model, fetches, projections: projections.map((p) => ({ input: p.input, dims: p.dims })), weights, factors, gathers, weightInputs: [...weightInputs].map(([input, layer]) => ({ input, layer })), activations: activations.filter((a) => !unsupported.has(a.layer)), unsupported };
 }
 
 /** Emits δ = FQ(x) − x for an activation setting (int: the QDQ arithmetic with baked parameters; half: float16 rounding). */
