@@ -74,7 +74,7 @@ async function analysis(file: string, name: string, mode: 'default' | 'all'): Pr
   const measuredOf = (layer?: string) => r.layers.find((l) => l.name === layer)?.formats[prim]?.isolated?.sqnrDb ?? NaN;
   const lowest = (key: 'estimate' | 'isolated') => r.layers.filter((l) => l.formats[prim]).slice().sort((a, b) => val(a.formats[prim], key) - val(b.formats[prim], key))[0]?.name;
   return {
-    wallMs, rssMb: rssMb(), layers: r.model.layerCount, measured: r.method?.measuredLayers, floatPassMs: r.timings.floatPassMs,
+    wallMs, rssMb: rssMb(), layers: r.model.layerCount, measured: r.method?.measuredLayers,
     screeningMs: r.timings.screeningMs, captureMs: r.timings.captureMs, isolatedMs: r.timings.isolatedMs, recommendationMs: r.timings.recommendationMs,
     spearman: mode === 'all' ? spearman(pairs.map((p) => p[0]), pairs.map((p) => p[1])) : undefined, pairs: pairs.length,
     topAgrees: mode === 'all' ? lowest('estimate') === lowest('isolated') : undefined, topEstimate: lowest('estimate'), topMeasured: mode === 'all' ? lowest('isolated') : undefined,
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   for (const name of names) {
     await modelFile(name);
     const p = child('plain', name) as { passMs: number; rssMb: number };
-    const d = child('default', name) as { phases?: Record<string, PhaseCost>; wallMs: number; rssMb: number; layers: number; measured: number; topEstimate: string; recommendation?: string; unscreened: number; screeningMs: number; captureMs: number; isolatedMs: number; recommendationMs: number; floatPassMs: number };
+    const d = child('default', name) as { phases?: Record<string, PhaseCost>; wallMs: number; rssMb: number; layers: number; measured: number; topEstimate: string; recommendation?: string; unscreened: number; screeningMs: number; captureMs: number; isolatedMs: number; recommendationMs: number };
     const a = (noAll.has(name) ? { spearman: NaN, topAgrees: false, pairs: 0, topEstimate: d.topEstimate, topMeasured: 'not run' } : child('all', name)) as { spearman: number; topAgrees: boolean; pairs: number; topEstimate: string; topMeasured: string; topGapDb: number };
     process.stderr.write(`${name}: ${JSON.stringify({ plain: p, default: d, all: a })}\n`);
     if (d.phases) breakdowns.push(phaseTable(name, d.phases, p.passMs, d.wallMs));

@@ -242,8 +242,6 @@ export interface AnalysisReport {
   recommendation?: Recommendation;
   timings: {
     totalMs: number; captureMs: number; sensitivityMs: number; recommendationMs?: number;
-    /** One float pass over the data with the optimized model. */
-    floatPassMs?: number;
     /** The isolated per-layer runs (all candidates): total, of which session creation and ORT runs. */
     isolatedMs?: number; isolatedSessionMs?: number; isolatedRunMs?: number;
     /** The first-order screening (build + forward/backward runs). */

@@ -178,8 +178,6 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       floatWeights.set(l.name, w instanceof Float32Array ? w : Float32Array.from(w));
     }
     const ctx: SensitivityContext = { graph, layers, backend, cache, layout, floatWeights, constants, calibration: cal.spec, threads, executionProviders: eps, signal: opts.signal, observer };
-    backend.enter('float pass (reference)');
-    const floatPassMs = await timeFloatPass(graph, backend, cache, threads, eps);
     const floatAccuracy = layout.classifier ? floatAccuracyOf(cache, layout.classifier) : undefined;
     backend.enter('layer statistics');
     const reports = layers.map((l) => baseLayerReport(l, ctx, candidates));
@@ -220,7 +218,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         layers: reports,
         recommendation,
         partial,
-        timings: { phases: partial ? undefined : backend.finish(), totalMs: performance.now() - t0, captureMs, sensitivityMs: times.sensitivityMs, recommendationMs: times.recommendationMs, floatPassMs, isolatedMs: timings.totalMs, isolatedRunMs: timings.runMs, isolatedSessionMs: timings.sessionMs, screeningMs: times.screeningMs },
+        timings: { phases: partial ? undefined : backend.finish(), totalMs: performance.now() - t0, captureMs, sensitivityMs: times.sensitivityMs, recommendationMs: times.recommendationMs, isolatedMs: timings.totalMs, isolatedRunMs: timings.runMs, isolatedSessionMs: timings.sessionMs, screeningMs: times.screeningMs },
         warnings: desc.synthetic ? [`the data is synthetic (${desc.samples} samples): errors are indicative, accuracy cannot be measured`, ...warnings] : warnings.slice(),
       };
     };
@@ -442,17 +440,6 @@ async function firstSample(data: DataSource, batchSize: number, graph: Graph): P
 function attachLabels(cache: ActivationCache, labels: Int32Array, source: string): void {
   if (labels.length !== cache.samples) throw new QuantLensError('data-labels', `there are ${labels.length} labels for ${cache.samples} samples`, source);
   cache.setLabels(labels);
-}
-
-async function timeFloatPass(graph: Graph, backend: InferenceBackend, cache: ActivationCache, threads: number | undefined, executionProviders?: string[]): Promise<number> {
-  const session = await backend.createSession(encodeModelProto(graph.model), { optimization: 'all', threads, executionProviders });
-  try {
-    const t = performance.now();
-    for (let b = 0; b < cache.batches; b++) await session.run(cache.feeds(b, graph.inputs.map((i) => i.name)));
-    return performance.now() - t;
-  } finally {
-    await session.release();
-  }
 }
 
 function floatAccuracyOf(cache: ActivationCache, classifier: string): number | undefined {
