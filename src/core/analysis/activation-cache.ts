@@ -3,12 +3,13 @@
  * added as outputs: that blocks fusion, so the main session never gets them), kept in memory up to a budget
  * and spilled to a temporary folder beyond it; released on dispose.
  */
+import { createModelSession } from '../runtime/fed-weights';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
-import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { DataType, ModelProto } from '../onnx/proto';
 import { Tensor, TensorArray } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { DataSource } from '../data/source';
@@ -111,7 +112,7 @@ export class ActivationCache {
       graph: { ...graph.model.graph, output: [...(first ? graph.model.graph!.output ?? [] : []), ...extra.map((name) => ({ name }))] },
     };
     if (!first && !extra.length) return;
-    const session = await o.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
+    const session = await createModelSession(o.backend, model, { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
     const fetches = [...outputs, ...extra];
     const groups = fetchGroups(graph, outputs, extra, o.batchSize ?? 8, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample);
     const fetchedPerSample = o.bytesPerSample ? fetches.reduce((sum, t) => sum + (o.bytesPerSample!(t) ?? 0), 0) : 0;

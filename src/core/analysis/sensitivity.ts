@@ -3,6 +3,7 @@
  * this layer quantized) from one downstream-only session per layer fed with cached float activations,
  * and all-but-one / whole-configuration metrics from the configurable model.
  */
+import { createModelSession } from '../runtime/fed-weights';
 import { createHash } from 'crypto';
 import { Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
@@ -171,7 +172,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
       model = { ...model, graph: { ...g, input: g.input!.filter((i) => i.name !== m.weightInput), initializer: [...g.initializer!, tensorToProto(m.weightInput!, { type: DataType.FLOAT, dims: layer.weight!.dims, data: value ?? floatW! })] } };
     }
     const ts = performance.now();
-    s = await ctx.backend.createSession(encodeModelProto(model), { optimization: 'all', threads: ctx.threads, executionProviders: ctx.executionProviders });
+    s = await createModelSession(ctx.backend, model, { optimization: 'all', threads: ctx.threads, executionProviders: ctx.executionProviders });
     if (timings) timings.sessionMs += performance.now() - ts;
     sessions.set(k, s);
     return s;

@@ -1,8 +1,9 @@
 /** Shapes of every tensor of a model, found by running it once in ONNX Runtime with all intermediates as outputs. */
+import { createModelSession } from '../runtime/fed-weights';
 import { InferenceBackend } from '../runtime/backend';
 import { QuantLensError } from '../errors';
 import { Graph, GraphNode, attrInt } from './graph';
-import { DataType, encodeModelProto, ModelProto } from './proto';
+import { DataType, ModelProto } from './proto';
 import { Tensor, sizeOf } from './tensor-data';
 
 /** How symbolic input dimensions are filled when QuantLens makes up an input. */
@@ -156,7 +157,7 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
     ...model,
     graph: { ...model.graph, output: [...(model.graph!.output ?? []), ...fetch.filter((f) => !declared.has(f)).map((name) => ({ name }))] },
   };
-  const session = await backend.createSession(encodeModelProto(probe), { optimization: 'disabled', threads: opts.threads ?? 1 });
+  const session = await createModelSession(backend, probe, { optimization: 'disabled', threads: opts.threads ?? 1 });
   try {
     const available = new Set(session.outputNames);
     const names = fetch.filter((f) => available.has(f));

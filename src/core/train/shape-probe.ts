@@ -1,6 +1,7 @@
 /** Static shapes (and small integer values) of every tensor of a model, from one forward run at a fixed batch. */
+import { createModelSession } from '../runtime/fed-weights';
 import { RuntimeSession, InferenceBackend } from '../runtime/backend';
-import { encodeModelProto, ModelProto } from '../onnx/proto';
+import { ModelProto } from '../onnx/proto';
 import { Graph } from '../onnx/graph';
 import { DataType } from '../onnx/proto';
 import { Tensor, tensorFromProto } from '../onnx/tensor-data';
@@ -21,7 +22,7 @@ export async function probeModel(backend: InferenceBackend, model: ModelProto, f
   const extra = [];
   for (const n of g.node ?? []) for (const o of n.output ?? []) if (o && !seen.has(o)) { seen.add(o); extra.push({ name: o }); }
   const probe: ModelProto = { ...model, graph: { ...g, output: [...(g.output ?? []), ...extra] } };
-  const session: RuntimeSession = await backend.createSession(encodeModelProto(probe), { optimization: 'disabled', threads: 1 });
+  const session: RuntimeSession = await createModelSession(backend, probe, { optimization: 'disabled', threads: 1 });
   try {
     const out = await session.run(feeds);
     const r: ProbeResult = { shapes: new Map(), ints: new Map(), types: new Map(), values: new Map() };
