@@ -131,7 +131,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
 
   // Layers (shapes inferred on one real sample so that MACs match the data).
   const first = await firstSample(data, batchSize, graph);
-  const tensorShapes = await inferShapes(graph.model, backend, first);
+  const tensorShapes = await inferShapes(graph.model, backend, first, { threads: threads ?? defaultThreads() });
   const layers = (await buildInventoryAsync(graph, backend, { feeds: first, shapes: tensorShapes })).filter((l) => l.weight || l.activationInputs.length);
   const firstSamples = Math.max(1, Object.values(first)[0]?.dims[0] ?? 1);
   // float32 bytes of one sample of a tensor, from the shapes of the first sample's run
