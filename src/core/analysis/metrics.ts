@@ -177,8 +177,11 @@ export class MetricsAccumulator {
   /** `kernel` computes the KL and argmaxes of logits with many classes (KERNEL_MIN_CLASSES); without it, JS does. */
   constructor(readonly layout: OutputLayout, private readonly kernel?: LogitsKernel) {}
 
-  /** Adds one batch: reference (float model) outputs, test outputs, and the batch's labels if any. */
-  async add(ref: Record<string, Tensor>, test: Record<string, Tensor>, labels?: Int32Array): Promise<void> {
+  /**
+   * Adds one batch: reference (float model) outputs, test outputs, and the batch's labels if any. `refKey` names the
+   * reference outputs for the kernel (the same key must always come with the same values): it then reads them once.
+   */
+  async add(ref: Record<string, Tensor>, test: Record<string, Tensor>, labels?: Int32Array, refKey?: string): Promise<void> {
     for (const name of this.layout.floatOutputs) {
       const r = toFloat32(ref[name]);
       const t = toFloat32(test[name]);
@@ -203,7 +206,7 @@ export class MetricsAccumulator {
       this.rows++;
     };
     if (this.kernel && !this.probabilities && classes >= KERNEL_MIN_CLASSES) {
-      const k = await this.kernel.rows(r, t, classes);
+      const k = await this.kernel.rows(r, t, classes, refKey === undefined ? undefined : `${refKey}|${cls}`);
       for (let row = 0; row < nRows; row++) count(row, k.kl[row], Number(k.refTop[row]), Number(k.testTop[row]));
       return;
     }

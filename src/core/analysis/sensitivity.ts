@@ -162,7 +162,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
   const weightKeys = new Set(plans.map((p) => (p.wf.kind === 'float' ? 'float' : JSON.stringify(p.wf))));
   const bake = !!dm.weightInput && !!floatW && floatW.length < BAKE_MAX_VALUES && (ctx.weightMode === 'baked' || ((ctx.weightMode ?? 'auto') === 'auto' && weightKeys.size <= 2));
   const sessions = new Map<string, RuntimeSession>();
-  const logits = new LogitsKernel(ctx.backend, ctx.threads);
+  const logits = new LogitsKernel(ctx.backend);
   const sessionFor = async (m: DownstreamModel, key: string, value?: Float32Array): Promise<RuntimeSession> => {
     const k = `${m.model.graph!.name}|${bake ? key : '*'}`;
     let s = sessions.get(k);
@@ -216,7 +216,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
           ref[o.name] = ctx.cache.get(b, o.name);
           full[o.name] = out[o.name] ?? ref[o.name];
         }
-        await metrics.add(ref, full, ctx.cache.labels(b));
+        await metrics.add(ref, full, ctx.cache.labels(b), `${b}`);
       }
       if (lm) r.localSqnrDb = round3(sqnrFromEnergies(local.signal, local.noise));
       r.isolated = roundMetrics(metrics.result());
@@ -258,7 +258,7 @@ export class ConfigurationRunner {
   private samplesPerRun?: number;
 
   private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private session: RuntimeSession | undefined, private readonly memo?: ConfigurationMemo) {
-    this.logits = new LogitsKernel(ctx.backend, ctx.threads);
+    this.logits = new LogitsKernel(ctx.backend);
   }
 
   /**
@@ -347,7 +347,7 @@ export class ConfigurationRunner {
           this.runs--;
           return this.run(formats);
         }
-        await acc.add(whole ? ref : sliceFeeds(ref, start, end), out, whole ? labels : labels?.subarray(start, end));
+        await acc.add(whole ? ref : sliceFeeds(ref, start, end), out, whole ? labels : labels?.subarray(start, end), `${b}:${start}:${end}`);
       }
     }
     return roundMetrics(acc.result());

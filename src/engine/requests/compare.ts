@@ -51,7 +51,7 @@ export async function compareModels(engine: Engine, job: Job, params: ComparePar
   const fSessions: RuntimeSession[] = [], qs: RuntimeSession[] = [];
   const acc = new Map<string, { e: ErrorAccumulator; max: number }>();
   let outAcc: MetricsAccumulator | undefined;
-  const logits = new LogitsKernel(engine.backend, engine.threads);
+  const logits = new LogitsKernel(engine.backend);
   const fOut = await floatSession(engine, job, f);
   const qOut = await engine.backend.createSession(q.path, { threads: engine.threads });
   try {

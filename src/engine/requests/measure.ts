@@ -34,14 +34,15 @@ export async function measureSessions(engine: Engine, job: Job, m: LoadedModel, 
   const ref = await floatSession(engine, job, m);
   const outputs = m.graph.outputs.map((o) => o.name);
   let accs: MetricsAccumulator[] | undefined;
-  let done = 0;
-  const logits = new LogitsKernel(engine.backend, engine.threads);
+  let done = 0, batches = 0;
+  const logits = new LogitsKernel(engine.backend);
   try {
     for await (const batch of data.batches(JOB_BATCH_SIZE)) {
       job.throwIfCancelled();
       const r = await ref.run(batch.feeds, outputs);
       accs ??= tests.map(() => new MetricsAccumulator(detectOutputLayout(r, outputs), logits));
-      for (const [i, test] of tests.entries()) await accs[i].add(r, await test.run(batch.feeds, outputs), batch.labels);
+      for (const [i, test] of tests.entries()) await accs[i].add(r, await test.run(batch.feeds, outputs), batch.labels, `${batches}`);
+      batches++;
       done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
       job.progress(`measuring: ${done}/${data.samples} samples`, from + ((to - from) * done) / Math.max(1, data.samples));
     }
