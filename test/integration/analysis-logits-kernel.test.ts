@@ -29,6 +29,7 @@ function logits(rows: number, classes: number, seed: number): { ref: Float32Arra
     if (row % 7 === 3) for (let c = 0; c < classes; c += 5) test[off + c] = -80; // log p_t below log 1e-12
     if (row % 11 === 5) { ref[off + 10] = ref[off + 20] = 50; test[off + 30] = test[off + 40] = 50; } // ties: first index wins
     if (row % 13 === 6) ref[off + 3] = 90; // a peaked reference (p of most classes underflows)
+    if (row % 17 === 8) ref[off + 7] = ref[off + 9] = -Infinity; // classes the reference rules out: they add nothing
   }
   return { ref, test };
 }

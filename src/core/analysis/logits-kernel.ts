@@ -25,6 +25,8 @@ export function referenceModel(): ModelProto {
 /**
  * The test pass, given the reference's lse per row: log p = ref − lse, log q = max(LogSoftmax(test), log 1e-12),
  * KL = Σ exp(log p)·(log p − log q) per row, all in float64; and the test argmax. One exp per value of each side.
+ * log p is clamped to the lowest finite double in the difference so that a class the reference rules out (−∞ logit,
+ * p = 0) adds nothing, as logitsKl skips it, instead of 0·−∞ = NaN.
  */
 export function testModel(): ModelProto {
   const b = new GraphBuilder('logits_kl');
@@ -34,8 +36,9 @@ export function testModel(): ModelProto {
   const axes = b.constInt64('axes', [-1]);
   const floor = b.initializer('log_floor', { type: DataType.DOUBLE, dims: [], data: Float64Array.of(LOG_FLOOR) });
   const lp = b.node('Sub', [b.node('Cast', [ref], { to: DataType.DOUBLE }), lse]);
+  const lowest = b.initializer('lowest', { type: DataType.DOUBLE, dims: [], data: Float64Array.of(-Number.MAX_VALUE) });
   const lq = b.node('Max', [b.node('LogSoftmax', [b.node('Cast', [test], { to: DataType.DOUBLE })], { axis: -1 }), floor]);
-  b.output(b.node('ReduceSum', [b.node('Mul', [b.node('Exp', [lp]), b.node('Sub', [lp, lq])]), axes], { keepdims: 0 }, { output: 'kl' }), DataType.DOUBLE, ['N']);
+  b.output(b.node('ReduceSum', [b.node('Mul', [b.node('Exp', [lp]), b.node('Sub', [b.node('Max', [lp, lowest]), lq])]), axes], { keepdims: 0 }, { output: 'kl' }), DataType.DOUBLE, ['N']);
   b.output(b.node('ArgMax', [test], { axis: -1, keepdims: 0, select_last_index: 0 }, { output: 'test_top' }), DataType.INT64, ['N']);
   return b.model(18);
 }
