@@ -248,7 +248,7 @@ export type LayerFormats = Map<string, { weights: NumberFormat; activations: Num
 /** Runs whole-model configurations in one configurable-model session. */
 export class ConfigurationRunner {
   private readonly weightMemo = new Map<string, Float32Array>();
-  /** The classifier metrics' session (opened on the first many-class batch, freed with the configurable model's). */
+  /** The classifier metrics' sessions (opened on the first big classifier batch, freed with the configurable model's). */
   private readonly logits: LogitsKernel;
 
   /** Configurations run so far (the runs, not memo hits). */
