@@ -21,13 +21,13 @@ test('SQNR, MSE and cosine of known signals', () => {
   assert.ok(Math.abs(e.cosine() - 25 / Math.sqrt(25 * 27)) < 1e-12);
 });
 
-test('classifier metrics: softmax of logits, probabilities not softmaxed twice, top-1 and accuracy', () => {
+test('classifier metrics: softmax of logits, probabilities not softmaxed twice, top-1 and accuracy', async () => {
   const ref = { y: t([2, 3], [2, 1, 0, 0, 3, 1]) };
   const test1 = { y: t([2, 3], [2, 1, 0, 0, 1, 3]) };
   const layout = detectOutputLayout(ref, ['y']);
   assert.equal(layout.classifier, 'y');
   const m = new MetricsAccumulator(layout);
-  m.add(ref, test1, Int32Array.of(0, 2));
+  await m.add(ref, test1, Int32Array.of(0, 2));
   const r = m.result();
   assert.equal(r.top1Agreement, 0.5);
   assert.equal(r.accuracy, 1);
@@ -37,7 +37,7 @@ test('classifier metrics: softmax of logits, probabilities not softmaxed twice, 
   assert.ok(looksLikeProbabilities(p.y.data as Float32Array, 2));
   const q = { y: t([1, 2], [0.5, 0.5]) };
   const mp = new MetricsAccumulator(detectOutputLayout(p, ['y']));
-  mp.add(p, q);
+  await mp.add(p, q);
   const kl = 0.25 * Math.log(0.25 / 0.5) + 0.75 * Math.log(0.75 / 0.5);
   assert.ok(Math.abs(mp.result().klDiv! - kl) < 1e-9);
   assert.equal(detectOutputLayout({ f: t([1, 2, 2, 2], new Array(8).fill(0)) }, ['f']).classifier, undefined);

@@ -2,6 +2,7 @@
 import { DataType } from '../onnx/proto';
 import { Tensor, toFloat32 } from '../onnx/tensor-data';
 import { EndToEndMetrics } from '../../shared/report';
+import type { LogitsKernel } from './logits-kernel';
 
 /** SQNR values are clamped to ±this many dB so reports stay finite (identical non-zero tensors give the cap). */
 export const SQNR_CAP_DB = 200;
@@ -157,6 +158,14 @@ function argmax(x: Float32Array, off: number, n: number): number {
   return best;
 }
 
+/**
+ * Classifier batches of at least this many values go through the LogitsKernel (float64 in ONNX Runtime) when one is
+ * given; smaller ones stay in JS. Measured (CPU per batch, loaded 2-core machine): the kernel takes 12-16 ns a value
+ * with its reference read, JS 27-75; they meet near 1,000 values, but opening and freeing the kernel's two sessions
+ * costs about 4 ms, which a layer's few isolated batches win back only from some 40,000 values on.
+ */
+export const KERNEL_MIN_VALUES = 1 << 16;
+
 /** Accumulates end-to-end metrics of test outputs against reference outputs (and labels) over batches. */
 export class MetricsAccumulator {
   private readonly err = new ErrorAccumulator();
@@ -167,10 +176,14 @@ export class MetricsAccumulator {
   private labeled = 0;
   private probabilities?: boolean;
 
-  constructor(readonly layout: OutputLayout) {}
+  /** `kernel` computes the KL and argmaxes of big classifier batches (KERNEL_MIN_VALUES); without it, JS does. */
+  constructor(readonly layout: OutputLayout, private readonly kernel?: LogitsKernel) {}
 
-  /** Adds one batch: reference (float model) outputs, test outputs, and the batch's labels if any. */
-  add(ref: Record<string, Tensor>, test: Record<string, Tensor>, labels?: Int32Array): void {
+  /**
+   * Adds one batch: reference (float model) outputs, test outputs, and the batch's labels if any. `refKey` names the
+   * reference outputs for the kernel (the same key must always come with the same values): it then reads them once.
+   */
+  async add(ref: Record<string, Tensor>, test: Record<string, Tensor>, labels?: Int32Array, refKey?: string): Promise<void> {
     for (const name of this.layout.floatOutputs) {
       const r = toFloat32(ref[name]);
       const t = toFloat32(test[name]);
@@ -183,10 +196,24 @@ export class MetricsAccumulator {
     const dims = ref[cls].dims;
     const classes = dims[dims.length - 1];
     this.probabilities ??= looksLikeProbabilities(r, classes);
-    const pr = new Float64Array(classes);
-    const pt = new Float64Array(classes);
     const nRows = r.length / classes;
     const perSample = labels && labels.length && nRows % labels.length === 0 ? nRows / labels.length : 0;
+    const count = (row: number, kl: number, refTop: number, testTop: number) => {
+      this.kl += Math.max(0, kl);
+      if (refTop === testTop) this.agree++;
+      if (perSample === 1 && labels) {
+        this.labeled++;
+        if (labels[row] === testTop) this.correct++;
+      }
+      this.rows++;
+    };
+    if (this.kernel && !this.probabilities && r.length >= KERNEL_MIN_VALUES) {
+      const k = await this.kernel.rows(r, t, classes, refKey === undefined ? undefined : `${refKey}|${cls}`);
+      for (let row = 0; row < nRows; row++) count(row, k.kl[row], Number(k.refTop[row]), Number(k.testTop[row]));
+      return;
+    }
+    const pr = new Float64Array(classes);
+    const pt = new Float64Array(classes);
     for (let row = 0; row < nRows; row++) {
       const off = row * classes;
       let kl = 0;
@@ -197,14 +224,7 @@ export class MetricsAccumulator {
         if (s > 0) for (let c = 0; c < classes; c++) pt[c] /= s;
         for (let c = 0; c < classes; c++) if (pr[c] > 0) kl += pr[c] * Math.log(pr[c] / Math.max(pt[c], 1e-12));
       } else kl = logitsKl(r, t, off, classes, pr);
-      this.kl += Math.max(0, kl);
-      const at = argmax(t, off, classes);
-      if (argmax(r, off, classes) === at) this.agree++;
-      if (perSample === 1 && labels) {
-        this.labeled++;
-        if (labels[row] === at) this.correct++;
-      }
-      this.rows++;
+      count(row, kl, argmax(r, off, classes), argmax(t, off, classes));
     }
   }
 

@@ -19,6 +19,7 @@ import { mustParseFormat, NumberFormat } from '../../shared/formats';
 import { EndToEndMetrics, FormatCandidate, LayerFormatResult } from '../../shared/report';
 import { ActivationCache, throwIfAborted } from './activation-cache';
 import { ErrorAccumulator, MetricsAccumulator, OutputLayout, sqnrFromEnergies } from './metrics';
+import { LogitsKernel } from './logits-kernel';
 import { DownstreamModel, downstreamModel, localModel } from './subgraph';
 import type { ConfigurationMemo } from './analysis-state';
 import type { ActivationObserver } from './layer-stats';
@@ -162,6 +163,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
   const weightKeys = new Set(plans.map((p) => (p.wf.kind === 'float' ? 'float' : JSON.stringify(p.wf))));
   const bake = !!dm.weightInput && !!floatW && floatW.length < BAKE_MAX_VALUES && (ctx.weightMode === 'baked' || ((ctx.weightMode ?? 'auto') === 'auto' && weightKeys.size <= 2));
   const sessions = new Map<string, RuntimeSession>();
+  const logits = new LogitsKernel(ctx.backend);
   const sessionFor = async (m: DownstreamModel, key: string, value?: Float32Array): Promise<RuntimeSession> => {
     const k = `${m.model.graph!.name}|${bake ? key : '*'}`;
     let s = sessions.get(k);
@@ -191,7 +193,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
         r.weightChannelSqnrDb = e.channels;
       }
       const settings = layer.activationInputs.map((x) => activationSetting(ctx, x, af));
-      const metrics = new MetricsAccumulator(ctx.layout);
+      const metrics = new MetricsAccumulator(ctx.layout, logits);
       const local = { signal: 0, noise: 0 };
       for (let b = 0; b < ctx.cache.batches; b++) {
         const feeds: Record<string, Tensor> = {};
@@ -215,7 +217,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
           ref[o.name] = ctx.cache.get(b, o.name);
           full[o.name] = out[o.name] ?? ref[o.name];
         }
-        metrics.add(ref, full, ctx.cache.labels(b));
+        await metrics.add(ref, full, ctx.cache.labels(b), `${b}`);
       }
       if (lm) r.localSqnrDb = round3(sqnrFromEnergies(local.signal, local.noise));
       r.isolated = roundMetrics(metrics.result());
@@ -223,6 +225,7 @@ export async function analyzeLayerIsolated(ctx: SensitivityContext, layer: Quant
     }
   } finally {
     for (const s of sessions.values()) await s.release();
+    await logits.release();
     if (timings) timings.totalMs += performance.now() - t0;
   }
   return results;
@@ -246,6 +249,8 @@ export type LayerFormats = Map<string, { weights: NumberFormat; activations: Num
 /** Runs whole-model configurations in one configurable-model session. */
 export class ConfigurationRunner {
   private readonly weightMemo = new Map<string, Float32Array>();
+  /** The classifier metrics' sessions (opened on the first big classifier batch, freed with the configurable model's). */
+  private readonly logits: LogitsKernel;
 
   /** Configurations run so far (the runs, not memo hits). */
   runs = 0;
@@ -253,7 +258,9 @@ export class ConfigurationRunner {
   /** Samples per run (a cached batch runs in slices of at most this many; undefined: whole batches). */
   private samplesPerRun?: number;
 
-  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private session: RuntimeSession | undefined, private readonly memo?: ConfigurationMemo) {}
+  private constructor(private readonly ctx: SensitivityContext, private readonly cm: ConfigurableModel, private session: RuntimeSession | undefined, private readonly memo?: ConfigurationMemo) {
+    this.logits = new LogitsKernel(ctx.backend);
+  }
 
   /**
    * Builds the configurable model of the context's layers and opens its session; `memo` keeps measured configurations
@@ -315,7 +322,7 @@ export class ConfigurationRunner {
     const ctx = this.ctx;
     this.runs++;
     const control = configurationFeeds(this.cm, this.configuration(formats), ctx.floatWeights);
-    const acc = new MetricsAccumulator(ctx.layout);
+    const acc = new MetricsAccumulator(ctx.layout, this.logits);
     const outs = ctx.graph.outputs.map((o) => o.name);
     for (let b = 0; b < ctx.cache.batches; b++) {
       throwIfAborted(ctx.signal);
@@ -341,7 +348,7 @@ export class ConfigurationRunner {
           this.runs--;
           return this.run(formats);
         }
-        acc.add(whole ? ref : sliceFeeds(ref, start, end), out, whole ? labels : labels?.subarray(start, end));
+        await acc.add(whole ? ref : sliceFeeds(ref, start, end), out, whole ? labels : labels?.subarray(start, end), `${b}:${start}:${end}`);
       }
     }
     return roundMetrics(acc.result());
@@ -363,6 +370,7 @@ export class ConfigurationRunner {
     const s = this.session;
     this.session = undefined;
     await s?.release();
+    await this.logits.release();
   }
 }
 

@@ -1,5 +1,6 @@
 /** `quant/compare`: run a float model and its quantized version side by side and measure every tensor they share. */
 import { detectOutputLayout, ErrorAccumulator, isFloatTensor, MetricsAccumulator } from '../../core/analysis/metrics';
+import { LogitsKernel } from '../../core/analysis/logits-kernel';
 import { QuantLensError } from '../../core/errors';
 import { captureModel } from '../../core/data/collect-ranges';
 import { encodeModelProto } from '../../core/onnx/proto';
@@ -50,6 +51,7 @@ export async function compareModels(engine: Engine, job: Job, params: ComparePar
   const fSessions: RuntimeSession[] = [], qs: RuntimeSession[] = [];
   const acc = new Map<string, { e: ErrorAccumulator; max: number }>();
   let outAcc: MetricsAccumulator | undefined;
+  const logits = new LogitsKernel(engine.backend);
   const fOut = await floatSession(engine, job, f);
   const qOut = await engine.backend.createSession(q.path, { threads: engine.threads });
   try {
@@ -78,13 +80,14 @@ export async function compareModels(engine: Engine, job: Job, params: ComparePar
       // Output metrics as deployed: fully optimized sessions (fused integer kernels), like export measures them.
       const r = await fOut.run(batch.feeds, outputs);
       const t = await qOut.run(Object.fromEntries(Object.entries(batch.feeds).filter(([name]) => q.graph.inputs.some((i) => i.name === name))), outputs);
-      outAcc ??= new MetricsAccumulator(detectOutputLayout(r, outputs));
-      outAcc.add(r, t, batch.labels);
+      outAcc ??= new MetricsAccumulator(detectOutputLayout(r, outputs), logits);
+      await outAcc.add(r, t, batch.labels);
       done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
       job.progress(`compared ${done}/${data.samples} samples`, 10 + (88 * done) / Math.max(1, data.samples));
     }
   } finally {
     for (const s of [...fSessions, ...qs, qOut]) await s.release();
+    await logits.release();
   }
   if (!outAcc) throw new QuantLensError('data-empty', 'the data gave no batch to compare with', data.description.source);
   const tensors: TensorComparison[] = [];

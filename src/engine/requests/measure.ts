@@ -1,6 +1,7 @@
 /** Shared job steps: cached float sessions and measuring a model's outputs against the float model's on data. */
 import type { DataSource } from '../../core/data';
 import { detectOutputLayout, MetricsAccumulator } from '../../core/analysis/metrics';
+import { LogitsKernel } from '../../core/analysis/logits-kernel';
 import type { RuntimeSession } from '../../core/runtime/backend';
 import type { EndToEndMetrics } from '../../shared/report';
 import type { LoadedModel } from '../context';
@@ -33,14 +34,20 @@ export async function measureSessions(engine: Engine, job: Job, m: LoadedModel, 
   const ref = await floatSession(engine, job, m);
   const outputs = m.graph.outputs.map((o) => o.name);
   let accs: MetricsAccumulator[] | undefined;
-  let done = 0;
-  for await (const batch of data.batches(JOB_BATCH_SIZE)) {
-    job.throwIfCancelled();
-    const r = await ref.run(batch.feeds, outputs);
-    accs ??= tests.map(() => new MetricsAccumulator(detectOutputLayout(r, outputs)));
-    for (const [i, test] of tests.entries()) accs[i].add(r, await test.run(batch.feeds, outputs), batch.labels);
-    done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
-    job.progress(`measuring: ${done}/${data.samples} samples`, from + ((to - from) * done) / Math.max(1, data.samples));
+  let done = 0, batches = 0;
+  const logits = new LogitsKernel(engine.backend);
+  try {
+    for await (const batch of data.batches(JOB_BATCH_SIZE)) {
+      job.throwIfCancelled();
+      const r = await ref.run(batch.feeds, outputs);
+      accs ??= tests.map(() => new MetricsAccumulator(detectOutputLayout(r, outputs), logits));
+      for (const [i, test] of tests.entries()) await accs[i].add(r, await test.run(batch.feeds, outputs), batch.labels, `${batches}`);
+      batches++;
+      done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
+      job.progress(`measuring: ${done}/${data.samples} samples`, from + ((to - from) * done) / Math.max(1, data.samples));
+    }
+  } finally {
+    await logits.release();
   }
   if (!accs) throw new Error('the data gave no batch to measure with');
   return accs.map((a) => a.result());
