@@ -3,7 +3,7 @@ import * as path from 'path';
 import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
-import { loadModelFile } from '../onnx/model-file';
+import { loadModelFile, ownModelBytes } from '../onnx/model-file';
 import { encodeModelProto, ModelProto } from '../onnx/proto';
 import { inferShapes } from '../onnx/shapes';
 import { buildInventoryAsync } from '../onnx/inventory';
@@ -109,6 +109,8 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   if (eps && offered) checkExecutionProviders(eps.filter((e) => e !== 'cpu'), offered); // before any work
   const warnings: string[] = [];
   const model = opts.model ?? loadModelFile(opts.modelPath);
+  ownModelBytes(model); // weights read in place from here on (see ownModelBytes)
+  collectGarbage(); // the file's bytes
   const graph = new Graph(model, opts.modelPath);
   graph.assertKnownOps();
   const nonFloat = graph.outputs.filter((o) => o.elemType && ![1, 10, 11, 16].includes(o.elemType));

@@ -205,3 +205,24 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     throw e;
   }
 }
+
+/**
+ * Gives every bytes field of a decoded model (tensor data, attribute strings) its own buffer, in place: decoded, they
+ * are views on the file's bytes, and most tensors sit at offsets a Float32Array cannot view, so each read of such a
+ * weight copied it (the analysis kept one copy of every weight besides the file: ResNet-50 82 of 98 MB, BERT 162 of
+ * 199 MB). After this the file's buffer is garbage and every float weight is read in place. Same bytes, same model.
+ */
+export function ownModelBytes(model: ModelProto): void {
+  // a plain Uint8Array copy (a Buffer's slice would be another view on the file)
+  const own = (b: Uint8Array) => (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? b : new Uint8Array(b));
+  const visit = (o: unknown): void => {
+    if (!o || typeof o !== 'object' || ArrayBuffer.isView(o)) return;
+    const r = o as Record<string, unknown>;
+    for (const [k, v] of Object.entries(r)) {
+      if (v instanceof Uint8Array) r[k] = own(v);
+      else if (Array.isArray(v)) v.forEach((x, i) => { if (x instanceof Uint8Array) v[i] = own(x); else visit(x); });
+      else visit(v);
+    }
+  };
+  visit(model);
+}
