@@ -13,7 +13,9 @@ function bytesWithOddOffsets(): Uint8Array {
   const w1 = b.initializer('w', { type: DataType.FLOAT, dims: [3, 2], data: Float32Array.from([1, 2, 3, 4, 5, 6]) });
   const w2 = b.initializer('weight_two', { type: DataType.FLOAT, dims: [2, 2], data: Float32Array.from([-1, 0.5, 7, 8]) });
   const s = b.initializer('shape_i64', { type: DataType.INT64, dims: [2], data: BigInt64Array.from([1n, 2n]) });
-  b.output(b.node('Reshape', [b.node('MatMul', [b.node('MatMul', [x, w1]), w2]), s]), DataType.FLOAT, [1, 2]);
+  const r = b.node('Reshape', [b.node('MatMul', [b.node('MatMul', [x, w1]), w2]), s]);
+  // a string attribute: decoded, a bytes view on the file too
+  b.output(b.node('Pad', [r, b.initializer('pads', { type: DataType.INT64, dims: [4], data: BigInt64Array.from([0n, 0n, 0n, 0n]) })], { mode: 'constant' }), DataType.FLOAT, [1, 2]);
   return encodeModelProto(b.model(17));
 }
 
@@ -27,6 +29,12 @@ test('parseModel aligns misplaced tensor data: same values, read in place afterw
     assert.equal(t.raw_data!.byteOffset % size, 0, `${t.name} aligned`);
     assert.notEqual(t.raw_data!.buffer, bytes.buffer, `${t.name} no longer in the file's bytes`);
   }
+  // nothing is left viewing the file's bytes (they can be collected)
+  const views: Uint8Array[] = [];
+  const walk = (o: unknown): void => { if (o instanceof Uint8Array) views.push(o); else if (o && typeof o === 'object' && !ArrayBuffer.isView(o)) for (const v of Object.values(o)) walk(v); };
+  walk(model);
+  assert.ok(views.some((v) => new TextDecoder().decode(v) === 'constant'), 'the mode attribute is bytes');
+  assert.equal(views.filter((v) => v.buffer === bytes.buffer).length, 0);
   const w2 = tensorFromProto(inits.find((t) => t.name === 'weight_two')!);
   assert.deepEqual(Array.from(w2.data as Float32Array), [-1, 0.5, 7, 8]);
   assert.equal((w2.data as Float32Array).buffer, inits.find((t) => t.name === 'weight_two')!.raw_data!.buffer, 'a view, not a copy');

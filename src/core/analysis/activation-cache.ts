@@ -112,7 +112,8 @@ export class ActivationCache {
       graph: { ...graph.model.graph, output: [...(first ? graph.model.graph!.output ?? [] : []), ...extra.map((name) => ({ name }))] },
     };
     if (!first && !extra.length) return;
-    const session = await createModelSession(o.backend, model, { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders });
+    // no memory arena: it kept the largest run's fetched outputs (copied to JS) and temporaries until the session's release
+    const session = await createModelSession(o.backend, model, { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders, arena: false });
     const fetches = [...outputs, ...extra];
     const groups = fetchGroups(graph, outputs, extra, o.batchSize ?? 8, o.fetchBytesPerRun ?? this.budget, o.bytesPerSample);
     const fetchedPerSample = o.bytesPerSample ? fetches.reduce((sum, t) => sum + (o.bytesPerSample!(t) ?? 0), 0) : 0;

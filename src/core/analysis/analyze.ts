@@ -109,6 +109,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   if (eps && offered) checkExecutionProviders(eps.filter((e) => e !== 'cpu'), offered); // before any work
   const warnings: string[] = [];
   const model = opts.model ?? loadModelFile(opts.modelPath);
+  collectGarbage(); // the file's bytes (parseModel moved the weights it held to aligned buffers)
   const graph = new Graph(model, opts.modelPath);
   graph.assertKnownOps();
   const nonFloat = graph.outputs.filter((o) => o.elemType && ![1, 10, 11, 16].includes(o.elemType));

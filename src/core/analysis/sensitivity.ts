@@ -376,7 +376,7 @@ export class ConfigurationRunner {
 
 /** A session of the configurable model. */
 function openSession(ctx: SensitivityContext, cm: ConfigurableModel): Promise<RuntimeSession> {
-  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders });
+  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders, arena: false }); // no arena: see ActivationCache's capture
 }
 
 /** Every layer in the same formats. */

@@ -37,13 +37,14 @@ const ZETA = 1.1;
 const GAMMA = -0.1;
 
 /** A function computing D H (D [rows, K]) with ONNX Runtime, H fixed; release() frees the session. */
-async function hessianProduct(backend: InferenceBackend, h: Float64Array, rows: number, K: number): Promise<{ run(d: Float32Array): Promise<Float32Array>; release(): Promise<void> }> {
+async function hessianProduct(backend: InferenceBackend, h: Float64Array | Float32Array, rows: number, K: number): Promise<{ run(d: Float32Array): Promise<Float32Array>; release(): Promise<void> }> {
   const b = new GraphBuilder('adaround_grad');
   b.input('d', DataType.FLOAT, [rows, K]);
   const hn = b.initializer('h', { type: DataType.FLOAT, dims: [K, K], data: Float32Array.from(h) });
   b.node('MatMul', ['d', hn], {}, { name: 'dh', output: 'g' });
   b.output('g', DataType.FLOAT, [rows, K]);
-  const session = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads: 1 });
+  // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
+  const session = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads: 1, arena: false });
   return {
     run: async (d) => (await session.run({ d: { type: DataType.FLOAT, dims: [rows, K], data: d } }, ['g'])).g.data as Float32Array,
     release: () => session.release(),

@@ -87,7 +87,7 @@ export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: Inf
  * The weights W* that minimise ||W* x̂ - W x||² over the rows: W* = W - (W Σδx̂ᵀ) H⁻¹ (H = Σ x̂x̂ᵀ dampened), so that
  * ||Q x̂ - W x||² = ||(Q - W*) x̂||² + const and GPTQ on W* with H aims at the float layer's output. H⁻¹ = Uᵀ U.
  */
-async function asymmetricTarget(m: WeightMatrix, cross: Float64Array, u: Float64Array, product: FreeProduct): Promise<Float64Array> {
+async function asymmetricTarget(m: WeightMatrix, cross: Float64Array | Float32Array, u: Float64Array, product: FreeProduct): Promise<Float64Array> {
   const K = m.cols;
   const ct = new Float32Array(K * K), ut = new Float32Array(K * K), uf = Float32Array.from(u);
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) { ct[i * K + j] = cross[j * K + i]; ut[i * K + j] = u[j * K + i]; }

@@ -4,7 +4,7 @@ import { LayerInputStats } from './layer-inputs';
 import { dot, freeProduct } from './ort-matmul';
 
 /** Σ over rows of a_r M b_rᵀ (a, b [rows, cols], M [cols, cols]). */
-export function bilinear(a: Float64Array, b: Float64Array, rows: number, cols: number, m: Float64Array): number {
+export function bilinear(a: Float64Array, b: Float64Array, rows: number, cols: number, m: Float64Array | Float32Array): number {
   let total = 0;
   const t = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {

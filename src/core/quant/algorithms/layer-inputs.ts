@@ -37,14 +37,15 @@ export interface LayerInputStats {
 /**
  * The same rows with the layers before this one quantized: x̂ next to the float x (δ = x̂ - x), so that the
  * loss ||W̃ x̂ - W x||² = Δ Σx̂x̂ᵀ Δᵀ + 2 Δ Σx̂δᵀ Wᵀ + W Σδδᵀ Wᵀ (Δ = W̃ - W) needs no difference of large terms.
+ * The three sums are blocks of one float32 Gram product (paired-inputs.ts): held as float32, the same values.
  */
 export interface QuantizedInputStats {
   /** Σ x̂ x̂ᵀ, [K, K]. */
-  h: Float64Array;
+  h: Float64Array | Float32Array;
   /** Σ x̂ δᵀ, [K, K] (cross[i K + j] = Σ x̂_i δ_j). */
-  cross: Float64Array;
+  cross: Float64Array | Float32Array;
   /** Σ δ δᵀ, [K, K]. */
-  dd: Float64Array;
+  dd: Float64Array | Float32Array;
   /** Mean of each column of x̂ over all positions. */
   mean: Float64Array;
 }
@@ -113,7 +114,8 @@ export async function gramProduct(backend: InferenceBackend, threads?: number): 
   b.input('z', DataType.FLOAT, ['r', 'k']);
   b.node('Gemm', ['z', 'z'], { transA: 1 }, { name: 'gram', output: 'g' });
   b.output('g', DataType.FLOAT, ['k', 'k']);
-  const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads });
+  // no memory arena: it kept each product's output after the copy to JS (a 4608-wide Gram: +117 MB RSS until release)
+  const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads, arena: false });
   return {
     run: async (z, rows, cols) => toFloat32((await s.run({ z: { type: DataType.FLOAT, dims: [rows, cols], data: z.subarray(0, rows * cols) } }, ['g'])).g),
     release: () => s.release(),
@@ -214,7 +216,8 @@ export async function gatherLayerInputs(model: ModelProto, graph: Graph, layers:
     rowCap.set(l.name, rowCapOf(K, maxRows));
     if (l.kind === 'conv') geoms.set(l.name, convGeom(graph, l)!);
   }
-  const session = await backend.createSession(encodeModelProto(captureModel(model, fetched)), { optimization: 'basic', threads: 1 });
+  // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
+  const session = await backend.createSession(encodeModelProto(captureModel(model, fetched)), { optimization: 'basic', threads: 1, arena: false });
   const gram = await gramProduct(backend, o.threads);
   let done = 0;
   try {

@@ -26,7 +26,8 @@ class DoubleProducts {
     g.node('MatMul', ['c', dt], {}, { name: 'cdt', output: 'cdt' });
     g.output('ab', DataType.DOUBLE, ['m', 'n']);
     g.output('cdt', DataType.DOUBLE, ['p', 'q']);
-    return new DoubleProducts(await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads }));
+    // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
+    return new DoubleProducts(await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads, arena: false }));
   }
 
   /** a [m, k] · b [k, n]. */

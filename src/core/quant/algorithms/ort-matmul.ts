@@ -18,7 +18,8 @@ export async function fixedProduct(backend: InferenceBackend, m: ArrayLike<numbe
   if (transpose) b.node('Gemm', ['a', mn], { transB: 1 }, { name: 'product', output: 'y' });
   else b.node('MatMul', ['a', mn], {}, { name: 'product', output: 'y' });
   b.output('y', DataType.FLOAT, ['rows', N]);
-  const session = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads: 1 });
+  // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
+  const session = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads: 1, arena: false });
   return {
     run: async (a, rows) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: [rows, K], data: a instanceof Float32Array ? a : Float32Array.from(a) } }, ['y'])).y),
     release: () => session.release(),
@@ -52,7 +53,8 @@ export async function freeProduct(backend: InferenceBackend, threads?: number, o
   if (opts.transposeA) g.node('Gemm', ['a', 'b'], { transA: 1 }, { name: 'product', output: 'y' });
   else g.node('MatMul', ['a', 'b'], {}, { name: 'product', output: 'y' });
   g.output('y', DataType.FLOAT, ['rows', 'n']);
-  const session = await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads });
+  // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
+  const session = await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads, arena: false });
   return {
     run: async (a, rows, K, b, N) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: opts.transposeA ? [K, rows] : [rows, K], data: a }, b: { type: DataType.FLOAT, dims: [K, N], data: b } }, ['y'])).y),
     release: () => session.release(),

@@ -67,7 +67,8 @@ export class RoundRuns {
     const produced = new Set([...nodes].flatMap((i) => graph.nodes[i].outputs).filter((t) => t));
     const keep = [...produced].filter((t) => this.readLater(r, t, graph));
     const outputs = [...new Set([...computed, ...keep])];
-    const session = outputs.length ? await backend.createSession(encodeModelProto(subgraph(model, graph, nodes, fed, this.kept, outputs)), { optimization: 'basic', threads: o.threads }) : undefined;
+    // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
+    const session = outputs.length ? await backend.createSession(encodeModelProto(subgraph(model, graph, nodes, fed, this.kept, outputs)), { optimization: 'basic', threads: o.threads, arena: false }) : undefined;
     const pending = new Map<string, Tensor[]>(keep.map((t) => [t, []]));
     let pendingBytes = 0;
     let over = false;
