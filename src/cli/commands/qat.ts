@@ -88,6 +88,35 @@ const positiveNumber = (v: string) => { const n = Number(v); if (!(n > 0) || !Nu
 
 /** Fine-tunes `file` with the recipe's formats and writes the QDQ model, the recipe with learned scales and the training log. */
 export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signal?: AbortSignal): Promise<QatCliResult> {
+  // The float and the trained model live in trainAndExport alone: both (ViT-B/16: 2 x 330 MB) are gone before the PTQ
+  // run loads the model again, whose peak was the qat command's second highest (4.03 GiB RSS with them held).
+  const { r, recipe, check, checkN, synthetic, count } = await trainAndExport(file, o, io, signal);
+  collectGarbage(); // the weights the training and the export read, before the PTQ run reads them again
+  const versus = await ptqComparison(file, o, check, synthetic, trainedFormats(recipe, r.layers), checkN);
+  const base = o.output.replace(/\.onnx$/i, '');
+  const logFile = `${base}.training-log.json`;
+  const recipeFile = `${base}.qrecipe.json`;
+  const log: TrainingLog = { version: 1, model: path.resolve(file), seed: o.seed ?? 0, optimizer: o.optimizer ?? 'adam', entries: r.log, end: 'done', trained: r.trained };
+  writeFileAtomic(logFile, JSON.stringify(log, null, 1));
+  const out = recipeWithScales({ ...recipe, model: path.relative(path.dirname(path.resolve(recipeFile)), path.resolve(file)) }, r.layers, r.specs);
+  writeFileAtomic(recipeFile, JSON.stringify(out, null, 2));
+  if (o.checkpoint && fs.existsSync(o.checkpoint)) fs.unlinkSync(o.checkpoint);
+  const warnings = fidelityMessages(qatPlan(r.layers, r.specs));
+  return { versusPtq: versus, trained: r.trained, warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+}
+
+/** What trainAndExport keeps for the rest of the command: the QAT result without its model, and the export's check. */
+interface TrainedAndExported {
+  r: Omit<QatResult, 'model'>;
+  recipe: Recipe;
+  check: OutputCheck;
+  checkN: number;
+  synthetic: boolean;
+  count: number;
+}
+
+/** Loads the model and data, trains, exports, checks and writes the QDQ model; returns no model (see qatModel). */
+async function trainAndExport(file: string, o: QatCliOptions, io: CliIO | undefined, signal: AbortSignal | undefined): Promise<TrainedAndExported> {
   const { model, graph } = loadModelForCli(file);
   const recipe: Recipe = o.recipe ? readRecipeFile(o.recipe) : { version: 1, model: path.basename(file), defaults: {}, layers: {} };
   const flags = dataFromFlags(o);
@@ -105,7 +134,7 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
   const total = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * Math.floor(count / Math.min(o.batchSize ?? 32, count))));
   const progress = io ? createProgress('QAT', total, io.progressStream) : undefined;
   if (io) io.err(`Data: ${describeData(source.description)}; loss: ${hasLabels && !o.distill ? 'cross-entropy' : hasLabels ? 'cross-entropy + distillation' : 'distillation against the float model'}`);
-  const r = await runQat({
+  const { model: trained, ...r } = await runQat({
     model: prepared, file, recipe, data: { inputs, labels },
     batchSize: o.batchSize ?? 32, steps: total, lr: o.lr, schedule: { kind: 'cosine', minFactor: 0.05 },
     optimizer: { kind: o.optimizer ?? 'adam' },
@@ -121,28 +150,17 @@ export async function qatModel(file: string, o: QatCliOptions, io?: CliIO, signa
     const passes = r.microBatch < r.batch ? `, gradients accumulated over ${r.batch / r.microBatch} passes of ${r.microBatch}` : '';
     io.err(`Batch: ${r.batch} samples per step${passes}${fixed ? ` (the model's batch dim is fixed at ${fixed})` : ' (to keep the activations within the memory budget)'}`);
   }
-  // The exported model against the float model and against plain PTQ of the same recipe, on the same samples
-  // (compareOutputs also checks that ONNX Runtime loads the result before it is written). The model is written
-  // before the PTQ run, so its bytes (hundreds of MB on a big model) are gone by then.
+  // The exported model against the float model (here) and against plain PTQ of the same recipe (qatModel), on the
+  // same samples (compareOutputs also checks that ONNX Runtime loads the result before it is written). The model is
+  // written before the PTQ run, so its bytes (hundreds of MB on a big model) are gone by then.
   const checkN = Math.min(count, CHECK_SAMPLES);
-  const qat = await exportChecked(model, r, file, source, checkN, o);
-  collectGarbage(); // the weights the export read, before the PTQ run reads them again
-  const versus = await ptqComparison(file, o, qat, source.description.synthetic, trainedFormats(recipe, r.layers), checkN);
-  const base = o.output.replace(/\.onnx$/i, '');
-  const logFile = `${base}.training-log.json`;
-  const recipeFile = `${base}.qrecipe.json`;
-  const log: TrainingLog = { version: 1, model: path.resolve(file), seed: o.seed ?? 0, optimizer: o.optimizer ?? 'adam', entries: r.log, end: 'done', trained: r.trained };
-  writeFileAtomic(logFile, JSON.stringify(log, null, 1));
-  const out = recipeWithScales({ ...recipe, model: path.relative(path.dirname(path.resolve(recipeFile)), path.resolve(file)) }, r.layers, r.specs);
-  writeFileAtomic(recipeFile, JSON.stringify(out, null, 2));
-  if (o.checkpoint && fs.existsSync(o.checkpoint)) fs.unlinkSync(o.checkpoint);
-  const warnings = fidelityMessages(qatPlan(r.layers, r.specs));
-  return { versusPtq: versus, trained: r.trained, warnings, output: o.output, log: logFile, recipe: recipeFile, steps: r.steps, firstLoss: r.log[0]?.loss ?? NaN, lastLoss: r.log[r.log.length - 1]?.loss ?? NaN, samples: count };
+  const check = await exportChecked(model, trained, r, file, source, checkN, o);
+  return { r, recipe, check, checkN, synthetic: source.description.synthetic, count };
 }
 
 /** Exports the trained model as QDQ, compares it with the float model (ONNX Runtime loading it) and writes it (with external data beside it when over 2 GiB). */
-async function exportChecked(model: ModelProto, r: QatResult, file: string, source: DataSource, checkN: number, o: QatCliOptions): Promise<OutputCheck> {
-  const bytes = encodeModelProto(exportQatModel(r.model, r.layers, r.specs, file));
+async function exportChecked(model: ModelProto, trained: ModelProto, r: Pick<QatResult, 'layers' | 'specs'>, file: string, source: DataSource, checkN: number, o: QatCliOptions): Promise<OutputCheck> {
+  const bytes = encodeModelProto(exportQatModel(trained, r.layers, r.specs, file));
   const check = await compareOutputs(model, bytes, source, checkN, ortBackend(), o.threads ?? 1);
   writeOutputFile(o.output, bytes, 'output');
   return check;

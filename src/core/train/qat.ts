@@ -60,6 +60,8 @@ export interface QatOptions {
   weightInit?: 'minmax' | 'mse';
   /** Samples used to calibrate activation ranges (default 512). */
   calibrationSamples?: number;
+  /** Bytes of activations one calibration run fetches at most (default CALIBRATION_FETCH_BYTES; small in tests). */
+  calibrationFetchBytes?: number;
   seed?: number;
   onProgress?: (p: TrainingProgress) => void;
   /** Report every this many steps (default 20). */
@@ -111,6 +113,13 @@ export interface QatOptions {
 
 /** Tensors from this size on are released right after scale initialisation reads them (collectGarbage). */
 const BIG_TENSOR_BYTES = 64 << 20;
+
+/**
+ * Bytes of activations one calibration run fetches at most: more are fetched by several runs of the same batch in the
+ * same session (the same values), as ORT's outputs and their JavaScript copies coexist until a run returns. ViT-B/16,
+ * 16 samples, 1.13 GB of activations in one run: the qat command's peak RSS (4.09 GiB) was this run.
+ */
+export const CALIBRATION_FETCH_BYTES = 384 << 20;
 
 /** Trained values from which the step session runs without ONNX Runtime's memory arena (see QatOptions.arena). */
 export const ARENA_MAX_PARAMS = 50_000_000;
@@ -194,7 +203,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   // Frozen weights stay initializers of the step graph (external data stays a reference ONNX Runtime reads).
   const { params, frozen, scope } = chooseTrainScope(graph, trainableTensors(graph), { mode: o.train, budgetBytes: o.memoryBudgetBytes, optimizer: o.optimizer?.kind ?? 'adam', learnedScales: specs.filter((s) => s.learnScale).length });
   o.onScope?.(scope);
-  if (specs.length) await calibrate(o, graph, specs, samples, backend, threads);
+  if (specs.length) await calibrate(o, graph, specs, samples, backend, threads, probe.shapes, micro);
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
   const trainedValues = params.reduce((n, p) => n + sizeOf(probe.shapes.get(p)!), 0);
   const separate = o.separateOptimizer ?? trainedValues >= SEPARATE_OPTIMIZER_VALUES;
@@ -394,7 +403,7 @@ function scalar(v: number): Tensor {
 }
 
 /** Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model. */
-async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], samples: SampleSet, backend: InferenceBackend, threads: number): Promise<void> {
+async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], samples: SampleSet, backend: InferenceBackend, threads: number, shapes: Map<string, number[]>, shapesBatch: number): Promise<void> {
   for (const s of specs) {
     if (s.role !== 'weight') continue;
     const p = graph.initializers.get(s.tensor) ?? graph.constantNodes.get(s.tensor)!;
@@ -406,6 +415,9 @@ async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], sa
   }
   const acts = specs.filter((s) => s.role === 'activation');
   if (!acts.length) return;
+  // the weight reads above (each under BIG_TENSOR_BYTES, ViT-B/16's 330 MB in all) are garbage before the runs
+  await new Promise((r) => setImmediate(r));
+  collectGarbage();
   const total = sampleCount(samples);
   const n = Math.min(o.calibrationSamples ?? 512, total);
   const fixed = fixedBatch(graph.inputs, '<model>');
@@ -419,16 +431,36 @@ async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], sa
     for (let s = 0; s < n; s += step) {
       // A fixed-batch model gets whole batches (the last one repeats samples: min and max do not change).
       const idx = Array.from({ length: fixed ?? Math.min(step, n - s) }, (_, i) => Math.min(s + i, total - 1));
-      const r = await session.run(feedRows(samples, idx), names);
-      for (const t of names) {
-        const d = toFloat32(r[t]);
-        let a = lo.get(t) ?? Infinity, b = hi.get(t) ?? -Infinity;
-        for (let i = 0; i < d.length; i++) { if (d[i] < a) a = d[i]; if (d[i] > b) b = d[i]; }
-        lo.set(t, a); hi.set(t, b);
+      const feeds = feedRows(samples, idx);
+      for (const group of fetchGroups(names, shapes, idx.length / shapesBatch, o.calibrationFetchBytes ?? CALIBRATION_FETCH_BYTES)) {
+        const r = await session.run(feeds, group);
+        for (const t of group) {
+          const d = toFloat32(r[t]);
+          let a = lo.get(t) ?? Infinity, b = hi.get(t) ?? -Infinity;
+          for (let i = 0; i < d.length; i++) { if (d[i] < a) a = d[i]; if (d[i] > b) b = d[i]; }
+          lo.set(t, a); hi.set(t, b);
+        }
       }
     }
   } finally {
     await session.release();
   }
   for (const s of acts) initActivationScale(s, lo.get(s.tensor)!, hi.get(s.tensor)!);
+}
+
+/**
+ * `names` in consecutive groups of at most `maxBytes` each (float sizes from `shapes`, times `scale`: the run's
+ * batch over the shapes' batch); a tensor larger than that is a group of its own, one of unknown shape counts 0.
+ */
+export function fetchGroups(names: string[], shapes: Map<string, number[]>, scale: number, maxBytes: number): string[][] {
+  const groups: string[][] = [];
+  let cur: string[] = [], bytes = 0;
+  for (const t of names) {
+    const dims = shapes.get(t);
+    const b = dims ? 4 * sizeOf(dims) * scale : 0;
+    if (cur.length && bytes + b > maxBytes) { groups.push(cur); cur = []; bytes = 0; }
+    cur.push(t); bytes += b;
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
 }

@@ -1,0 +1,78 @@
+// Activation calibration fetches its tensors in groups of bounded size (QatOptions.calibrationFetchBytes, default
+// CALIBRATION_FETCH_BYTES), several runs of the same batch in the same session: the calibrated scales, and so the
+// training from them, are the same as with every tensor fetched at once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GraphBuilder } from '../../src/core/onnx/builder';
+import { DataType, ModelProto } from '../../src/core/onnx/proto';
+import { tensorFromProto, toFloat32 } from '../../src/core/onnx/tensor-data';
+import { InferenceBackend } from '../../src/core/runtime/backend';
+import { ortBackend } from '../../src/core/runtime/ort-backend';
+import { Rng } from '../../src/core/train/random';
+import { fetchGroups, QatOptions, runQat } from '../../src/core/train/qat';
+
+/** x [N, 16] -> MatMul [16, 32] + bias -> Relu -> MatMul [32, 10] + bias. */
+function mlp(): ModelProto {
+  const rng = new Rng(5);
+  const rand = (n: number, s: number) => Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * s);
+  const b = new GraphBuilder('mlp');
+  const x = b.input('x', DataType.FLOAT, ['N', 16]);
+  const w1 = b.initializer('w1', { type: DataType.FLOAT, dims: [16, 32], data: rand(512, 0.5) });
+  const b1 = b.initializer('b1', { type: DataType.FLOAT, dims: [32], data: rand(32, 0.1) });
+  const h = b.node('Relu', [b.node('Add', [b.node('MatMul', [x, w1], {}, { name: '/fc1/MatMul' }), b1])]);
+  const w2 = b.initializer('w2', { type: DataType.FLOAT, dims: [32, 10], data: rand(320, 0.3) });
+  const b2 = b.initializer('b2', { type: DataType.FLOAT, dims: [10], data: rand(10, 0.1) });
+  const y = b.node('Add', [b.node('MatMul', [h, w2], {}, { name: '/fc2/MatMul' }), b2], {}, { output: 'y' });
+  b.output(y, DataType.FLOAT, ['N', 10]);
+  return b.model(17);
+}
+
+/** The ORT backend, recording the fetches of every run of a session that fetches more than the model's output. */
+function recordingBackend(): InferenceBackend & { fetches: (readonly string[])[] } {
+  const inner = ortBackend();
+  const fetches: (readonly string[])[] = [];
+  return {
+    fetches, version: inner.version,
+    async createSession(model, opts) {
+      const s = await inner.createSession(model, opts);
+      return { ...s, inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds, f) => { if (f) fetches.push(f); return s.run(feeds, f); }, release: () => s.release() };
+    },
+  } as InferenceBackend & { fetches: (readonly string[])[] };
+}
+
+function options(over: Partial<QatOptions>): QatOptions {
+  const rng = new Rng(9);
+  const n = 24;
+  const data = Float32Array.from({ length: n * 16 }, () => rng.next() * 8 - 3);
+  return {
+    model: mlp(), recipe: { defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: {} },
+    data: { inputs: { x: { type: DataType.FLOAT, dims: [n, 16], data } } },
+    batchSize: 8, steps: 4, lr: 0.01, seed: 3, progressEvery: 2, calibrationSamples: 16, ...over,
+  };
+}
+
+const values = (m: ModelProto) => new Map((m.graph!.initializer ?? []).map((t) => [t.name!, toFloat32(tensorFromProto(t))]));
+
+test('fetchGroups: consecutive groups within the byte bound, scaled to the run batch; an oversized tensor alone', () => {
+  const shapes = new Map([['a', [1, 10]], ['b', [1, 20]], ['c', [1, 100]], ['d', [1, 5]]]);
+  // bytes at 2 samples: a 80, b 160, c 800, d 40
+  assert.deepEqual(fetchGroups(['a', 'b', 'c', 'd'], shapes, 2, 240), [['a', 'b'], ['c'], ['d']]);
+  assert.deepEqual(fetchGroups(['a', 'b', 'c', 'd'], shapes, 2, 1e9), [['a', 'b', 'c', 'd']]);
+  assert.deepEqual(fetchGroups(['a', 'x', 'b'], shapes, 1, 100), [['a', 'x'], ['b']]);
+});
+
+test('calibration fetched one tensor per run gives the same scales, losses and weights as all at once', async () => {
+  const oneBackend = recordingBackend(), splitBackend = recordingBackend();
+  const one = await runQat(options({ backend: oneBackend }));
+  const split = await runQat(options({ backend: splitBackend, calibrationFetchBytes: 1 }));
+  // the calibration run fetched every activation at once in one case, one activation per run in the other
+  const acts = one.specs.filter((s) => s.role === 'activation').map((s) => s.tensor);
+  assert.ok(acts.length >= 2, `activations ${acts}`);
+  assert.ok(oneBackend.fetches.some((f) => acts.every((t) => f.includes(t))), 'all activations in one run');
+  assert.ok(acts.every((t) => splitBackend.fetches.some((f) => f.length === 1 && f[0] === t)), 'each activation in a run of its own');
+  assert.ok(!splitBackend.fetches.some((f) => f.length > 1 && acts.filter((t) => f.includes(t)).length > 1), 'no run fetched two activations');
+  one.specs.forEach((s, k) => assert.deepEqual(split.specs[k].scale, s.scale, `scale of ${s.tensor}`));
+  assert.deepEqual(split.log.map((e) => e.loss), one.log.map((e) => e.loss), 'losses');
+  const a = values(one.model), b = values(split.model);
+  for (const [k, v] of a) assert.deepEqual(b.get(k), v, `tensor ${k}`);
+});
