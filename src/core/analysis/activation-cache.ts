@@ -3,6 +3,7 @@
  * added as outputs: that blocks fusion, so the main session never gets them), kept in memory up to a budget
  * and spilled to a temporary folder beyond it; released on dispose.
  */
+import { groupBySize } from '../runtime/fetch-groups';
 import { createModelSession } from '../runtime/fed-weights';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -369,13 +370,5 @@ function fetchGroups(graph: Graph, outputs: readonly string[], extra: readonly s
   if (!bytesPerSample) return [[...outputs, ...extra]];
   const order = (t: string) => graph.producer.get(t)?.index ?? -1;
   const sorted = [...extra].sort((a, b) => order(a) - order(b));
-  const groups: string[][] = [[...outputs]];
-  let bytes = outputs.reduce((s, t) => s + (bytesPerSample(t) ?? 0) * samples, 0);
-  for (const t of sorted) {
-    const n = (bytesPerSample(t) ?? 0) * samples;
-    if (bytes + n > maxBytes && groups[groups.length - 1].length) { groups.push([]); bytes = 0; }
-    groups[groups.length - 1].push(t);
-    bytes += n;
-  }
-  return groups.filter((g) => g.length);
+  return groupBySize(sorted, (t) => (bytesPerSample(t) ?? 0) * samples, maxBytes, outputs);
 }

@@ -1,4 +1,5 @@
 /** The QAT job: builds the training step, runs it batch by batch in ONNX Runtime, reports progress, checkpoints, cancels. */
+import { groupBySize } from '../runtime/fetch-groups';
 import { QuantLensError } from '../errors';
 import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
@@ -453,14 +454,5 @@ async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], sa
  * batch over the shapes' batch); a tensor larger than that is a group of its own, one of unknown shape counts 0.
  */
 export function fetchGroups(names: string[], shapes: Map<string, number[]>, scale: number, maxBytes: number): string[][] {
-  const groups: string[][] = [];
-  let cur: string[] = [], bytes = 0;
-  for (const t of names) {
-    const dims = shapes.get(t);
-    const b = dims ? 4 * sizeOf(dims) * scale : 0;
-    if (cur.length && bytes + b > maxBytes) { groups.push(cur); cur = []; bytes = 0; }
-    cur.push(t); bytes += b;
-  }
-  if (cur.length) groups.push(cur);
-  return groups;
+  return groupBySize(names, (t) => { const dims = shapes.get(t); return dims ? 4 * sizeOf(dims) * scale : 0; }, maxBytes);
 }
