@@ -140,3 +140,32 @@ test('inferShapes finds an image size the model accepts when the head fixes it (
   // An explicit size is not second-guessed: the model's own error comes back.
   await assert.rejects(inferShapes(b.model(13), backend, undefined, { spatial: 30 }), /Gemm|dimension|shape/i);
 });
+
+test('inferShapes: Shape outputs match the values ORT returns, names that collide with its own are kept apart, sequences are skipped', async () => {
+  // a tensor already named like the Shape output the probe adds: both must stay distinct
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [2, 6]);
+  const taken = b.node('Relu', [x], {}, { output: 'x_relu' });
+  const clash = b.node('Neg', [taken], {}, { output: 'x_relu__ql_shape' });
+  const m = b.node('MatMul', [clash, b.constFloat('w', vals(6 * 3, 2), [6, 3])]);
+  const t = b.node('Transpose', [m], { perm: [1, 0] });
+  b.output(t);
+  const model = b.model(13);
+  const feeds = { x: { type: F, dims: [2, 6], data: Float32Array.from(vals(12, 3)) } };
+  const shapes = await inferShapes(model, backend, feeds);
+  assert.deepEqual(shapes.get(taken), [2, 6]);
+  assert.deepEqual(shapes.get(clash), [2, 6]);
+  assert.deepEqual(shapes.get(m), [2, 3]);
+  assert.deepEqual(shapes.get(t), [3, 2]);
+  // a model whose values include a sequence: Shape cannot take it (and ORT cannot return it), the tensors around it get their shapes
+  const s = new GraphBuilder();
+  const sx = s.input('x', F, [4, 6]);
+  const seq = s.node('SplitToSequence', [sx], { axis: 0, keepdims: 0 });
+  const at = s.node('SequenceAt', [seq, s.initializer('i', { type: DataType.INT64, dims: [], data: new BigInt64Array([1n]) })]);
+  const y = s.node('Relu', [at]);
+  s.output(y);
+  const seqShapes = await inferShapes(s.model(13), backend, { x: { type: F, dims: [4, 6], data: Float32Array.from(vals(24, 4)) } });
+  assert.deepEqual(seqShapes.get(at), [6]);
+  assert.deepEqual(seqShapes.get(y), [6]);
+  assert.equal(seqShapes.has(seq), false);
+});
