@@ -44,6 +44,7 @@ const cases: Record<string, GradCase> = {
   Conv: { op: 'Conv', inputs: [x(2, 3, 6, 5), x(4, 3, 3, 3), x(4)], attrs: { pads: [1, 1, 1, 1] }, float32: true },
   'Conv stride dilation asym pads': { op: 'Conv', inputs: [x(1, 2, 9, 8), x(3, 2, 3, 2)], attrs: { strides: [2, 3], dilations: [2, 1], pads: [1, 0, 2, 1] }, float32: true },
   'Conv groups': { op: 'Conv', inputs: [x(2, 4, 5, 5), x(6, 2, 3, 3), x(6)], attrs: { group: 2, pads: [1, 1, 1, 1] }, float32: true },
+  'Conv groups batch 1 (channel-major by reshape)': { op: 'Conv', inputs: [x(1, 4, 5, 5), x(6, 2, 3, 3), x(6)], attrs: { group: 2, pads: [1, 1, 1, 1], strides: [2, 1] }, float32: true },
   'Conv depthwise stride 2': { op: 'Conv', inputs: [x(2, 3, 7, 7), x(3, 1, 3, 3)], attrs: { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] }, float32: true },
   'Conv depthwise stride 1 (flipped-kernel input gradient)': { op: 'Conv', inputs: [x(2, 3, 6, 5), x(3, 1, 3, 3), x(3)], attrs: { group: 3, pads: [1, 1, 1, 1] }, float32: true },
   'Conv depthwise stride 1 dilation 2 asym pads': { op: 'Conv', inputs: [x(1, 2, 8, 7), x(2, 1, 3, 2)], attrs: { group: 2, dilations: [2, 1], pads: [2, 0, 1, 1] }, float32: true },

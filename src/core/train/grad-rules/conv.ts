@@ -30,11 +30,13 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
   const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
   const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
   if (Ag === 1 && Bg === 1) return depthwiseWeightGrad(ctx, A, as, src, ss, g);
-  let sp = ctx.op('Transpose', [src], { perm: cm });
+  // channel-major: a Transpose, or a plain reshape of a single sample ([1, C, ...] -> [C, 1, ...], the screening's batch)
+  const channelMajor = (t: string, shape: readonly number[]) => (N === 1 ? ctx.reshape(t, [shape[1], 1, ...shape.slice(2)]) : ctx.op('Transpose', [t], { perm: cm }));
+  let sp = channelMajor(src, ss);
   if (g.pb.some((p) => p > 0) || padEnd.some((p) => p > 0)) {
     sp = ctx.op('Pad', [sp, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
   }
-  const a2 = ctx.reshape(ctx.op('Transpose', [A], { perm: cm }), [group, Ag, N * P]);
+  const a2 = ctx.reshape(channelMajor(A, as), [group, Ag, N * P]);
   // For grouped convolutions: A as [group, N*P, Ag] (a reshape when Ag = 1).
   const aT = group === 1 ? undefined : Ag === 1 ? ctx.reshape(a2, [group, N * P, 1]) : ctx.op('Transpose', [a2], { perm: [0, 2, 1] });
   const K = sizeOf(g.k);
@@ -49,10 +51,11 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
     slices.push(ctx.op('Slice', [sp, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(g.s)]));
   }
   if (group === 1) {
-    // One Gemm over the stacked slices [K * Bc, N*P] (a plain copy): A is read once.
-    const cols = K === 1 ? ctx.reshape(slices[0], [Bc, N * P]) : ctx.op('Concat', slices.map((sl) => ctx.reshape(sl, [Bc, N * P])), { axis: 0 });
-    const m = ctx.op('Gemm', [ctx.reshape(a2, [Ac, N * P]), cols], { transB: 1 }); // [Ac, K * Bc]
-    return ctx.op('Transpose', [ctx.reshape(m, [Ac, K, Bc])], { perm: [0, 2, 1] });
+    // One Gemm over the slices stacked per input channel [Bc * K, N*P] (a plain copy): A is read once and the product
+    // is [Ac, Bc * K], the weight's own layout (stacked per offset, [K * Bc], it needed a weight-sized Transpose back).
+    const cols = K === 1 ? ctx.reshape(slices[0], [Bc, N * P]) : ctx.reshape(ctx.op('Concat', slices.map((sl) => ctx.reshape(sl, [Bc, 1, N * P])), { axis: 1 }), [Bc * K, N * P]);
+    const m = ctx.op('Gemm', [ctx.reshape(a2, [Ac, N * P]), cols], { transB: 1 }); // [Ac, Bc * K]
+    return ctx.reshape(m, [Ac, Bc, K]);
   }
   const parts = slices.map((sl) => {
     const bg = ctx.op('MatMul', [ctx.reshape(sl, [group, Bg, N * P]), aT!]); // [group, Bg, Ag]
