@@ -9,8 +9,8 @@
  *  - `fisher`: Σᵢ gᵢ² δᵢ², the diagonal of JᵀJ weighted by the noise (noise elements taken as uncorrelated);
  *  - `taylor`: (g·δ)², exact in expectation but a one-degree-of-freedom chi-square per sample (noisier).
  * Each activation format's noise δ = FQ(x) − x is computed inside the graph (the same arithmetic as QDQ);
- * the squared weight gradients are summed by the graph (the running sum is fed in and comes back with this run's
- * added, so no gradient is fetched), and δW is formed in JavaScript.
+ * the squared weight gradients are summed by the graph (the running sum is fed in and this run's are added to it in
+ * place, so no gradient is fetched), and δW is formed in JavaScript.
  * (The gradient of a KL/MSE loss against the float model's own outputs is zero at the float point, so a loss
  * gradient carries no information here; output-space projections do.) Estimates are SQNR in dB against the
  * float outputs' energy on the same samples, the unit of `isolated.sqnrDb`.
@@ -167,15 +167,17 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
       const n = firstDim(b.feeds);
       for (let p = 0; p < projections; p++) {
         const feeds: Record<string, Tensor> = { ...b.feeds, ...weightFeeds };
-        for (const w of built.weights) feeds[w.fisherIn] = { type: DataType.FLOAT, dims: w.dims, data: fisherW.get(w.layer)! };
+        // each Fisher sum is fed and written back into the same buffer by its Add (ViT-B/16's 86M values: a fresh
+        // output and its copy to JavaScript every run; the Adds took 10 of the screening's 21 s of kernel time)
+        const into: Record<string, Tensor> = {};
+        for (const w of built.weights) into[w.fisherOut] = feeds[w.fisherIn] = { type: DataType.FLOAT, dims: w.dims, data: fisherW.get(w.layer)! };
         for (const pr of built.projections) {
           const dims = n === batch ? pr.dims : [n, ...pr.dims.slice(1)];
           const size = dims.reduce((a, c) => a * c, 1);
           feeds[pr.input] = { type: DataType.FLOAT, dims, data: Float32Array.from({ length: size }, () => (rng.next() < 0.5 ? -1 : 1)) };
         }
-        const out = await session.run(feeds, built.fetches);
+        const out = await session.run(feeds, built.fetches, into);
         for (const w of built.weights) {
-          fisherW.set(w.layer, toFloat32(out[w.fisherOut]));
           const t = taylorW.get(w.layer);
           if (t) w.dots.forEach((name, fi) => { t[fi] += Number(out[name].data[0]) ** 2; });
         }

@@ -34,8 +34,12 @@ export interface SessionOptions {
 export interface RuntimeSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Runs the model; returns the requested outputs (all outputs when `fetches` is omitted). */
-  run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
+  /**
+   * Runs the model; returns the requested outputs (all outputs when `fetches` is omitted). Outputs named in `into` are
+   * written by ONNX Runtime into those tensors (same type and dims) and returned as them: no fresh buffer and no copy.
+   * Such a tensor may also be a feed of the run when the op writing it works element by element (an accumulating Add).
+   */
+  run(feeds: Record<string, Tensor>, fetches?: readonly string[], into?: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>>;
   /** Frees the native session. */
   release(): Promise<void>;
 }

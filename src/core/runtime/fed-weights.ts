@@ -51,7 +51,7 @@ export async function createModelSession(backend: InferenceBackend, model: Model
   return {
     inputNames: session.inputNames.filter((n) => !weights.has(n)),
     outputNames: session.outputNames,
-    run: (f, fetches) => session.run({ ...f, ...feeds }, fetches),
+    run: (f, fetches, into) => session.run({ ...f, ...feeds }, fetches, into),
     release: () => session.release(),
   };
 }

@@ -73,9 +73,9 @@ export class MeteredBackend implements InferenceBackend {
     c.sessionMs += performance.now() - t;
     return {
       inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(),
-      run: async (feeds, fetches) => {
+      run: async (feeds, fetches, into) => {
         const r0 = performance.now();
-        const out = await s.run(feeds, fetches);
+        const out = await s.run(feeds, fetches, into);
         const rc = this.cost(this.phase);
         rc.runs++;
         rc.runMs += performance.now() - r0;

@@ -54,18 +54,23 @@ class OrtSession implements RuntimeSession {
   get inputNames() { return this.session.inputNames; }
   get outputNames() { return this.session.outputNames; }
 
-  async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
+  async run(feeds: Record<string, Tensor>, fetches?: readonly string[], into?: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v, k);
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = fetches ? await this.session.run(ortFeeds, fetches as string[], RUN_OPTIONS) : await this.session.run(ortFeeds, RUN_OPTIONS);
+      if (into) {
+        // pre-allocated outputs: ONNX Runtime writes into the given buffers (null: it allocates, as usual)
+        const wanted: Record<string, ort.Tensor | null> = {};
+        for (const name of fetches ?? this.session.outputNames) wanted[name] = into[name] ? toOrt(into[name], name) : null;
+        result = await this.session.run(ortFeeds, wanted, RUN_OPTIONS);
+      } else result = fetches ? await this.session.run(ortFeeds, fetches as string[], RUN_OPTIONS) : await this.session.run(ortFeeds, RUN_OPTIONS);
     } catch (e) {
       throw new QuantLensError('runtime-failed', `ONNX Runtime failed to run the model: ${e instanceof Error ? e.message : e}`);
     }
     const out: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(result)) {
-      out[k] = fromOrt(v, k);
+      out[k] = into?.[k] ?? fromOrt(v, k);
       v.dispose?.();
     }
     return out;
