@@ -37,13 +37,13 @@ export interface LayerInputStats {
 /**
  * The same rows with the layers before this one quantized: x̂ next to the float x (δ = x̂ - x), so that the
  * loss ||W̃ x̂ - W x||² = Δ Σx̂x̂ᵀ Δᵀ + 2 Δ Σx̂δᵀ Wᵀ + W Σδδᵀ Wᵀ (Δ = W̃ - W) needs no difference of large terms.
- * The three sums are blocks of one float32 Gram product (paired-inputs.ts): held as float32, the same values.
+ * The three sums are blocks of the float32 Gram product of [x̂ | δ] (paired-inputs.ts): held as float32, the same values.
  */
 export interface QuantizedInputStats {
   /** Σ x̂ x̂ᵀ, [K, K]. */
   h: Float64Array | Float32Array;
-  /** Σ x̂ δᵀ, [K, K] (cross[i K + j] = Σ x̂_i δ_j). */
-  cross: Float64Array | Float32Array;
+  /** Σ δ x̂ᵀ, [K, K] (crossT[i K + j] = Σ δ_i x̂_j; Σ x̂ δᵀ is its transpose). */
+  crossT: Float64Array | Float32Array;
   /** Σ δ δᵀ, [K, K]. */
   dd: Float64Array | Float32Array;
   /** Mean of each column of x̂ over all positions. */
