@@ -215,7 +215,7 @@ function convPairs(x: Float32Array, q: Float32Array, dims: readonly number[], g:
 }
 
 /** The blocks of the Gram matrix of rows [x̂ | δ] (float32 ONNX Runtime Gemms, one session for every layer and shape). */
-interface PairedGram { run(q: Float32Array, d: Float32Array, rows: number, cols: number): Promise<{ h: Float32Array; crossT: Float32Array; dd: Float32Array }>; release(): Promise<void> }
+export interface PairedGram { run(q: Float32Array, d: Float32Array, rows: number, cols: number): Promise<{ h: Float32Array; crossT: Float32Array; dd: Float32Array }>; release(): Promise<void> }
 
 /**
  * Builds the paired Gram session: x̂ᵀx̂, δᵀx̂ and δᵀδ as three Gemms over the fed rows. These are three of the four
@@ -224,7 +224,7 @@ interface PairedGram { run(q: Float32Array, d: Float32Array, rows: number, cols:
  * layer), and Σδx̂ᵀ comes out in the layout its readers multiply by. Each block's values are the single Gemm's
  * (every output element sums over the same rows in the same order; checked in paired-inputs.test.ts).
  */
-async function pairedGram(backend: InferenceBackend, threads?: number): Promise<PairedGram> {
+export async function pairedGram(backend: InferenceBackend, threads?: number): Promise<PairedGram> {
   const b = new GraphBuilder('paired-gram');
   b.input('q', DataType.FLOAT, ['r', 'k']);
   b.input('d', DataType.FLOAT, ['r', 'k']);
