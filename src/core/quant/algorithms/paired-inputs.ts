@@ -222,7 +222,7 @@ export interface PairedGram { run(q: Float32Array, d: Float32Array, rows: number
  * [K, K] blocks of one Gemm over [x̂ | δ] (the fourth, x̂ᵀδ, is the transpose of the second): a quarter fewer
  * multiply-adds, no [2K, 2K] output to copy out of ONNX Runtime and split in JS (on ResNet-50's K = 2304, 85 MB a
  * layer), and Σδx̂ᵀ comes out in the layout its readers multiply by. Each block's values are the single Gemm's
- * (every output element sums over the same rows in the same order; checked in paired-inputs.test.ts).
+ * (every output element sums over the same rows in the same order; checked in quant-paired-gram.test.ts).
  */
 export async function pairedGram(backend: InferenceBackend, threads?: number): Promise<PairedGram> {
   const b = new GraphBuilder('paired-gram');
