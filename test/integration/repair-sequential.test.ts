@@ -30,7 +30,7 @@ test('sequential statistics give the layer error measured by running the float a
   const stats = await gatherPairedInputs(model, quant, graph, [fc, conv1], data, backend, { seed: 1 });
   // the first layer sees the graph input: nothing before it is quantized
   const s1 = stats.get('conv1')!.quantized!;
-  assert.ok(s1.dd.every((v) => v === 0) && s1.cross.every((v) => v === 0));
+  assert.ok(s1.dd.every((v) => v === 0) && s1.crossT.every((v) => v === 0));
   // fc: every one of the 24 rows is kept (dense rows, no sampling), so the statistics are exact sums
   const st = stats.get('fc')!;
   assert.equal(st.rows, 24);

@@ -76,8 +76,8 @@ export async function adaround(m: WeightMatrix, stats: LayerInputStats, backend:
   const norm = 2 / Math.max(1, stats.rows);
   // sequential statistics: the loss ||W̃ x̂ - W x||² has gradient 2 (Δ Σx̂x̂ᵀ + W Σδx̂ᵀ) / rows; the second term is fixed
   const sq = stats.quantized;
-  // W Σδx̂ᵀ: row r, column i = Σ_j cross[i K + j] W[r, j] (cross = Σ x̂ δᵀ)
-  const offset = sq ? await matmul(backend, m.w, m.rows, sq.cross, K, K, true) : undefined;
+  // W Σδx̂ᵀ: row r, column i = Σ_j W[r, j] crossT[j K + i] (crossT = Σ δ x̂ᵀ)
+  const offset = sq ? await matmul(backend, m.w, m.rows, sq.crossT, K, K) : undefined;
   const product = await hessianProduct(backend, sq ? sq.h : stats.h, m.rows, K);
   const warmup = Math.floor(iters * 0.2);
   try {

@@ -46,7 +46,7 @@ export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: Inf
   const product = await freeProduct(backend);
   const earlier = await freeProduct(backend, undefined, { transposeA: true });
   try {
-    const target = sq && (o.asymmetric ?? true) ? await asymmetricTarget(m, sq.cross, u, product) : m.w;
+    const target = sq && (o.asymmetric ?? true) ? await asymmetricTarget(m, sq.crossT, u, product) : m.w;
     const w = new Float64Array(rows * K);
     for (let r = 0; r < rows; r++) for (let i = 0; i < K; i++) w[r * K + i] = dead[i] ? 0 : target[r * K + i];
     const q = new Int32Array(m.w.length);
@@ -87,11 +87,11 @@ export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: Inf
  * The weights W* that minimise ||W* x̂ - W x||² over the rows: W* = W - (W Σδx̂ᵀ) H⁻¹ (H = Σ x̂x̂ᵀ dampened), so that
  * ||Q x̂ - W x||² = ||(Q - W*) x̂||² + const and GPTQ on W* with H aims at the float layer's output. H⁻¹ = Uᵀ U.
  */
-async function asymmetricTarget(m: WeightMatrix, cross: Float64Array | Float32Array, u: Float64Array, product: FreeProduct): Promise<Float64Array> {
+async function asymmetricTarget(m: WeightMatrix, crossT: Float64Array | Float32Array, u: Float64Array, product: FreeProduct): Promise<Float64Array> {
   const K = m.cols;
-  const ct = new Float32Array(K * K), ut = new Float32Array(K * K), uf = Float32Array.from(u);
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) { ct[i * K + j] = cross[j * K + i]; ut[i * K + j] = u[j * K + i]; }
-  const e = await product.run(Float32Array.from(m.w), m.rows, K, ct, K);
+  const ut = new Float32Array(K * K), uf = Float32Array.from(u);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) ut[i * K + j] = u[j * K + i];
+  const e = await product.run(Float32Array.from(m.w), m.rows, K, crossT instanceof Float32Array ? crossT : Float32Array.from(crossT), K);
   const correction = await product.run(await product.run(e, m.rows, K, ut, K), m.rows, K, uf, K);
   const out = Float64Array.from(m.w);
   for (let i = 0; i < out.length; i++) out[i] -= correction[i];

@@ -33,7 +33,7 @@ export function layerSqnrDb(w: Float64Array, q: Float64Array, rows: number, cols
   for (let i = 0; i < w.length; i++) delta[i] = q[i] - w[i];
   const n = Math.max(1, stats.rows);
   const sq = stats.quantized;
-  let noise = sq ? (bilinear(delta, delta, rows, cols, sq.h) + 2 * bilinear(delta, w, rows, cols, sq.cross) + bilinear(w, w, rows, cols, sq.dd)) / n : errorEnergy(delta, rows, cols, stats.h) / n;
+  let noise = sq ? (bilinear(delta, delta, rows, cols, sq.h) + 2 * bilinear(w, delta, rows, cols, sq.crossT) + bilinear(w, w, rows, cols, sq.dd)) / n : errorEnergy(delta, rows, cols, stats.h) / n;
   if (biasShift) {
     const dm = meanError(w, q, rows, cols, stats);
     for (let r = 0; r < rows; r++) noise += 2 * biasShift[r] * dm[r] + biasShift[r] * biasShift[r];
@@ -55,6 +55,9 @@ export function meanError(w: Float64Array, q: Float64Array, rows: number, cols: 
   return out;
 }
 
+/** The values as float32: float32 statistics as they are (fed to ONNX Runtime, never written), others converted. */
+const f32 = (a: Float64Array | Float32Array): Float32Array => (a instanceof Float32Array ? a : Float32Array.from(a));
+
 /** Measures the layer output SQNR of candidate weights for one layer (see layerSqnrDb); release() frees its session. */
 export interface LayerErrorMeter {
   sqnrDb(q: Float64Array, biasShift?: Float64Array): Promise<number>;
@@ -71,15 +74,13 @@ export async function layerErrorMeter(backend: InferenceBackend, w: Float64Array
   // one session for every product (the matrices are fed: no K x K model to encode and prepack per product)
   const product = await freeProduct(backend);
   const wf = Float32Array.from(w);
-  const h = Float32Array.from(sq ? sq.h : stats.h);
+  const h = f32(sq ? sq.h : stats.h);
   let signal: number, p: Float32Array | undefined, wdd = 0;
   try {
     signal = dot(sq ? await product.run(wf, rows, cols, Float32Array.from(stats.h), cols) : await product.run(wf, rows, cols, h, cols), w) / n;
     if (sq) {
-      const crossT = new Float32Array(cols * cols);
-      for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) crossT[i * cols + j] = sq.cross[j * cols + i];
-      p = await product.run(wf, rows, cols, crossT, cols);
-      wdd = dot(await product.run(wf, rows, cols, Float32Array.from(sq.dd), cols), w) / n;
+      p = await product.run(wf, rows, cols, f32(sq.crossT), cols);
+      wdd = dot(await product.run(wf, rows, cols, f32(sq.dd), cols), w) / n;
     }
   } catch (e) {
     await product.release();

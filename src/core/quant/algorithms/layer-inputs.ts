@@ -37,13 +37,13 @@ export interface LayerInputStats {
 /**
  * The same rows with the layers before this one quantized: x̂ next to the float x (δ = x̂ - x), so that the
  * loss ||W̃ x̂ - W x||² = Δ Σx̂x̂ᵀ Δᵀ + 2 Δ Σx̂δᵀ Wᵀ + W Σδδᵀ Wᵀ (Δ = W̃ - W) needs no difference of large terms.
- * The three sums are blocks of one float32 Gram product (paired-inputs.ts): held as float32, the same values.
+ * The three sums are blocks of the float32 Gram product of [x̂ | δ] (paired-inputs.ts): held as float32, the same values.
  */
 export interface QuantizedInputStats {
   /** Σ x̂ x̂ᵀ, [K, K]. */
   h: Float64Array | Float32Array;
-  /** Σ x̂ δᵀ, [K, K] (cross[i K + j] = Σ x̂_i δ_j). */
-  cross: Float64Array | Float32Array;
+  /** Σ δ x̂ᵀ, [K, K] (crossT[i K + j] = Σ δ_i x̂_j; Σ x̂ δᵀ is its transpose). */
+  crossT: Float64Array | Float32Array;
   /** Σ δ δᵀ, [K, K]. */
   dd: Float64Array | Float32Array;
   /** Mean of each column of x̂ over all positions. */
@@ -129,7 +129,8 @@ class Accumulator {
   readonly absMax: Float64Array;
   rows = 0;
   meanCount = 0;
-  private buf: Float64Array;
+  /** Buffered rows, float32: the values are float32 activations, so the same numbers (and no float64 -> float32 copy before each Gram run). */
+  private buf: Float32Array;
   private fill = 0;
   /** Wide layers: rows are buffered (growing) until `flushAsync` hands them to ONNX Runtime; narrow ones flush into H in JS every `chunk` rows. */
   constructor(readonly cols: number, private readonly chunk = 64, private readonly ort = cols >= ORT_GRAM_MIN_K) {
@@ -137,14 +138,14 @@ class Accumulator {
     this.mean = new Float64Array(cols);
     this.absMean = new Float64Array(cols);
     this.absMax = new Float64Array(cols);
-    this.buf = new Float64Array(chunk * cols);
+    this.buf = new Float32Array(chunk * cols);
   }
   /** Rows taken so far as the row caps count them (narrow layers: those flushed, as before buffering existed). */
   get counted(): number { return this.ort ? this.rows + this.fill : this.rows; }
   /** A row slot to write into. */
-  row(): Float64Array {
+  row(): Float32Array {
     if (this.fill * this.cols === this.buf.length) {
-      if (this.ort) { const b = new Float64Array(this.buf.length * 2); b.set(this.buf); this.buf = b; } else this.flush();
+      if (this.ort) { const b = new Float32Array(this.buf.length * 2); b.set(this.buf); this.buf = b; } else this.flush();
     }
     return this.buf.subarray(this.fill * this.cols, ++this.fill * this.cols);
   }
@@ -178,12 +179,12 @@ class Accumulator {
     if (!this.fill) return;
     this.absStats();
     const K = this.cols;
-    const g = await gram.run(Float32Array.from(this.buf.subarray(0, this.fill * K)), this.fill, K);
+    const g = await gram.run(this.buf, this.fill, K);
     // upper triangle, as the JS path (finish mirrors it)
     for (let i = 0; i < K; i++) for (let j = i; j < K; j++) this.h[i * K + j] += g[i * K + j];
     this.rows += this.fill;
     this.fill = 0;
-    if (this.buf.length > this.chunk * K) this.buf = new Float64Array(this.chunk * K);
+    if (this.buf.length > this.chunk * K) this.buf = new Float32Array(this.chunk * K);
   }
   finish(): LayerInputStats {
     if (!this.ort) this.flush();

@@ -53,9 +53,8 @@ export function inverseUpperFactor(a: Float64Array, n: number): Float64Array {
 
 /** P A P for the reversal permutation P (rows and columns in reverse order): lower triangular becomes upper. */
 export function reversed(a: Float64Array, n: number): Float64Array {
-  const r = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) r[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)];
-  return r;
+  // element (i, j) goes to (n-1-i, n-1-j): flat index k to n² - 1 - k, the whole array reversed
+  return a.slice(0, n * n).reverse();
 }
 
 /** L⁻¹ of a lower triangular [n, n] L (row-major). */

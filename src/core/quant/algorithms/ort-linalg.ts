@@ -100,5 +100,6 @@ async function lowerFactorInverse(p: DoubleProducts, a: Float64Array, n: number,
 export async function inverseUpperFactorOrt(backend: InferenceBackend, a: Float64Array, n: number, check?: () => void): Promise<Float64Array> {
   if (n <= LEAF) return inverseUpperFactor(a, n);
   const p = await DoubleProducts.create(backend);
-  try { return reversed(await lowerFactorInverse(p, reversed(a, n), n, check), n); } finally { await p.release(); }
+  // the factor's own array reversed in place (reversed() copies: a fresh n² array, slow to fault in on this machine)
+  try { return (await lowerFactorInverse(p, reversed(a, n), n, check)).reverse(); } finally { await p.release(); }
 }

@@ -3,24 +3,27 @@
  * repaired against the float model's output of that layer, W x, while its weight sees x̂, what reaches it once
  * the layers before it are quantized (and repaired). Both models run on the same calibration batches; the same
  * rows (the same samples and, for a Conv, output positions) of x and x̂ are kept, and ONNX Runtime computes the
- * Gram matrix of [x̂ | x̂ - x] over them in one Gemm, which gives Σx̂x̂ᵀ, Σx̂δᵀ and Σδδᵀ (δ = x̂ - x) without
- * subtracting large terms. No labels are used; the rows are chosen with a seeded generator.
+ * blocks of the Gram matrix of [x̂ | x̂ - x] over them (Σx̂x̂ᵀ, Σδx̂ᵀ and Σδδᵀ, δ = x̂ - x), without subtracting
+ * large terms. No labels are used; the rows are chosen with a seeded generator.
  */
 import { QuantLensError } from '../../errors';
 import { Graph } from '../../onnx/graph';
 import { QuantLayer } from '../../onnx/layer';
-import { encodeModelProto, ModelProto } from '../../onnx/proto';
+import { GraphBuilder } from '../../onnx/builder';
+import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
 import { Tensor, toFloat32 } from '../../onnx/tensor-data';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
 import { Rng } from '../../train/random';
 import { QuantizedRun } from './round-runs';
-import { convGeom, ConvGeom, convOutput, GatherOptions, GramProduct, gramProduct, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
+import { convGeom, ConvGeom, convOutput, GatherOptions, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
 
-/** Rows of one layer: [x̂ | δ] per row, plus exact column means of x and x̂. */
+/** Rows of one layer: x̂ and δ = x̂ - x per row (two [rows, K] buffers), plus exact column means of x and x̂. */
 class PairedRows {
-  /** [x̂ | δ] rows, grown as rows come (up to `cap`). */
-  z: Float32Array;
+  /** x̂ rows, grown as rows come (up to `cap`). */
+  q: Float32Array;
+  /** δ rows, the same layout. */
+  d: Float32Array;
   rows = 0;
   readonly meanF: Float64Array;
   readonly meanQ: Float64Array;
@@ -28,7 +31,8 @@ class PairedRows {
   readonly absMean: Float64Array;
   readonly absMax: Float64Array;
   constructor(readonly cols: number, readonly cap: number) {
-    this.z = new Float32Array(Math.min(cap, 512) * 2 * cols);
+    this.q = new Float32Array(Math.min(cap, 512) * cols);
+    this.d = new Float32Array(Math.min(cap, 512) * cols);
     this.meanF = new Float64Array(cols);
     this.meanQ = new Float64Array(cols);
     this.absMean = new Float64Array(cols);
@@ -38,15 +42,18 @@ class PairedRows {
   add(x: ArrayLike<number>, q: ArrayLike<number>): void {
     if (this.rows >= this.cap) return;
     const K = this.cols;
-    if ((this.rows + 1) * 2 * K > this.z.length) {
-      const z = new Float32Array(Math.min(this.cap, 2 * this.rows) * 2 * K);
-      z.set(this.z);
-      this.z = z;
+    if ((this.rows + 1) * K > this.q.length) {
+      const n = Math.min(this.cap, 2 * this.rows) * K;
+      const gq = new Float32Array(n), gd = new Float32Array(n);
+      gq.set(this.q);
+      gd.set(this.d);
+      this.q = gq;
+      this.d = gd;
     }
-    const at = this.rows++ * 2 * K;
+    const at = this.rows++ * K;
     for (let k = 0; k < K; k++) {
-      this.z[at + k] = q[k];
-      this.z[at + K + k] = q[k] - x[k];
+      this.q[at + k] = q[k];
+      this.d[at + k] = q[k] - x[k];
       const a = Math.abs(x[k]);
       this.absMean[k] += a;
       if (a > this.absMax[k]) this.absMax[k] = a;
@@ -114,7 +121,7 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
   } finally {
     await qs?.release();
   }
-  const gramOf = await gramProduct(backend, o.threads);
+  const gramOf = await pairedGram(backend, o.threads);
   try {
     for (const l of targets) out.set(l.name, await finish(acc.get(l.name)!, gramOf));
   } finally { await gramOf.release(); }
@@ -207,23 +214,48 @@ function convPairs(x: Float32Array, q: Float32Array, dims: readonly number[], g:
   }
 }
 
-/** The Gram matrix of the rows (ONNX Runtime Gemm, float32) split into the statistics. */
-async function finish(a: PairedRows, gramOf: GramProduct): Promise<LayerInputStats> {
-  const K = a.cols, K2 = 2 * K, R = a.rows;
-  const gram = R > 0 ? await gramOf.run(a.z, R, K2) : new Float32Array(K2 * K2);
-  a.z = new Float32Array(0); // the rows are not read again (up to 256 MB a layer while the round's other layers finish)
+/** The blocks of the Gram matrix of rows [x̂ | δ] (float32 ONNX Runtime Gemms, one session for every layer and shape). */
+export interface PairedGram { run(q: Float32Array, d: Float32Array, rows: number, cols: number): Promise<{ h: Float32Array; crossT: Float32Array; dd: Float32Array }>; release(): Promise<void> }
+
+/**
+ * Builds the paired Gram session: x̂ᵀx̂, δᵀx̂ and δᵀδ as three Gemms over the fed rows. These are three of the four
+ * [K, K] blocks of one Gemm over [x̂ | δ] (the fourth, x̂ᵀδ, is the transpose of the second): a quarter fewer
+ * multiply-adds, no [2K, 2K] output to copy out of ONNX Runtime and split in JS (on ResNet-50's K = 2304, 85 MB a
+ * layer), and Σδx̂ᵀ comes out in the layout its readers multiply by. Each block's values are the single Gemm's
+ * (every output element sums over the same rows in the same order; checked in quant-paired-gram.test.ts).
+ */
+export async function pairedGram(backend: InferenceBackend, threads?: number): Promise<PairedGram> {
+  const b = new GraphBuilder('paired-gram');
+  b.input('q', DataType.FLOAT, ['r', 'k']);
+  b.input('d', DataType.FLOAT, ['r', 'k']);
+  b.node('Gemm', ['q', 'q'], { transA: 1 }, { name: 'qq', output: 'h' });
+  b.node('Gemm', ['d', 'q'], { transA: 1 }, { name: 'dq', output: 'crossT' });
+  b.node('Gemm', ['d', 'd'], { transA: 1 }, { name: 'dd', output: 'dd' });
+  for (const o of ['h', 'crossT', 'dd']) b.output(o, DataType.FLOAT, ['k', 'k']);
+  // no memory arena: it kept each product's output after the copy to JS (see gramProduct)
+  const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads, arena: false });
+  return {
+    run: async (q, d, rows, cols) => {
+      const dims = [rows, cols];
+      const r = await s.run({ q: { type: DataType.FLOAT, dims, data: q.subarray(0, rows * cols) }, d: { type: DataType.FLOAT, dims, data: d.subarray(0, rows * cols) } }, ['h', 'crossT', 'dd']);
+      return { h: toFloat32(r.h), crossT: toFloat32(r.crossT), dd: toFloat32(r.dd) };
+    },
+    release: () => s.release(),
+  };
+}
+
+/** The Gram blocks of the rows (ONNX Runtime Gemms, float32) as the statistics. */
+async function finish(a: PairedRows, gramOf: PairedGram): Promise<LayerInputStats> {
+  const K = a.cols, R = a.rows;
   // the blocks stay float32 (they are the Gram's values): 3 K² x 4 bytes less (ResNet-50's K = 2304: 64 MB at the export fit's peak)
-  const h = new Float32Array(K * K), cross = new Float32Array(K * K), dd = new Float32Array(K * K), hf = new Float64Array(K * K);
-  for (let i = 0; i < K; i++) {
-    for (let j = 0; j < K; j++) {
-      h[i * K + j] = gram[i * K2 + j];
-      cross[i * K + j] = gram[i * K2 + K + j];
-      dd[i * K + j] = gram[(K + i) * K2 + K + j];
-    }
-  }
-  // Σ x xᵀ with x = x̂ - δ
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hf[i * K + j] = h[i * K + j] - cross[i * K + j] - cross[j * K + i] + dd[i * K + j];
+  const { h, crossT, dd } = R > 0 ? await gramOf.run(a.q, a.d, R, K) : { h: new Float32Array(K * K), crossT: new Float32Array(K * K), dd: new Float32Array(K * K) };
+  // the rows are not read again (up to 256 MB a layer while the round's other layers finish)
+  a.q = new Float32Array(0);
+  a.d = new Float32Array(0);
+  // Σ x xᵀ with x = x̂ - δ: h - Σx̂δᵀ - Σδx̂ᵀ + dd (Σx̂δᵀ[i, j] = crossT[j, i])
+  const hf = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) hf[i * K + j] = h[i * K + j] - crossT[j * K + i] - crossT[i * K + j] + dd[i * K + j];
   const n = Math.max(1, a.meanCount);
   const mean = a.meanF.map((v) => v / n), meanQ = a.meanQ.map((v) => v / n);
-  return { cols: K, rows: R, h: hf, mean, absMean: a.absMean.map((v) => v / Math.max(1, R)), absMax: a.absMax, quantized: { h, cross, dd, mean: meanQ } };
+  return { cols: K, rows: R, h: hf, mean, absMean: a.absMean.map((v) => v / Math.max(1, R)), absMax: a.absMax, quantized: { h, crossT, dd, mean: meanQ } };
 }

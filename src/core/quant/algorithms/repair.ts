@@ -27,6 +27,7 @@ import { applyMigration, findMigration, Migration } from './scale-migration';
 import { FloatValues, gatherFloatValues, gatherPairedInputs } from './paired-inputs';
 import { quantizedWeightsModel, upstreamRounds } from './sequential';
 import { cuttable, RoundRuns } from './round-runs';
+import { SharedSessions } from './shared-sessions';
 
 /** Options of repairPlan. */
 export interface RepairOptions {
@@ -99,6 +100,12 @@ const NEEDS_DATA = new Set<QuantAlgorithm>(['adaround', 'gptq', 'bias-correction
 
 /** Applies the algorithms to the plan's weights; see the module comment. */
 export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
+  // the algorithms' product sessions are loaded once for every layer
+  const products = new SharedSessions(input.backend);
+  try { return await repairWith(input, products); } finally { await products.close(); }
+}
+
+async function repairWith(input: RepairOptions, products: InferenceBackend): Promise<RepairResult> {
   // weights and biases held by Constant nodes (older exporters) become initializers of the same name
   const o = { ...input, model: constantsToInitializers(input.model) };
   const graph = new Graph(o.model, o.file);
@@ -159,7 +166,7 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
     const l = byName.get(name)!;
     const v = working(l.weight!.tensor);
     const m = weightMatrix(planned.get(name)!.weight!, v.data, v.dims);
-    const meter = await layerErrorMeter(o.backend, m.w, m.rows, m.cols, st);
+    const meter = await layerErrorMeter(products, m.w, m.rows, m.cols, st);
     try { plainRtn.set(name, await meter.sqnrDb(dequantizeCodes(m, roundToNearest(m)))); } finally { await meter.release(); }
   }
   // scale migrations first (they change the float weights the other algorithms then round)
@@ -211,8 +218,8 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
     let codes = rtnCodes;
     let shift: Float64Array | undefined;
     let note = report.get(name)?.note;
-    if (algorithm === 'gptq') codes = await gptq(m, st!, o.backend, { check });
-    else if (algorithm === 'adaround') codes = await adaround(m, st!, o.backend, { ...o.adaround, onIteration: (i, n) => { check(); o.adaround?.onIteration?.(i, n); o.onProgress?.(`adaround: ${name} (${i}/${n})`, done - 1, eligible.length); } });
+    if (algorithm === 'gptq') codes = await gptq(m, st!, products, { check });
+    else if (algorithm === 'adaround') codes = await adaround(m, st!, products, { ...o.adaround, onIteration: (i, n) => { check(); o.adaround?.onIteration?.(i, n); o.onProgress?.(`adaround: ${name} (${i}/${n})`, done - 1, eligible.length); } });
     const deq = codes === rtnCodes ? rtnDeq : dequantizeCodes(m, codes);
     if (algorithm === 'bias-correction') {
       shift = biasShift(m.w, deq, m.rows, m.cols, st!);
@@ -226,7 +233,7 @@ export async function repairPlan(input: RepairOptions): Promise<RepairResult> {
         else newBiases.set(name, add);
       }
     }
-    const meter = st ? await layerErrorMeter(o.backend, m.w, m.rows, m.cols, st) : undefined;
+    const meter = st ? await layerErrorMeter(products, m.w, m.rows, m.cols, st) : undefined;
     let rtnSqnrDb: number | undefined, sqnrDb: number | undefined;
     try {
       rtnSqnrDb = plainRtn.get(name) ?? (meter ? await meter.sqnrDb(rtnDeq) : undefined);
