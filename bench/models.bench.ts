@@ -22,6 +22,7 @@ import { decodeModelProto } from '../src/core/onnx/proto';
 import { ortBackend } from '../src/core/runtime/ort-backend';
 import { ZOO } from '../test/fixtures/zoo';
 import { writeBigMlp } from '../test/fixtures/zoo/big-mlp';
+import { withMallocTuning } from '../src/shared/malloc-env';
 
 const STEPS = ['ort', 'inspect', 'analyze', 'quantize', 'qat'] as const;
 type Step = typeof STEPS[number];
@@ -82,7 +83,7 @@ async function child(step: Step, file: string): Promise<void> {
 function runStep(step: Step, file: string, limitS: number): Promise<StepResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', step, file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=16384' } });
+    const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', step, file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...withMallocTuning(process.env), NODE_OPTIONS: '--max-old-space-size=16384' } });
     let out = '', err = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });

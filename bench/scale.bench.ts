@@ -24,6 +24,7 @@ import { trainFp32 } from '../src/core/train/mnist-experiment';
 import { AnalysisReport } from '../src/shared/report';
 import type { PhaseCost } from '../src/shared/report';
 import { buildZooModel } from '../test/fixtures/zoo';
+import { withMallocTuning } from '../src/shared/malloc-env';
 
 const SAMPLES = 16;
 const BATCH = 8;
@@ -109,7 +110,7 @@ export function spearman(a: number[], b: number[]): number {
 }
 
 function child(kind: string, name: string): Record<string, unknown> {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', kind, name], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=8192' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', kind, name], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...withMallocTuning(process.env), NODE_OPTIONS: '--max-old-space-size=8192' } });
   if (r.status !== 0) throw new Error(`${kind} ${name} failed: ${r.stderr.slice(-2000)}`);
   const line = r.stdout.trim().split('\n').pop()!;
   return JSON.parse(line);

@@ -1,4 +1,3 @@
 #!/usr/bin/env node
-// The quantlens command: runs the bundled CLI (build it with `node esbuild.mjs`).
-const { runCli } = require('../dist/cli.js');
-runCli(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+// The quantlens command: runs the bundled CLI (build it with `node esbuild.mjs`); see runCliProcess for its restart.
+require('../dist/cli.js').runCliProcess(process.argv.slice(2));

@@ -10,6 +10,7 @@ import { crashMessage } from './crash-report';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { engineLineLevel } from './log-levels';
+import { withMallocTuning } from '../shared/malloc-env';
 
 /** Progress callbacks of one request. */
 export interface RequestProgress<P> {
@@ -47,7 +48,7 @@ export class EngineClient implements vscode.Disposable {
     const module = this.context.asAbsolutePath('dist/engine.js');
     if (!fs.existsSync(module)) throw new Error(`QuantLens engine not found at ${module}: build the extension (npm run build).`);
     const s = this.settings();
-    const env = { ...process.env, QUANTLENS_THREADS: String(s.threads), QUANTLENS_MEMORY_BUDGET_MB: String(s.memoryBudgetMB) };
+    const env = withMallocTuning({ ...process.env, QUANTLENS_THREADS: String(s.threads), QUANTLENS_MEMORY_BUDGET_MB: String(s.memoryBudgetMB) });
     const run = { module, transport: TransportKind.ipc, options: { env } };
     const serverOptions: ServerOptions = { run, debug: run };
     // The engine rewrites this file with its running jobs' steps, so a crash can be reported with the model and step.
