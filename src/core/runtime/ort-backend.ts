@@ -101,6 +101,7 @@ export class OrtBackend implements InferenceBackend {
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     if (options.optimizedModelPath) opts.optimizedModelFilePath = options.optimizedModelPath;
+    if (options.memoryPattern === false) opts.enableMemPattern = false;
     if (options.profilePrefix) { opts.enableProfiling = true; opts.profileFilePrefix = options.profilePrefix; }
     for (const [k, v] of Object.entries(options.config ?? {})) setConfigEntry(opts, k, v);
     if (options.arena === false) { opts.enableCpuMemArena = false; opts.enableMemPattern = false; }

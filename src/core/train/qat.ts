@@ -215,7 +215,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const perRun = frozen.length || separate ? 1 : Math.max(1, o.stepsPerRun ?? 8);
   const loop = perRun > 1 ? loopTrainStep(step) : undefined;
   const paramValues = [...params, ...frozen].reduce((n, p) => n + sizeOf(step.shapes.get(p)!), 0);
-  const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads, config: step.sessionConfig, arena: o.arena ?? paramValues < ARENA_MAX_PARAMS });
+  const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads, config: step.sessionConfig, arena: o.arena ?? paramValues < ARENA_MAX_PARAMS, memoryPattern: false });
   const optimizer = step.gradients ? await SplitOptimizer.create(backend, threads, optSpec, step.gradients) : undefined;
   // State.
   const values = new Map<string, Float32Array>();
