@@ -26,7 +26,7 @@ export class SharedSessions implements InferenceBackend {
       s.catch(() => this.sessions.delete(key));
     }
     const session = await s;
-    return { inputNames: session.inputNames, outputNames: session.outputNames, run: (feeds, fetches) => session.run(feeds, fetches), release: async () => {} };
+    return { inputNames: session.inputNames, outputNames: session.outputNames, run: (feeds, fetches, into) => session.run(feeds, fetches, into), release: async () => {} };
   }
 
   /** Frees every shared session. */
