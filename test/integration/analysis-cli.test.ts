@@ -1,8 +1,8 @@
 // `quantlens analyze` end to end: report JSON, HTML and recipe written; the recipe is accepted by the exporter; bad flags.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { readRecipeFile } from '../../src/cli/model-input';
@@ -15,7 +15,7 @@ import { captureIO } from '../fixtures/tiny-models';
 import { wideChannelNet } from './analysis-models';
 
 test('analyze writes the report, the HTML and a recipe the exporter accepts', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-cli-a-'));
+  const dir = tempDir('ql-cli-a-');
   const model = path.join(dir, 'wide.onnx');
   saveModelFile(model, wideChannelNet());
   const files = { json: path.join(dir, 'r.json'), html: path.join(dir, 'out', 'r.html'), recipe: path.join(dir, 'wide.qrecipe.json') };
@@ -37,7 +37,7 @@ test('analyze writes the report, the HTML and a recipe the exporter accepts', as
 });
 
 test('analyze refuses a bad target (usage) and a missing data folder (bad input)', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-cli-a-'));
+  const dir = tempDir('ql-cli-a-');
   const model = path.join(dir, 'wide.onnx');
   saveModelFile(model, wideChannelNet());
   let io = captureIO();

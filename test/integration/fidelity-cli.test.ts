@@ -1,9 +1,9 @@
 // ONNX Runtime fidelity warnings where users act: `quantlens quantize` (stderr and --json) predicts and measures
 // the u8s8 saturation of int8 weights with 8-bit activations on x86 CPUs without VNNI; int7 weights do not warn.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { saveModelFile } from '../../src/core/onnx/model-file';
@@ -22,7 +22,7 @@ async function quantizeJson(model: string, extra: string[]): Promise<{ r: Record
 }
 
 test('quantize int8/uint8 (the default) warns about u8s8 saturation on CPUs without VNNI, names the layers, and measures it', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-'));
+  const dir = tempDir('ql-fid-');
   const model = path.join(dir, 'mlp7.onnx');
   saveModelFile(model, mlp7());
   const { r, stderr } = await quantizeJson(model, []);
@@ -49,7 +49,7 @@ test('quantize int8/uint8 (the default) warns about u8s8 saturation on CPUs with
 });
 
 test('quantize with int7/per-channel weights: no u8s8 warning, and ONNX Runtime runs it as simulated', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-'));
+  const dir = tempDir('ql-fid-');
   const model = path.join(dir, 'mlp7.onnx');
   saveModelFile(model, mlp7());
   const recipe = path.join(dir, 'w7.qrecipe.json');
@@ -63,7 +63,7 @@ test('quantize with int7/per-channel weights: no u8s8 warning, and ONNX Runtime 
 });
 
 test('quantize text output: both SQNRs on the output line, the warnings on stderr after the result', { skip: vnni !== false }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-'));
+  const dir = tempDir('ql-fid-');
   try {
     const model = path.join(dir, 'mlp7.onnx');
     saveModelFile(model, mlp7());

@@ -1,9 +1,9 @@
 // The u8s8 prediction names exactly the layers ONNX Runtime fuses into integer kernels, on a real model
 // (PaddleOCR's direction classifier: Conv+BatchNormalization layers stay unfused, SE-block convs fuse).
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { quantizeModel } from '../../src/cli/commands/quantize';
 import { Graph } from '../../src/core/onnx/graph';
@@ -16,7 +16,7 @@ import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { CLS_MODEL } from './engine-helpers';
 
 test('PaddleOCR cls, int8/uint8: predicted u8s8 Conv layers == the QLinearConv nodes of the optimized model', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fid-ocr-'));
+  const dir = tempDir('ql-fid-ocr-');
   try {
     const out = path.join(dir, 'cls.q.onnx');
     const r = await quantizeModel(CLS_MODEL, { output: out, synthetic: true, samples: 8, checkSamples: 2 });

@@ -2,14 +2,14 @@
 // in success or a clear user error, never an internal error, a hang or a crash, and the engine must answer afterwards.
 // Longer runs: `npm run fuzz -- --cases 500 --seed 42` (test/integration/fuzz-cases.ts holds the generators).
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runFuzz, summarize } from './fuzz-cases';
 
 test('seeded fuzz: models, recipes, data files and engine requests end in success or a clear user error', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fuzz-ci-'));
+  const dir = tempDir('ql-fuzz-ci-');
   try {
     const results = await runFuzz({ seed: 20261204, dir, cases: { model: 60, recipe: 60, data: 50, request: 60 }, timeoutMs: 60_000, log: (l) => t.diagnostic(l) });
     const summary = summarize(results);

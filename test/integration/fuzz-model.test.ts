@@ -1,8 +1,8 @@
 // Fuzzing the model reader: seeded mutations of a real model must load or fail with a QuantLensError, nothing else.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { isQuantLensError } from '../../src/core/errors';
 import { Graph } from '../../src/core/onnx/graph';
@@ -73,7 +73,7 @@ test('300 seeded mutations of the cls model: parseModel + Graph succeed or throw
 
 test('mutated files through loadModelFile (file read + external data) also fail only with QuantLensError', () => {
   const src = fs.readFileSync(CLS);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fuzz-'));
+  const dir = tempDir('ql-fuzz-');
   const rand = mulberry32(7);
   for (let k = 0; k < 40; k++) {
     const m = mutate(src, rand, k);
@@ -92,7 +92,7 @@ test('mutated files through loadModelFile (file read + external data) also fail 
 test('mutants through the whole inspect path (inventory, ONNX Runtime shape run, summary): QuantLensError or success', async () => {
   const { inspectModel } = await import('../../src/cli/commands/inspect');
   const src = fs.readFileSync(CLS);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-fuzz-inspect-'));
+  const dir = tempDir('ql-fuzz-inspect-');
   const rand = mulberry32(1);
   const pick = (n: number) => Math.floor(rand() * n);
   let ok = 0;

@@ -1,10 +1,10 @@
 // inspect falls back to the static view when ONNX Runtime cannot run a model (with a note naming the file), ORT's
 // own coloured log lines never reach the terminal, and a subgraph nesting beyond the reader's limit is named as such.
 import { after, test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { runCli } from '../../src/cli/main';
 import { startEngine } from '../../src/engine/client-for-tests';
@@ -14,7 +14,7 @@ import { AttributeType, DataType, encodeModelProto, GraphProto, ModelProto, Valu
 import { InspectRequest } from '../../src/shared/protocol';
 import { captureIO, randn } from '../fixtures/tiny-models';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-inspect-fb-'));
+const root = tempDir('ql-inspect-fb-');
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** A Conv whose weight expects 5 input channels on a 3-channel input: readable, but ONNX Runtime refuses to load it. */

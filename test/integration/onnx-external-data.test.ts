@@ -2,9 +2,9 @@
 // originals), sizes count the data file, sessions created from derived model bytes find the data in the model's
 // folder, and saving copies the data into the output's folder only (one file under the threshold), atomically.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { Graph } from '../../src/core/onnx/graph';
 import { externalRef } from '../../src/core/onnx/external-data';
@@ -15,7 +15,7 @@ import { zooEntry } from '../fixtures/zoo';
 import { randn } from '../fixtures/tiny-models';
 
 test('saved with external data, loaded lazily, run from derived bytes, re-saved into another folder', async () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-ext-'));
+  const root = tempDir('ql-ext-');
   try {
     const model = zooEntry('resnet18').build({ scale: 'tiny' }).model;
     const src = path.join(root, 'a', 'net.onnx');

@@ -1,9 +1,9 @@
 // The CLI on models with several integer inputs and fixed batch dims: `qat` trains, exports and compares with PTQ;
 // `analyze --synthetic` feeds a batch-4 model whole batches.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { runCli } from '../../src/cli/main';
@@ -15,7 +15,7 @@ function io() {
   return { out, err, io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t), progressStream: new PassThrough() } };
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qat-sig-'));
+const dir = tempDir('ql-qat-sig-');
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const save = (name: string) => { const f = path.join(dir, `${name}.onnx`); saveModelFile(f, zooEntry(name).build({ scale: 'tiny', seed: 4 }).model); return f; };
 

@@ -1,8 +1,8 @@
 // `quantlens qat`: fine-tunes an MNIST MLP from the command line, writes the QDQ model, recipe with scales and log.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
 import { runCli } from '../../src/cli/main';
@@ -18,7 +18,7 @@ function io() {
 }
 
 test('quantlens qat fine-tunes with a recipe and exports a QDQ model, learned scales and a training log', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qat-cli-'));
+  const dir = tempDir('ql-qat-cli-');
   const model = path.join(dir, 'mlp.onnx');
   saveModelFile(model, mnistMlp(1, 32));
   const recipe = path.join(dir, 'mlp.qrecipe.json');
@@ -42,7 +42,7 @@ test('quantlens qat fine-tunes with a recipe and exports a QDQ model, learned sc
 });
 
 test('quantlens qat with labels that do not fit the model exits with a bad-input error', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qat-cli-'));
+  const dir = tempDir('ql-qat-cli-');
   const model = path.join(dir, 'small.onnx');
   const m = mnistMlp(1, 16);
   // 5 classes only: MNIST labels 5..9 do not fit.

@@ -1,8 +1,8 @@
 // The QAT job: bad input (unsupported op, labels not matching the output, diverging LR), cancel and resume, reproducibility.
 import { before, test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { GraphBuilder } from '../../src/core/onnx/builder';
 import { DataType, ModelProto } from '../../src/core/onnx/proto';
@@ -17,7 +17,7 @@ import { predict } from '../../src/core/train/evaluate';
 let train: DigitSet;
 before(() => { train = loadMnistSplit(640, 0).train; });
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qat-'));
+const tmp = () => tempDir('ql-qat-');
 const weights = (m: ModelProto) => new Map((m.graph!.initializer ?? []).map((t) => [t.name!, toFloat32(tensorFromProto(t))]));
 const base = (): QatOptions => ({
   model: mnistMlp(3, 32), recipe: { defaults: { weights: 'int4/per-channel', activations: 'uint8' }, layers: {} },

@@ -4,9 +4,9 @@
 // clipping, relative scale updates and their min/max clamps (a ReLU6's activation scale is capped), with and without
 // micro-batches, and across a checkpoint.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { GraphBuilder } from '../../src/core/onnx/builder';
 import { DataType, ModelProto } from '../../src/core/onnx/proto';
@@ -78,7 +78,7 @@ for (const [name, optimizer] of optimizers) {
 }
 
 test('optimizer in its own session: a run resumed from a checkpoint ends as one run of all the steps', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-sepopt-'));
+  const dir = tempDir('ql-sepopt-');
   try {
     const checkpointPath = path.join(dir, 'ck.bin');
     const o = { optimizer: { kind: 'adam', weightDecay: 0.01 } as OptimizerSpec, schedule: { kind: 'constant' } as const };

@@ -1,5 +1,6 @@
 // Exported QDQ models run in ONNX Runtime give the same outputs as the core's fake-quant simulation.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -148,7 +149,7 @@ async function fidelity(model: ModelProto, plan: QuantPlan, input: number[], lab
   const ref = await runModel(model, f, 'disabled');
   const yFake = await runModel(fake, f, 'disabled');
   const yQdq = await runModel(qdq, f, 'disabled');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-qdq-'));
+  const tmp = tempDir('ql-qdq-');
   const optPath = path.join(tmp, 'opt.onnx');
   let yFused: Float32Array;
   let fusedOps: Map<string, number>;

@@ -1,8 +1,8 @@
 // Recipe language features through a real JSON-RPC connection to the engine process (no VS Code).
 import { after, before, describe, it } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import {
@@ -26,7 +26,7 @@ describe('engine process: recipe language features', () => {
   const versions = new Map<string, number>();
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-recipe-lsp-'));
+    dir = tempDir('ql-recipe-lsp-');
     engine = await startEngine({ initializationOptions: { memoryBudgetMB: 256 } });
     engine.connection.onNotification(PublishDiagnosticsNotification.type, (p) => {
       published.push(p);

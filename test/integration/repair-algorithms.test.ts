@@ -2,6 +2,7 @@
 // layer with one wide channel per-tensor-friendly, AdaRound and GPTQ lower the layer output error below round to
 // nearest on every layer, and the exported QDQ model runs exactly the repaired codes.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -120,7 +121,7 @@ test('equalization makes a layer with one wide channel per-tensor-friendly and k
 });
 
 test('quantize --algorithm: every layer repaired and reported; an unknown name is a usage error listing the names', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-repair-'));
+  const dir = tempDir('ql-repair-');
   try {
     const file = path.join(dir, 'cnn.onnx');
     fs.writeFileSync(file, encodeModelProto(cnn()));

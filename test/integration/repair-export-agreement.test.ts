@@ -2,9 +2,9 @@
 // measured: the analysis measures the chosen configuration with the weights export fits for it, and export calibrates
 // the activations on the float model as the analysis does. Checked through the engine and through the CLI's quantize.
 import { after, before, test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { startEngine, EngineClient } from '../../src/engine/client-for-tests';
 import { AnalyzeRequest, ExportRequest } from '../../src/shared/protocol';
@@ -16,7 +16,7 @@ import { writeScopedModel } from '../e2e/scoped-model';
 let engine: EngineClient;
 let dir: string;
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-repair-export-'));
+  dir = tempDir('ql-repair-export-');
   engine = await startEngine({ initializationOptions: { memoryBudgetMB: 256 } });
 });
 after(async () => {

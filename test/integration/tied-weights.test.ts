@@ -1,9 +1,9 @@
 // A GPT-style head tied to the token embedding (one initializer: Gather and Transpose -> MatMul): its parameters are
 // counted once, and the quantized export holds one int8 copy, dequantized once and transposed for the head.
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { quantizeModel } from '../../src/cli/commands/quantize';
 import { inspectModel } from '../../src/cli/commands/inspect';
@@ -12,7 +12,7 @@ import { DataType } from '../../src/core/onnx/proto';
 import { zooEntry } from '../fixtures/zoo';
 
 test('tied embedding and head: parameters counted once, one quantized tensor with two uses', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-tied-'));
+  const dir = tempDir('ql-tied-');
   try {
     const file = path.join(dir, 'gpt.onnx');
     saveModelFile(file, zooEntry('gpt').build({ scale: 'tiny' }).model);

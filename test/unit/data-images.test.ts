@@ -1,7 +1,7 @@
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
@@ -20,7 +20,7 @@ function writePng(file: string, w: number, h: number, px: (x: number, y: number)
   fs.writeFileSync(file, PNG.sync.write(png));
 }
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ql-img-'));
+const tmp = () => tempDir('ql-img-');
 
 test('PNG decodes to the pixels written', () => {
   const dir = tmp();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
+import { tempDir } from '../fixtures/temp-dir';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { encodeNpy } from '../../src/core/data/npy';
 import { openDataSource } from '../../src/core/data/open';
@@ -12,7 +12,7 @@ import { DataType, encodeTensorProto } from '../../src/core/onnx/proto';
 import { tensorToProto, Tensor } from '../../src/core/onnx/tensor-data';
 import { isQuantLensError } from '../../src/core/errors';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ql-data-'));
+const tmp = () => tempDir('ql-data-');
 const f32 = (dims: number[], f: (i: number) => number): Tensor => {
   const n = dims.reduce((a, b) => a * b, 1);
   return { type: DataType.FLOAT, dims, data: Float32Array.from({ length: n }, (_, i) => f(i)) };

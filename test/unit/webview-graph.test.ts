@@ -1,6 +1,7 @@
 // The graph view's model: scopes collapse a 1,033-node model to a readable drawing, dagre lays it out, search and
 // the metric colouring work; the engine's graph of a built model has one node per operator and shapes on edges.
 import assert from 'node:assert/strict';
+import { tempDir } from '../fixtures/temp-dir';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,7 +15,7 @@ import { edgeLabel, initialExpansion, ScopeIndex, scopeSegments, searchNodes, vi
 import { layoutGraph } from '../../webview/graph-layout';
 import { writeScopedModel } from '../e2e/scoped-model';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-graph-'));
+const dir = tempDir('ql-graph-');
 const file = path.join(dir, 'scoped.onnx');
 const built = writeScopedModel(file);
 const g = modelGraph(new Graph(loadModelFile(file), file), file);
