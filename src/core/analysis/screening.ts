@@ -473,8 +473,15 @@ function noiseOf(ctx: GradContext, x: string, s: ActivationSetting, f: NumberFor
   const b = ctx.b;
   if (s.kind === 'int') {
     const sc = b.constFloat(`${hint}_s`, [s.params.scale[0]], []);
-    // clamp(round(x/s) + z, qmin, qmax) - z = clamp(round(x/s), qmin - z, qmax - z): the zero point (an integer) folds into the bounds
     const zp = s.params.zeroPoint[0];
+    // 8-bit full ranges: QuantizeLinear → DequantizeLinear, the same values (MLAS divides, clamps the quotient to the
+    // bounds less the zero point, rounds half to even, and dequantizes (q − z)·s), in 2 ops with a 1-byte intermediate
+    const q8 = qdqType(s.params.qmin, s.params.qmax, zp);
+    if (q8 !== undefined) {
+      const z = b.initializer(`${hint}_z`, { type: q8, dims: [], data: q8 === DataType.INT8 ? Int8Array.of(zp) : Uint8Array.of(zp) });
+      return b.node('Sub', [b.node('DequantizeLinear', [b.node('QuantizeLinear', [x, sc, z]), sc, z]), x]);
+    }
+    // clamp(round(x/s) + z, qmin, qmax) - z = clamp(round(x/s), qmin - z, qmax - z): the zero point (an integer) folds into the bounds
     const lo = b.constFloat(`${hint}_lo`, [s.params.qmin - zp], []);
     const hi = b.constFloat(`${hint}_hi`, [s.params.qmax - zp], []);
     const magic = ctx.scalar(ROUND_MAGIC);
@@ -487,6 +494,14 @@ function noiseOf(ctx: GradContext, x: string, s: ActivationSetting, f: NumberFor
     if (to === undefined) return undefined;
     return b.node('Sub', [b.node('Cast', [b.node('Cast', [x], { to })], { to: DataType.FLOAT }), x]);
   }
+  return undefined;
+}
+
+/** The ONNX 8-bit type whose full range is [qmin, qmax] and holds the zero point, if any. */
+function qdqType(qmin: number, qmax: number, zp: number): DataType | undefined {
+  if (!Number.isInteger(zp) || zp < qmin || zp > qmax) return undefined;
+  if (qmin === -128 && qmax === 127) return DataType.INT8;
+  if (qmin === 0 && qmax === 255) return DataType.UINT8;
   return undefined;
 }
 
