@@ -49,3 +49,23 @@ test('the configurable model gives the float model\'s outputs bit for bit when l
     assert.deepEqual([...got], [...expected], 'the first layer\'s input quantized as fakeQuantize does');
   } finally { await cs.release(); await fs.release(); }
 });
+
+test('the configurable model leaves out the weights it feeds, and keeps a weight another node still reads', async () => {
+  const model = cnn();
+  const graph = new Graph(model);
+  const layers = await buildInventoryAsync(graph, backend, { stats: false });
+  const weighted = layers.filter((l) => l.weight);
+  assert.ok(weighted.length >= 2, 'the test model has weighted layers');
+  const names = (m: typeof model) => new Set((m.graph!.initializer ?? []).map((t) => t.name));
+  const fed = names(buildConfigurableModel(graph, weighted).model);
+  for (const l of weighted) assert.ok(!fed.has(l.weight!.tensor), `'${l.weight!.tensor}' is fed, not carried as an initializer`);
+  // configuring only the first layer: every other layer's weight stays in the model
+  const one = names(buildConfigurableModel(graph, weighted.slice(0, 1)).model);
+  assert.ok(!one.has(weighted[0].weight!.tensor));
+  for (const l of weighted.slice(1)) assert.ok(one.has(l.weight!.tensor), `'${l.weight!.tensor}' is still read by its own node`);
+  // a weight that another node reads too (here: an Identity of it made a graph output) is kept
+  const tied = { ...model, graph: { ...model.graph!, node: [...model.graph!.node!, { op_type: 'Identity', input: [weighted[0].weight!.tensor], output: ['w_copy'], name: 'w_copy', domain: '' }], output: [...model.graph!.output!, { name: 'w_copy', type: { tensor_type: { elem_type: DataType.FLOAT } } }] } };
+  const tg = new Graph(tied);
+  const kept = names(buildConfigurableModel(tg, weighted.map((l) => ({ ...l }))).model);
+  assert.ok(kept.has(weighted[0].weight!.tensor), 'the weight read by the Identity stays');
+});

@@ -18,6 +18,7 @@ import { DataType, ModelProto, NodeProto } from '../onnx/proto';
 import { Tensor } from '../onnx/tensor-data';
 import { QuantLayer } from '../onnx/layer';
 import { QuantParams } from '../quant/qparams';
+import { namesRead } from '../onnx/names-read';
 
 /** 1.5 · 2^23: adding and subtracting it rounds a float32 to the nearest integer, ties to even. */
 export const ROUND_MAGIC = 12582912;
@@ -93,12 +94,15 @@ export function buildConfigurableModel(graph: Graph, layers: readonly QuantLayer
     nodes.push({ ...n.proto, input: inputs });
   }
   const g = graph.model.graph!;
+  const read = namesRead(nodes, (g.output ?? []).map((o) => o.name ?? ''));
   const model: ModelProto = {
     ...graph.model,
     graph: {
       ...g,
       node: nodes,
-      initializer: g.initializer ?? [],
+      // the weights now fed as ql_w_* are left out (unless another node reads them): ViT-B/16's 344 MB were encoded,
+      // copied by ONNX Runtime and dropped there, for each session of this model
+      initializer: (g.initializer ?? []).filter((t) => read.has(t.name ?? '')),
       input: [...(g.input ?? []), ...extraInputs],
     },
   };

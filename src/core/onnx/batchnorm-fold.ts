@@ -2,6 +2,7 @@
 import { Graph, GraphNode, attr, attrFloat, attrInt } from './graph';
 import { DataType, GraphProto, ModelProto, NodeProto, TensorProto } from './proto';
 import { Tensor, tensorToProto } from './tensor-data';
+import { namesRead } from './names-read';
 
 /** What foldBatchNormDetailed did. */
 export interface BatchNormFoldResult {
@@ -68,15 +69,7 @@ export function foldBatchNormDetailed(model: ModelProto, file?: string): BatchNo
 
   const nodes: NodeProto[] = [];
   for (const n of graph.nodes) if (!removed.has(n)) nodes.push(replaced.get(n) ?? n.proto);
-  const used = new Set<string>(graph.outputs.map((o) => o.name));
-  const collect = (list: NodeProto[]) => {
-    for (const n of list) {
-      for (const i of n.input ?? []) used.add(i);
-      for (const a of n.attribute ?? []) { if (a.g) collectGraph(a.g); for (const g of a.graphs ?? []) collectGraph(g); }
-    }
-  };
-  const collectGraph = (g: GraphProto) => collect(g.node ?? []);
-  collect(nodes);
+  const used = namesRead(nodes, graph.outputs.map((o) => o.name));
   const dead = (t: string) => released.has(t) && !used.has(t);
   const produced = new Set(nodes.flatMap((n) => n.output ?? []));
   const g = model.graph!;

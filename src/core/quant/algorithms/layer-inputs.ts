@@ -14,6 +14,7 @@ import { toFloat32 } from '../../onnx/tensor-data';
 import { captureModel } from '../../data/collect-ranges';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
+import { createModelSession } from '../../runtime/fed-weights';
 import { Rng } from '../../train/random';
 
 /** What a layer's weight sees, summarised over the calibration rows. */
@@ -218,7 +219,8 @@ export async function gatherLayerInputs(model: ModelProto, graph: Graph, layers:
     if (l.kind === 'conv') geoms.set(l.name, convGeom(graph, l)!);
   }
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  const session = await backend.createSession(encodeModelProto(captureModel(model, fetched)), { optimization: 'basic', threads: 1, arena: false });
+  // big MatMul/Gemm weights fed from the model's buffers, not encoded (ViT-B/16: 344 MB copied twice for each fit)
+  const session = await createModelSession(backend, captureModel(model, fetched), { optimization: 'basic', threads: 1, arena: false });
   const gram = await gramProduct(backend, o.threads);
   let done = 0;
   try {
