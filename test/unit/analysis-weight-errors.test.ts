@@ -50,3 +50,20 @@ for (const [dims, axis] of [[[3, 1100], 1], [[1100, 3], 0], [[4, 5, 3, 3], 1], [
     assert.ok(new Set(want).size > 1, 'channels differ');
   });
 }
+
+test('weightErrors with a Fisher diagonal adds Σ G·(q − w)² in element order, and the same SQNRs', () => {
+  let s = 3;
+  const r = () => { s = (s * 1103515245 + 12345) >>> 0; return s / 2 ** 32 - 0.5; };
+  for (const [dims, axis] of [[[6, 5], 1], [[4, 3, 2, 2], 0], [[7], 0], [[], 0]] as [number[], number][]) {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const w = Float32Array.from({ length: n }, r), q = Float32Array.from(w, (v) => Math.fround(Math.round(v * 8) / 8));
+    const G = Float32Array.from({ length: n }, () => Math.abs(r()));
+    let e = 0;
+    for (let i = 0; i < n; i++) { const v = q[i] - w[i]; e += G[i] * v * v; }
+    const plain = weightErrors(w, q, dims, axis);
+    const withG = weightErrors(w, q, dims, axis, G);
+    assert.equal(withG.weighted, e, `dims [${dims}]`);
+    assert.deepEqual({ total: withG.total, channels: withG.channels }, plain);
+    assert.ok(!('weighted' in plain));
+  }
+});

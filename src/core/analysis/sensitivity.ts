@@ -99,29 +99,45 @@ function fakeQuantActivation(t: Tensor, setting: ActivationSetting, format: Numb
 export interface WeightErrors { total: number; channels: number[] }
 
 /** Weight SQNR over the tensor and per output channel. */
-export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number): WeightErrors {
+export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number): WeightErrors;
+/** The same, with Σ G·(q − w)² in element order as `weighted` (one pass over w, q and G). */
+export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number, G: Float32Array): WeightErrors & { weighted: number };
+export function weightErrors(w: Float32Array, q: Float32Array, dims: readonly number[], channelAxis: number, G?: Float32Array): WeightErrors & { weighted?: number } {
   if (!dims.length) {
     const acc = new ErrorAccumulator();
     acc.add(w, q);
-    return { total: acc.sqnrDb(), channels: [] };
+    const r = { total: acc.sqnrDb(), channels: [] };
+    return G ? { ...r, weighted: weightedSum(G, w, q, 0, w.length) } : r;
   }
   const { outer, extent, inner } = splitDims(dims, channelAxis);
   const sig = new Float64Array(extent);
   const noi = new Float64Array(extent);
   // the totals in element order, as ErrorAccumulator sums them (the same dB to the last bit)
-  let S = 0, N = 0;
+  let S = 0, N = 0, E = 0;
   if (inner === 1) {
-    for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++, i++) {
+    if (G) for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++, i++) {
+      const v = w[i]; const d = v - q[i]; const vv = v * v, dd = d * d;
+      sig[c] += vv; noi[c] += dd; S += vv; N += dd; E += G[i] * d * d;
+    } else for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++, i++) {
       const v = w[i]; const d = v - q[i]; const vv = v * v, dd = d * d;
       sig[c] += vv; noi[c] += dd; S += vv; N += dd;
     }
   } else for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
     let s = 0, n = 0;
+    const start = i;
     for (const end = i + inner; i < end; i++) { const v = w[i]; const d = v - q[i]; const vv = v * v, dd = d * d; s += vv; n += dd; S += vv; N += dd; }
+    if (G) E = weightedSum(G, w, q, start, i, E);
     sig[c] += s;
     noi[c] += n;
   }
-  return { total: sqnrFromEnergies(S, N), channels: Array.from(sig, (s, c) => round3(sqnrFromEnergies(s, noi[c]))) };
+  const r = { total: sqnrFromEnergies(S, N), channels: Array.from(sig, (s, c) => round3(sqnrFromEnergies(s, noi[c]))) };
+  return G ? { ...r, weighted: E } : r;
+}
+
+/** e + Σ G·(q − w)² over [start, end), in element order ((G·d)·d with d = w − q: the same value as with q − w). */
+function weightedSum(G: Float32Array, w: Float32Array, q: Float32Array, start: number, end: number, e = 0): number {
+  for (let i = start; i < end; i++) { const d = w[i] - q[i]; e += G[i] * d * d; }
+  return e;
 }
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;

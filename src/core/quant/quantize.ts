@@ -121,11 +121,12 @@ export function dequantize(q: ArrayLike<number>, dims: readonly number[], params
 /**
  * dequantize(quantize(x)): the float values an ONNX Runtime QDQ pair produces, computed as
  * clamp(round(x / s), qmin - zp, qmax - zp) * s (the same numbers: clamping to integer bounds commutes with rounding).
+ * `into` (at least x's length) receives the values instead of a new array.
  */
-export function fakeQuantize(x: Float32Array, dims: readonly number[], params: QuantParams): Float32Array {
+export function fakeQuantize(x: Float32Array, dims: readonly number[], params: QuantParams, into?: Float32Array): Float32Array {
   const n = x.length;
   checkLayout(dims, params, n);
-  const out = new Float32Array(n);
+  const out = into ? into.subarray(0, n) : new Float32Array(n);
   const { qmin, qmax, scale, zeroPoint } = params;
   walk(dims, params, n,
     (start, end, s) => fakeRun(x, out, start, end, scale[s], zeroPoint[s], qmin, qmax),
@@ -196,8 +197,9 @@ export function float8ToFloat(bits: number, format: 'float8e4m3fn' | 'float8e5m2
 /**
  * Quantizes a weight tensor in the given format: integer formats return their parameters (in the layout of
  * weightLayout(dims, ...): blocked convolution weights use the [O, I * prod(k)] view) and the fake-quantized values; float16/bfloat16/float8 return the rounded values; `float` returns `w` unchanged.
+ * `into` receives an integer format's fake values (a scratch buffer: no new array).
  */
-export function quantizeWeight(w: Float32Array, dims: readonly number[], format: NumberFormat, channelAxis: number, reductionAxis: number): { params?: QuantParams; fake: Float32Array } {
+export function quantizeWeight(w: Float32Array, dims: readonly number[], format: NumberFormat, channelAxis: number, reductionAxis: number, into?: Float32Array): { params?: QuantParams; fake: Float32Array } {
   switch (format.kind) {
     case 'float': return { fake: w };
     case 'float16': return { fake: fakeQuantizeFloat(w, 'float16') };
@@ -206,7 +208,7 @@ export function quantizeWeight(w: Float32Array, dims: readonly number[], format:
     case 'int': {
       const layout = weightLayout(dims, format, channelAxis, reductionAxis);
       const params = weightParams(w, layout.dims, format, layout.channelAxis, layout.reductionAxis);
-      return { params, fake: fakeQuantize(w, layout.dims, params) };
+      return { params, fake: fakeQuantize(w, layout.dims, params, into) };
     }
   }
 }
