@@ -55,12 +55,12 @@ async function main(): Promise<void> {
     },
   };
   let steps = 0;
-  await runQat({
+  const result = await runQat({
     model, recipe: { defaults: {}, layers: {} }, data: { inputs }, batchSize: 8, steps: Number(process.env.QL_STEPS ?? 2), lr: 1e-4, threads: 2,
     progressEvery: 1, calibrationSamples: 8, stepsPerRun: process.env.QL_STEPS_PER_RUN ? Number(process.env.QL_STEPS_PER_RUN) : undefined, backend,
     onProgress: () => { const t = performance.now(); log(`progress: step ${++steps}`, t, t); },
   });
-  console.log(`${name}: done in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  console.log(`${name}: done in ${((performance.now() - t0) / 1000).toFixed(2)} s; losses ${result.log.map((e) => e.loss).join(', ')}`);
 }
 
 void main();
