@@ -1,6 +1,6 @@
 // `npx tsx bench/qat-profile.ts` (under `flock /tmp/ql-bench.lock`): where a QAT step of a zoo model spends its time.
 // Runs QL_STEPS (default 4) steps of one model (QL_MODEL, default mobilenet_v2; batch 8, 224x224, 2 threads) with
-// ONNX Runtime profiling on the step session, then prints the node time of the last run grouped by op type, with the
+// ONNX Runtime profiling on the step session, then prints the node time of the last run (QL_PROFILE_RUN=k: run k) grouped by op type, with the
 // node count and the bytes each op type writes (bool masks write 1 byte a value, floats 4). QL_STEPS_PER_RUN=1 (the
 // default here) profiles the plain step graph.
 import * as fs from 'fs';
@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   const files = fs.readdirSync(dir).map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
   const events = JSON.parse(fs.readFileSync(files[0], 'utf8')) as TraceEvent[];
   const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
-  const last = runs[runs.length - 1];
+  // QL_PROFILE_RUN=k profiles run k (0 = the first run) instead of the last
+  const last = runs[process.env.QL_PROFILE_RUN !== undefined ? Number(process.env.QL_PROFILE_RUN) : runs.length - 1];
   const inLast = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= last.ts && e.ts <= last.ts + last.dur);
   const by = new Map<string, { us: number; n: number; bytes: number }>();
   for (const e of inLast) {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
     by.set(op, r);
   }
   const total = [...by.values()].reduce((a, r) => a + r.us, 0);
-  console.log(`${name}: runs ${runs.map((r) => (r.dur / 1000).toFixed(0)).join(', ')} ms; last run: nodes ${(total / 1000).toFixed(0)} ms in ${inLast.length} node runs`);
+  console.log(`${name}: runs ${runs.map((r) => (r.dur / 1000).toFixed(0)).join(', ')} ms; run ${runs.indexOf(last)}: nodes ${(total / 1000).toFixed(0)} ms in ${inLast.length} node runs`);
   for (const [op, r] of [...by].sort((a, b) => b[1].us - a[1].us).slice(0, 30)) {
     console.log(`${op.padEnd(22)} ${(r.us / 1000).toFixed(1).padStart(8)} ms ${((100 * r.us) / total).toFixed(1).padStart(5)}%  ${String(r.n).padStart(5)} nodes  ${(r.bytes / 1e6).toFixed(1).padStart(8)} MB out`);
   }

@@ -2,7 +2,8 @@
 // mobilenet_v2, resnet18, vit_b_16; batch 8, 224x224, 2 threads): time to the first step, step time divided by
 // one ONNX Runtime FP32 forward of the same batch, and peak RSS against a plain ORT session running that forward.
 // Each measurement runs in its own child process (peak RSS = the child's VmHWM), the models side by side in one run.
-// QL_MODELS=resnet18,... picks models; QL_STEPS (default 4) steps are timed.
+// QL_MODELS=resnet18,... picks models; QL_STEPS (default 4) steps are timed. The children run with the glibc malloc
+// setting the CLI and the engine use (`src/shared/malloc-env.ts`); QUANTLENS_MALLOC=system runs them without it.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { Graph } from '../src/core/onnx/graph';
@@ -13,6 +14,7 @@ import { feedRows, readAllSamples } from '../src/core/train/batches';
 import { prepareForTraining } from '../src/core/train/export';
 import { runQat } from '../src/core/train/qat';
 import { zooEntry } from '../test/fixtures/zoo';
+import { withMallocTuning } from '../src/shared/malloc-env';
 
 const BATCH = 8, THREADS = 2;
 const STEPS = Number(process.env.QL_STEPS ?? 4);
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
   for (const name of MODELS) {
     const run = (kind: string) => {
       try {
-        const out = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', kind, name], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        const out = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', kind, name], { encoding: 'utf8', maxBuffer: 1 << 20, env: withMallocTuning(process.env) });
         return JSON.parse(out.trim().split('\n').pop()!);
       } catch (e) {
         return { error: (e as Error).message.split('\n').slice(0, 3).join(' ') };
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
     rows.push(`| ${name} | ${s(q.firstStepMs)}, ${s(q.firstStepCpuMs)} | ${s(q.stepMs)} / ${s(f.forwardMs)} = ${(q.stepMs / f.forwardMs).toFixed(1)}x | ${s(q.stepCpuMs)} / ${s(f.forwardCpuMs)} = ${(q.stepCpuMs / f.forwardCpuMs).toFixed(1)}x | ${(q.peakMb / 1024).toFixed(2)} GB / ${(f.peakMb / 1024).toFixed(2)} GB = ${(q.peakMb / f.peakMb).toFixed(1)}x |`);
     console.error(rows[rows.length - 1]);
   }
-  console.log(`QAT at batch ${BATCH}, 224x224, ${THREADS} threads, ${STEPS} steps (W8 per-channel / A8, Adam, distillation; synthetic data). CPU time = all threads of the process (load-independent).`);
+  console.log(`QAT at batch ${BATCH}, 224x224, ${THREADS} threads, ${STEPS} steps (W8 per-channel / A8, Adam, distillation; synthetic data). CPU time = all threads of the process (load-independent). GLIBC_TUNABLES of the children: ${withMallocTuning(process.env).GLIBC_TUNABLES ?? '(none)'}.`);
   console.log(rows.join('\n'));
 }
 

@@ -1,6 +1,7 @@
 // Activation calibration fetches its tensors in groups of bounded size (QatOptions.calibrationFetchBytes, default
 // CALIBRATION_FETCH_BYTES), several runs of the same batch in the same session: the calibrated scales, and so the
-// training from them, are the same as with every tensor fetched at once.
+// training from them, are the same as with every tensor fetched at once. By default calibration fetches a ReduceMin and a
+// ReduceMax of each tensor instead: the same scales, losses and weights bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphBuilder } from '../../src/core/onnx/builder';
@@ -10,6 +11,11 @@ import { InferenceBackend } from '../../src/core/runtime/backend';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { Rng } from '../../src/core/train/random';
 import { fetchGroups, QatOptions, runQat } from '../../src/core/train/qat';
+import { Graph } from '../../src/core/onnx/graph';
+import { syntheticDataSource } from '../../src/core/data/synthetic';
+import { readAllSamples } from '../../src/core/train/batches';
+import { prepareForTraining } from '../../src/core/train/export';
+import { zooEntry } from '../fixtures/zoo';
 
 /** x [N, 16] -> MatMul [16, 32] + bias -> Relu -> MatMul [32, 10] + bias. */
 function mlp(): ModelProto {
@@ -63,8 +69,8 @@ test('fetchGroups: consecutive groups within the byte bound, scaled to the run b
 
 test('calibration fetched one tensor per run gives the same scales, losses and weights as all at once', async () => {
   const oneBackend = recordingBackend(), splitBackend = recordingBackend();
-  const one = await runQat(options({ backend: oneBackend }));
-  const split = await runQat(options({ backend: splitBackend, calibrationFetchBytes: 1 }));
+  const one = await runQat(options({ backend: oneBackend, calibrationReduce: false }));
+  const split = await runQat(options({ backend: splitBackend, calibrationReduce: false, calibrationFetchBytes: 1 }));
   // the calibration run fetched every activation at once in one case, one activation per run in the other
   const acts = one.specs.filter((s) => s.role === 'activation').map((s) => s.tensor);
   assert.ok(acts.length >= 2, `activations ${acts}`);
@@ -76,3 +82,26 @@ test('calibration fetched one tensor per run gives the same scales, losses and w
   const a = values(one.model), b = values(split.model);
   for (const [k, v] of a) assert.deepEqual(b.get(k), v, `tensor ${k}`);
 });
+
+async function zooOptions(name: string): Promise<QatOptions> {
+  const model = prepareForTraining(zooEntry(name).build({ scale: 'tiny', seed: 4 }).model);
+  const inputs = (await readAllSamples(syntheticDataSource(new Graph(model).inputs, { samples: 12 }))).inputs;
+  return { model, recipe: { defaults: { weights: 'int8/per-channel', activations: 'uint8' }, layers: {} }, data: { inputs }, batchSize: 4, steps: 2, lr: 1e-3, seed: 1, progressEvery: 1, calibrationSamples: 12 };
+}
+
+for (const [name, make] of [['mlp', async () => options({})], ['mobilenet_v2', () => zooOptions('mobilenet_v2')], ['resnet18', () => zooOptions('resnet18')], ['vit_b_16', () => zooOptions('vit_b_16')]] as const) {
+  test(`calibration by ReduceMin/ReduceMax gives the same scales, losses and weights as fetching the activations (${name})`, async () => {
+    const reduceBackend = recordingBackend();
+    const o = await make();
+    const reduced = await runQat({ ...o, backend: reduceBackend });
+    const fetched = await runQat({ ...o, calibrationReduce: false });
+    const acts = reduced.specs.filter((s) => s.role === 'activation').map((s) => s.tensor);
+    assert.ok(acts.length >= 2, `activations ${acts}`);
+    assert.ok(!reduceBackend.fetches.some((f) => acts.some((t) => f.includes(t))), 'no activation fetched');
+    reduced.specs.forEach((s, k) => assert.deepEqual(fetched.specs[k].scale, s.scale, `scale of ${s.tensor}`));
+    reduced.specs.forEach((s, k) => assert.deepEqual(fetched.specs[k].zeroPoint, s.zeroPoint, `zero point of ${s.tensor}`));
+    assert.deepEqual(fetched.log.map((e) => e.loss), reduced.log.map((e) => e.loss), 'losses');
+    const a = values(reduced.model), b = values(fetched.model);
+    for (const [k, v] of a) assert.deepEqual(b.get(k), v, `tensor ${k}`);
+  });
+}

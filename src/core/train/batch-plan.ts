@@ -16,6 +16,8 @@ export interface BatchOptions {
   batchSize?: number;
   microBatch?: number;
   activationBudgetBytes?: number;
+  /** ONNX Runtime threads of the probe runs (default 1). */
+  threads?: number;
 }
 
 /** Samples per step, per forward/backward pass, and the shapes of every tensor at the pass's batch size. */
@@ -49,16 +51,16 @@ export async function planBatches(o: BatchOptions, graph: Graph, samples: Sample
     if (n < fixed) throw new QuantLensError('train-data-count', `the model takes batches of exactly ${fixed} samples (its first input dim is fixed) but the data has only ${n}`, file);
     if (o.microBatch !== undefined && o.microBatch !== fixed) throw new QuantLensError('train-batch', `the model's batch dim is fixed at ${fixed}; a micro-batch of ${o.microBatch} cannot be fed`, file);
     batch = Math.max(fixed, Math.floor(batch / fixed) * fixed);
-    return { batch, micro: fixed, probe: await probeModel(backend, o.model, rows(fixed)) };
+    return { batch, micro: fixed, probe: await probeModel(backend, o.model, rows(fixed), false, o.threads) };
   }
   if (o.microBatch !== undefined) {
     if (!(Number.isInteger(o.microBatch) && o.microBatch > 0 && batch % o.microBatch === 0)) throw new QuantLensError('train-batch', `the micro-batch (${o.microBatch}) must divide the batch size (${batch})`, file);
-    return { batch, micro: o.microBatch, probe: await probeModel(backend, o.model, rows(o.microBatch)) };
+    return { batch, micro: o.microBatch, probe: await probeModel(backend, o.model, rows(o.microBatch), false, o.threads) };
   }
-  const one = await probeModel(backend, o.model, rows(1));
+  const one = await probeModel(backend, o.model, rows(1), false, o.threads);
   const perSample = 2 * activationBytes(graph, one);
   const budget = o.activationBudgetBytes ?? DEFAULT_ACTIVATION_BUDGET;
   let micro = 1;
   for (let d = batch; d >= 1; d--) if (batch % d === 0 && d * perSample <= budget) { micro = d; break; }
-  return { batch, micro, probe: micro === 1 ? one : await probeModel(backend, o.model, rows(micro)) };
+  return { batch, micro, probe: micro === 1 ? one : await probeModel(backend, o.model, rows(micro), false, o.threads) };
 }

@@ -1,10 +1,9 @@
 /** The QAT job: builds the training step, runs it batch by batch in ONNX Runtime, reports progress, checkpoints, cancels. */
-import { groupBySize } from '../runtime/fetch-groups';
 import { QuantLensError } from '../errors';
 import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
 import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
-import { sizeOf, Tensor, TensorArray, toFloat32 } from '../onnx/tensor-data';
+import { sizeOf, Tensor, TensorArray } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
 import { Recipe } from '../../shared/recipe';
@@ -13,18 +12,19 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { FakeQuantSpec } from './fake-quant';
 import { LossSpec } from './losses';
 import { LrSchedule, learningRate, OPT_INPUTS, OptimizerSpec } from './optimizer';
-import { constFloat, initActivationScale, PlanLayer, planFromRecipe, trainableTensors } from './quant-plan';
-import { initWeightScales } from './weight-init';
+import { constFloat, PlanLayer, planFromRecipe, trainableTensors } from './quant-plan';
+import { calibrate } from './calibration';
 import { Rng } from './random';
 import { buildTrainStep, withParams } from './train-step';
 import { loopTrainStep } from './loop';
 import { prepareForTraining } from './export';
 import { accuracy, predict } from './evaluate';
-import { argmaxRows, checkSamples, feedRows, fixedBatch, gatherRows, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
+import { argmaxRows, checkSamples, fixedBatch, gatherRows, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
 import { planBatches } from './batch-plan';
 import { chooseTrainScope } from './train-scope';
 import { SEPARATE_OPTIMIZER_VALUES, SplitOptimizer } from './split-optimizer';
 
+export { CALIBRATION_FETCH_BYTES, fetchGroups } from './calibration';
 export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
 export type { SampleSet } from './batches';
 
@@ -63,6 +63,8 @@ export interface QatOptions {
   calibrationSamples?: number;
   /** Bytes of activations one calibration run fetches at most (default CALIBRATION_FETCH_BYTES; small in tests). */
   calibrationFetchBytes?: number;
+  /** Activation ranges from ReduceMin/ReduceMax in the calibration graph (default true); false fetches the activations (the same ranges, slower). */
+  calibrationReduce?: boolean;
   seed?: number;
   onProgress?: (p: TrainingProgress) => void;
   /** Report every this many steps (default 20). */
@@ -111,16 +113,6 @@ export interface QatOptions {
   fuseClipMask?: boolean;
   backend?: InferenceBackend;
 }
-
-/** Tensors from this size on are released right after scale initialisation reads them (collectGarbage). */
-const BIG_TENSOR_BYTES = 64 << 20;
-
-/**
- * Bytes of activations one calibration run fetches at most: more are fetched by several runs of the same batch in the
- * same session (the same values), as ORT's outputs and their JavaScript copies coexist until a run returns. ViT-B/16,
- * 16 samples, 1.13 GB of activations in one run: the qat command's peak RSS (4.09 GiB) was this run.
- */
-export const CALIBRATION_FETCH_BYTES = 384 << 20;
 
 /** Trained values from which the step session runs without ONNX Runtime's memory arena (see QatOptions.arena). */
 export const ARENA_MAX_PARAMS = 50_000_000;
@@ -401,58 +393,4 @@ async function evaluateNow(model: ModelProto, data: QatData, values: Map<string,
 
 function scalar(v: number): Tensor {
   return { type: DataType.FLOAT, dims: [], data: Float32Array.of(v) };
-}
-
-/** Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model. */
-async function calibrate(o: QatOptions, graph: Graph, specs: FakeQuantSpec[], samples: SampleSet, backend: InferenceBackend, threads: number, shapes: Map<string, number[]>, shapesBatch: number): Promise<void> {
-  for (const s of specs) {
-    if (s.role !== 'weight') continue;
-    const p = graph.initializers.get(s.tensor) ?? graph.constantNodes.get(s.tensor)!;
-    const dims = (p.dims ?? []).map(Number);
-    initWeightScales(s, constFloat(graph, s.tensor), dims, o.weightInit ?? 'mse');
-    // a weight-sized read and its sorted copy, freed before the next one (they add up to gigabytes on big models); the
-    // read is held by a WeakRef cache, which keeps it alive until the current job ends, hence the tick first
-    if (4 * sizeOf(dims) >= BIG_TENSOR_BYTES) { await new Promise((r) => setImmediate(r)); collectGarbage(); }
-  }
-  const acts = specs.filter((s) => s.role === 'activation');
-  if (!acts.length) return;
-  // the weight reads above (each under BIG_TENSOR_BYTES, ViT-B/16's 330 MB in all) are garbage before the runs
-  await new Promise((r) => setImmediate(r));
-  collectGarbage();
-  const total = sampleCount(samples);
-  const n = Math.min(o.calibrationSamples ?? 512, total);
-  const fixed = fixedBatch(graph.inputs, '<model>');
-  const g = o.model.graph!;
-  const names = [...new Set(acts.map((s) => s.tensor))];
-  const m: ModelProto = { ...o.model, graph: { ...g, output: [...(g.output ?? []), ...names.filter((t) => !(g.output ?? []).some((x) => x.name === t)).map((name) => ({ name }))] } };
-  const session = await backend.createSession(encodeModelProto(m), { threads });
-  const lo = new Map<string, number>(), hi = new Map<string, number>();
-  try {
-    const step = fixed ?? 64;
-    for (let s = 0; s < n; s += step) {
-      // A fixed-batch model gets whole batches (the last one repeats samples: min and max do not change).
-      const idx = Array.from({ length: fixed ?? Math.min(step, n - s) }, (_, i) => Math.min(s + i, total - 1));
-      const feeds = feedRows(samples, idx);
-      for (const group of fetchGroups(names, shapes, idx.length / shapesBatch, o.calibrationFetchBytes ?? CALIBRATION_FETCH_BYTES)) {
-        const r = await session.run(feeds, group);
-        for (const t of group) {
-          const d = toFloat32(r[t]);
-          let a = lo.get(t) ?? Infinity, b = hi.get(t) ?? -Infinity;
-          for (let i = 0; i < d.length; i++) { if (d[i] < a) a = d[i]; if (d[i] > b) b = d[i]; }
-          lo.set(t, a); hi.set(t, b);
-        }
-      }
-    }
-  } finally {
-    await session.release();
-  }
-  for (const s of acts) initActivationScale(s, lo.get(s.tensor)!, hi.get(s.tensor)!);
-}
-
-/**
- * `names` in consecutive groups of at most `maxBytes` each (float sizes from `shapes`, times `scale`: the run's
- * batch over the shapes' batch); a tensor larger than that is a group of its own, one of unknown shape counts 0.
- */
-export function fetchGroups(names: string[], shapes: Map<string, number[]>, scale: number, maxBytes: number): string[][] {
-  return groupBySize(names, (t) => { const dims = shapes.get(t); return dims ? 4 * sizeOf(dims) * scale : 0; }, maxBytes);
 }
