@@ -219,8 +219,9 @@ export async function gatherLayerInputs(model: ModelProto, graph: Graph, layers:
     if (l.kind === 'conv') geoms.set(l.name, convGeom(graph, l)!);
   }
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  // big MatMul/Gemm weights fed from the model's buffers, not encoded (ViT-B/16: 344 MB copied twice for each fit)
-  const session = await createModelSession(backend, captureModel(model, fetched), { optimization: 'basic', threads: 1, arena: false });
+  // big MatMul/Gemm weights fed from the model's buffers, not encoded (ViT-B/16: 344 MB copied twice for each fit); on
+  // the run's threads (it was one: ViT-B/16's float run took twice as long; the values do not depend on it)
+  const session = await createModelSession(backend, captureModel(model, fetched), { optimization: 'basic', threads: o.threads, arena: false });
   const gram = await gramProduct(backend, o.threads);
   let done = 0;
   try {

@@ -11,6 +11,7 @@ import { Graph } from '../../onnx/graph';
 import { QuantLayer } from '../../onnx/layer';
 import { GraphBuilder } from '../../onnx/builder';
 import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
+import { createModelSession } from '../../runtime/fed-weights';
 import { Tensor, toFloat32 } from '../../onnx/tensor-data';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
@@ -131,7 +132,7 @@ export async function gatherPairedInputs(floatModel: ModelProto, quantModel: Mod
 /** A session of the model's prefix that computes `tensors`, as a QuantizedRun. */
 async function prefixRun(model: ModelProto, tensors: string[], backend: InferenceBackend, threads?: number): Promise<QuantizedRun> {
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  const s = await backend.createSession(encodeModelProto(upTo(model, tensors)), { optimization: 'basic', threads, arena: false });
+  const s = await createModelSession(backend, upTo(model, tensors), { optimization: 'basic', threads, arena: false });
   return { run: (_b, feeds) => s.run(feeds, tensors), release: () => s.release() };
 }
 
@@ -146,7 +147,7 @@ export async function gatherFloatValues(floatModel: ModelProto, tensors: readonl
   const out: Record<string, Tensor>[] = [];
   let bytes = 0;
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  const fs = await backend.createSession(encodeModelProto(upTo(floatModel, tensors)), { optimization: 'basic', threads: o.threads, arena: false });
+  const fs = await createModelSession(backend, upTo(floatModel, tensors), { optimization: 'basic', threads: o.threads, arena: false });
   try {
     for await (const batch of data.batches(o.batchSize ?? 8)) {
       o.check?.();

@@ -7,7 +7,8 @@
  * about one pass from the first round's layers to the last one's, instead of one prefix pass each.
  */
 import { Graph, GraphNode } from '../../onnx/graph';
-import { encodeModelProto, ModelProto, ValueInfoProto } from '../../onnx/proto';
+import { ModelProto, ValueInfoProto } from '../../onnx/proto';
+import { createModelSession } from '../../runtime/fed-weights';
 import { Tensor } from '../../onnx/tensor-data';
 import { InferenceBackend } from '../../runtime/backend';
 
@@ -68,7 +69,7 @@ export class RoundRuns {
     const keep = [...produced].filter((t) => this.readLater(r, t, graph));
     const outputs = [...new Set([...computed, ...keep])];
     // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-    const session = outputs.length ? await backend.createSession(encodeModelProto(subgraph(model, graph, nodes, fed, this.kept, outputs)), { optimization: 'basic', threads: o.threads, arena: false }) : undefined;
+    const session = outputs.length ? await createModelSession(backend, subgraph(model, graph, nodes, fed, this.kept, outputs), { optimization: 'basic', threads: o.threads, arena: false }) : undefined;
     const pending = new Map<string, Tensor[]>(keep.map((t) => [t, []]));
     let pendingBytes = 0;
     let over = false;
