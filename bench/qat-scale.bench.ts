@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   for (const name of MODELS) {
     const run = (kind: string) => {
       try {
-        const out = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', kind, name], { encoding: 'utf8', maxBuffer: 1 << 20, env: withMallocTuning(process.env) });
+        const out = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', kind, name], { encoding: 'utf8', maxBuffer: 1 << 20, env: withMallocTuning(process.env, process.platform, { hugePages: kind === 'qat' }) });
         return JSON.parse(out.trim().split('\n').pop()!);
       } catch (e) {
         return { error: (e as Error).message.split('\n').slice(0, 3).join(' ') };
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     rows.push(`| ${name} | ${s(q.firstStepMs)}, ${s(q.firstStepCpuMs)} | ${s(q.stepMs)} / ${s(f.forwardMs)} = ${(q.stepMs / f.forwardMs).toFixed(1)}x | ${s(q.stepCpuMs)} / ${s(f.forwardCpuMs)} = ${(q.stepCpuMs / f.forwardCpuMs).toFixed(1)}x | ${(q.peakMb / 1024).toFixed(2)} GB / ${(f.peakMb / 1024).toFixed(2)} GB = ${(q.peakMb / f.peakMb).toFixed(1)}x |`);
     console.error(rows[rows.length - 1]);
   }
-  console.log(`QAT at batch ${BATCH}, 224x224, ${THREADS} threads, ${STEPS} steps (W8 per-channel / A8, Adam, distillation; synthetic data). CPU time = all threads of the process (load-independent). GLIBC_TUNABLES of the children: ${withMallocTuning(process.env).GLIBC_TUNABLES ?? '(none)'}.`);
+  console.log(`QAT at batch ${BATCH}, 224x224, ${THREADS} threads, ${STEPS} steps (W8 per-channel / A8, Adam, distillation; synthetic data). CPU time = all threads of the process (load-independent). GLIBC_TUNABLES of the QAT child (as the \`qat\` command): ${withMallocTuning(process.env, process.platform, { hugePages: true }).GLIBC_TUNABLES ?? '(none)'}; of the ORT child: ${withMallocTuning(process.env).GLIBC_TUNABLES ?? '(none)'}.`);
   console.log(rows.join('\n'));
 }
 

@@ -72,7 +72,8 @@ export function runCliProcess(argv: string[]): void {
     runCli(argv).then((code) => { process.exitCode = code; });
     return;
   }
-  const env = { ...withMallocTuning(process.env), QUANTLENS_CLI_PARENT: String(process.pid) };
+  // `qat` adds transparent huge pages: its step session's first run touches about a GB of fresh memory (see malloc-env.ts)
+  const env = { ...withMallocTuning(process.env, process.platform, { hugePages: argv[0] === 'qat' }), QUANTLENS_CLI_PARENT: String(process.pid) };
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: 'inherit', env });
   // Ctrl-C reaches the child from the terminal itself (a QAT run stops after its step): passing it on would be a second one
   const onInt = () => {};

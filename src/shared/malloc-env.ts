@@ -6,8 +6,10 @@
  * arena (lower peaks), so every large tensor of every run is such a block; on a 2-core VM a fresh MB costs about 3 ms.
  * Measured (`analyze` of a ResNet-50 replica, 16 samples, interleaved runs): 41.3, 41.5 s -> 31.2-33.2 s, peak RSS
  * 993-1034 MB -> 994-1124 MB. Transparent huge pages (`glibc.malloc.hugetlb=1`) were as fast but raised the peak to
- * 1.4 GB in some runs. Elsewhere (other C libraries, other systems) the variable is ignored. A user's own
- * `glibc.malloc.mmap_max` or `trim_threshold` is kept; `QUANTLENS_MALLOC=system` leaves the environment as it is.
+ * 1.4 GB in some runs, so only the `qat` command takes them (`hugePages`): a QAT step session's first run touches its
+ * whole working set for the first time (mobilenet_v2 at batch 8: about 1 GB, 2.2-2.6 s against 0.45 s for later runs).
+ * Elsewhere (other C libraries, other systems) the variable is ignored. A user's own `glibc.malloc.mmap_max`,
+ * `trim_threshold` or `hugetlb` is kept; `QUANTLENS_MALLOC=system` leaves the environment as it is.
  */
 
 /** The tunables added to GLIBC_TUNABLES. */
@@ -18,9 +20,13 @@ export function mallocSettled(env: Readonly<Record<string, string | undefined>>,
   return platform !== 'linux' || env.QUANTLENS_MALLOC === 'system' || /glibc\.malloc\.(mmap_max|trim_threshold)=/.test(env.GLIBC_TUNABLES ?? '');
 }
 
-/** `env` with MALLOC_TUNABLES appended to GLIBC_TUNABLES (a copy, unchanged when mallocSettled). */
-export function withMallocTuning(env: Readonly<Record<string, string | undefined>>, platform: string = process.platform): Record<string, string | undefined> {
+/** Transparent huge pages for malloc's heap (the `qat` command's addition). */
+export const HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1';
+
+/** `env` with MALLOC_TUNABLES (and with `hugePages`, HUGE_PAGES_TUNABLE) appended to GLIBC_TUNABLES (a copy, unchanged when mallocSettled). */
+export function withMallocTuning(env: Readonly<Record<string, string | undefined>>, platform: string = process.platform, o: { hugePages?: boolean } = {}): Record<string, string | undefined> {
   if (mallocSettled(env, platform)) return { ...env };
   const tunables = env.GLIBC_TUNABLES;
-  return { ...env, GLIBC_TUNABLES: tunables ? `${tunables}:${MALLOC_TUNABLES}` : MALLOC_TUNABLES };
+  const added = o.hugePages && !/glibc\.malloc\.hugetlb=/.test(tunables ?? '') ? `${MALLOC_TUNABLES}:${HUGE_PAGES_TUNABLE}` : MALLOC_TUNABLES;
+  return { ...env, GLIBC_TUNABLES: tunables ? `${tunables}:${added}` : added };
 }

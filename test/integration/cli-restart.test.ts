@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { MALLOC_TUNABLES, mallocSettled, withMallocTuning } from '../../src/shared/malloc-env';
+import { HUGE_PAGES_TUNABLE, MALLOC_TUNABLES, mallocSettled, withMallocTuning } from '../../src/shared/malloc-env';
 import { saveModelFile } from '../../src/core/onnx/model-file';
 import { mnistCnn } from '../../src/core/train/examples';
 import { ensureBuilt } from '../fixtures/cli-spawn';
@@ -26,6 +26,10 @@ test('withMallocTuning: added on Linux, kept when the user set it, left out on o
   assert.equal(withMallocTuning({}, 'darwin').GLIBC_TUNABLES, undefined);
   assert.equal(withMallocTuning({ QUANTLENS_MALLOC: 'system' }, 'linux').GLIBC_TUNABLES, undefined);
   assert.ok(mallocSettled(withMallocTuning({}, 'linux'), 'linux'), 'the restarted process does not restart again');
+  // the qat command's huge pages: added, unless the user chose
+  assert.equal(withMallocTuning({}, 'linux', { hugePages: true }).GLIBC_TUNABLES, `${MALLOC_TUNABLES}:${HUGE_PAGES_TUNABLE}`);
+  assert.equal(withMallocTuning({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, 'linux', { hugePages: true }).GLIBC_TUNABLES, `glibc.malloc.hugetlb=0:${MALLOC_TUNABLES}`);
+  assert.equal(withMallocTuning({}, 'darwin', { hugePages: true }).GLIBC_TUNABLES, undefined);
 });
 
 test('the quantlens command restarts with the settings and passes exit codes, output, SIGTERM and its own death on', { skip: process.platform !== 'linux', timeout: 120_000 }, async () => {
@@ -47,11 +51,21 @@ test('the quantlens command restarts with the settings and passes exit codes, ou
     const a = long();
     const aExit = new Promise<number | null>((r) => a.on('exit', (code) => r(code)));
     const ac = await started(a);
-    assert.match(fs.readFileSync(`/proc/${ac}/environ`, 'latin1'), /glibc\.malloc\.mmap_max=0/);
+    const acEnv = fs.readFileSync(`/proc/${ac}/environ`, 'latin1');
+    assert.match(acEnv, /glibc\.malloc\.mmap_max=0/);
+    assert.doesNotMatch(acEnv, /glibc\.malloc\.hugetlb/, 'analyze runs without huge pages');
     await sleep(500);
     a.kill('SIGTERM');
     assert.equal(await aExit, 143);
     assert.equal(alive(ac), false);
+    // the qat command restarts with huge pages too
+    const q = spawn(process.execPath, [BIN, 'qat', model, '--data', 'mnist', '--samples', '2000', '--steps', '100000', '-o', path.join(dir, 'q.onnx')], { cwd: ROOT, env: env(), stdio: 'ignore' });
+    const qExit = new Promise<void>((r) => q.on('exit', () => r()));
+    const qc = await started(q);
+    // (glibc rewrites the variable in place as it reads it: its separators show as NULs in /proc/<pid>/environ)
+    assert.match(fs.readFileSync(`/proc/${qc}/environ`, 'latin1'), /glibc\.malloc\.mmap_max=0[:\0]glibc\.malloc\.trim_threshold=268435456[:\0]glibc\.malloc\.hugetlb=1/);
+    q.kill('SIGTERM');
+    await qExit;
     // SIGKILL to the parent: the child ends by itself
     const b = long();
     const bExit = new Promise<void>((r) => b.on('exit', () => r()));
