@@ -125,6 +125,8 @@ export interface AnalyzeParams extends WorkDoneProgressParams, PartialResultPara
   measure?: 'all' | 'decisive';
   /** All-but-one runs (default: only on models of at most 30 layers). */
   allButOne?: boolean;
+  /** Samples the first-order screening reads, the first ones (default 64). */
+  screeningSamples?: number;
   /** ONNX Runtime execution providers (default cpu), e.g. ['cuda']. */
   executionProviders?: string[];
   /** Also write these files (the report JSON is rewritten after each step while the analysis runs, with `partial` set). */

@@ -111,6 +111,7 @@ export const RequestParamsSchemas = {
     target: TargetSchema.optional(), reportPath: PathSchema.optional(), htmlPath: PathSchema.optional(), recipeOut: PathSchema.optional(),
     measure: z.enum(['all', 'decisive'], { error: (i) => `expected 'decisive' or 'all', got ${JSON.stringify(i.input)}` }).optional(),
     allButOne: z.boolean({ error: (i) => `expected true or false, got ${typeName(i.input)}` }).optional(),
+    screeningSamples: z.number({ error: (i) => `expected a number of samples, got ${typeName(i.input)}` }).int('expected a whole number of samples').positive('expected at least 1 sample').optional(),
     executionProviders: z.array(z.string(), { error: (i) => `expected an array of execution provider names, got ${typeName(i.input)}` }).max(8).optional(),
   }),
   'quant/evaluate': paramsObject({ ...progress, model: PathSchema, recipe: RecipeParamSchema, data: DataSpecSchema.optional() }),

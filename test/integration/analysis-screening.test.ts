@@ -88,3 +88,23 @@ test('a layer upstream of an op without a gradient rule is not screened but meas
   assert.ok(r.layers.find((l) => l.name === 'fc')!.formats['w8-pt'].estimate !== undefined);
   assert.ok(r.warnings.some((w) => /screening could not reach 1 layer/.test(w)), r.warnings.join('\n'));
 });
+
+test('the screening reads the first screeningSamples samples only, and says so; its estimates stay close to a full screening', async () => {
+  const model = wideChannelNet();
+  const data = () => arraySource('x', [4, 8, 8], normalData(32, 256, 11));
+  const formats = ['w8-pt', 'w8-pc', 'a8'];
+  const part = await analyzeModel({ modelPath: 'wide.onnx', model, data: data(), formats, allButOne: false, measure: 'all', screeningSamples: 8 });
+  const full = await analyzeModel({ modelPath: 'wide.onnx', model, data: data(), formats, allButOne: false, measure: 'all', screeningSamples: 32 });
+  assert.equal(part.method?.screenedSamples, 8);
+  assert.equal(full.method?.screenedSamples, 32);
+  assert.equal(part.data.samples, 32, 'the rest of the analysis reads every sample');
+  let differ = 0;
+  for (const l of full.layers) for (const [id, f] of Object.entries(l.formats)) {
+    const p = part.layers.find((x) => x.name === l.name)!.formats[id];
+    assert.deepEqual(p.isolated, f.isolated, 'measured on all samples either way');
+    assert.ok(Math.abs(p.estimate! - f.estimate!) < 3, `${l.name}/${id}: ${p.estimate} vs ${f.estimate} dB`);
+    if (p.estimate !== f.estimate) differ++;
+  }
+  assert.ok(differ > 0, 'the estimates come from fewer samples');
+  assert.equal(lowest(part, 'w8-pt', 'estimate'), lowest(full, 'w8-pt', 'estimate'));
+});

@@ -36,6 +36,7 @@ export interface AnalyzeCliOptions extends DataFlags {
   threads?: number;
   memory?: number;
   measure?: 'all' | 'decisive';
+  screeningSamples?: number;
   executionProvider?: string;
   /** False with --no-resume: no resumable state is read or written. */
   resume?: boolean;
@@ -65,6 +66,7 @@ export async function analyzeForCli(file: string, o: AnalyzeCliOptions, io?: Cli
     base: o.base, higher: o.higher,
     allButOne: o.allButOne,
     measure: o.measure,
+    screeningSamples: o.screeningSamples,
     batchSize: o.batchSize, threads: o.threads,
     executionProviders: o.executionProvider ? o.executionProvider.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     repair: o.repair === false ? false : o.repair ? repairList(o.repair) : undefined,
@@ -110,7 +112,7 @@ export function sqnrText(measured?: number, estimate?: number): string {
 export function summarizeReport(r: AnalysisReport, top = 10): string {
   const lines: string[] = [];
   lines.push(`${r.model.layerCount} layers, ${r.data.samples} ${r.data.synthetic ? 'synthetic' : 'real'} samples, ${(r.timings.totalMs / 1000).toFixed(1)} s`);
-  if (r.method) lines.push(`Measured exactly: ${r.method.measuredLayers} of ${r.model.layerCount} layers (${r.method.measure === 'all' ? '--measure all' : 'the decisive ones; the others are first-order estimates, marked "(est.)"'})${r.method.unscreenedLayers ? `; ${r.method.unscreenedLayers} could not be screened and were measured` : ''}.`);
+  if (r.method) lines.push(`Measured exactly: ${r.method.measuredLayers} of ${r.model.layerCount} layers (${r.method.measure === 'all' ? '--measure all' : `the decisive ones; the others are first-order estimates, marked "(est.)", screened on ${r.method.screenedSamples} of ${r.data.samples} samples`})${r.method.unscreenedLayers ? `; ${r.method.unscreenedLayers} could not be screened and were measured` : ''}.`);
   lines.push('', 'Every layer quantized:');
   lines.push(formatTable(['format', 'SQNR dB', 'top-1 agree', 'accuracy'], r.formats.map((f) => {
     const m = r.allQuantized[f.id];
@@ -177,6 +179,7 @@ export function registerAnalyze(program: Command, io: CliIO): void {
     .option('--all-but-one', 'run all-but-one (one full-model pass per layer; default only on models of at most 30 layers)')
     .option('--no-all-but-one', 'skip the all-but-one runs')
     .option('--measure <which>', 'decisive (default): estimate every layer x format by first-order screening and measure exactly only where it decides; all: measure every layer x format', measureArg)
+    .option('--screening-samples <n>', 'samples the first-order screening reads (the first ones; default 64): one forward + backward run each', positiveInt)
     .option('--execution-provider <names>', 'ONNX Runtime execution providers, comma-separated (cpu, cuda, tensorrt, ...; default cpu)')
     .option('--no-resume', 'do not resume an interrupted run of the same analysis (state in ~/.cache/quantlens/analysis)')
     .option('--batch-size <n>', 'samples per run (default 8)', positiveInt)

@@ -75,6 +75,12 @@ export interface AnalyzeOptions {
   /** Samples per screening forward + backward run (default 1, or the model's fixed batch). */
   screeningBatchSize?: number;
   /**
+   * The screening reads the data's first samples only, at most this many (default SCREENING_SAMPLES): its cost is a
+   * forward + backward run per sample (ViT-B/16: about 4 forwards), and the estimates only rank; what they decide is
+   * measured on all the samples. The report says how many were screened (`method.screenedSamples`).
+   */
+  screeningSamples?: number;
+  /**
    * Repair algorithms tried on every layer at the base weight format (the recommendation's base, else the primary
    * format): the report shows each layer's output SQNR after them next to plain rounding, and the recommendation may
    * repair a layer instead of keeping it. Default ['gptq', 'bias-correction']; false skips.
@@ -142,7 +148,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   const measureAll = opts.measure === 'all' || !screeningOn;
   const allButOne = opts.allButOne ?? layers.length <= ALL_BUT_ONE_MAX_LAYERS;
   const estimator: Estimator = opts.estimator ?? 'fisher';
-  const key = { candidates, primary, base, higher, target: opts.target ?? null, measureAll, allButOne, estimator, batchSize, calibration: spec.calibration, labels: opts.labels ? Array.from(opts.labels) : null, screening: screeningOn, screeningBatch: opts.screeningBatchSize ?? null };
+  const key = { candidates, primary, base, higher, target: opts.target ?? null, measureAll, allButOne, estimator, batchSize, calibration: spec.calibration, labels: opts.labels ? Array.from(opts.labels) : null, screening: screeningOn, screeningBatch: opts.screeningBatchSize ?? null, screeningSamples: opts.screeningSamples ?? SCREENING_SAMPLES };
   const state = opts.stateDir ? AnalysisState.open(opts.stateDir, analysisKey(opts.modelPath, graph, data, first, key)) : undefined;
 
   const progress = new PhaseProgress(opts.onProgress, 2 + (measureAll ? layers.length : Math.min(layers.length, 8)) + (measureAll ? candidates.length : 1) + (allButOne ? layers.length : 0) + (wantRecommendation ? 4 : 0));
@@ -237,7 +243,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         weightFormats: uniqueFormats([...candidates, ...extra].map((c) => c.weights)),
         activationFormats: uniqueFormats([...candidates, ...extra].map((c) => c.activations)),
         activationSetting: (t, f) => activationSetting(ctx, t, f),
-        batchSize: opts.screeningBatchSize ?? fixedBatch(graph) ?? 1,
+        batchSize: opts.screeningBatchSize ?? fixedBatch(graph) ?? 1, maxSamples: opts.screeningSamples ?? SCREENING_SAMPLES,
         threads, executionProviders: eps, signal: opts.signal,
       });
       state?.saveScreening(screening);
@@ -408,6 +414,9 @@ export function defaultRepairAlgorithms(measureAll: boolean, someLeftOut: boolea
 
 /** Fetched bytes of a batch over which the calibration pass and the capture for measured layers run it in slices of fewer samples (ActivationCache `sliceBytes`); the layers' input bytes over which whole-model configurations do. */
 export const CALIBRATION_SLICE_BYTES = 64 * 2 ** 20;
+
+/** Samples the screening reads by default (AnalyzeOptions.screeningSamples). */
+export const SCREENING_SAMPLES = 64;
 
 /** Values per input activation the statistics keep (a regular subsample; ranges are exact). */
 const OBSERVED_VALUES = 1 << 18;

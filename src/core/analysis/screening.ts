@@ -58,6 +58,8 @@ export interface ScreeningOptions {
   activationSetting: (tensor: string, format: NumberFormat) => ActivationSetting;
   /** Samples per forward + backward run (default 1: weight gradients per sample). */
   batchSize?: number;
+  /** Screen the data's first samples only, at least this many (whole batches); default all. */
+  maxSamples?: number;
   /** Random output projections per run (default 1). */
   projections?: number;
   threads?: number;
@@ -177,6 +179,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const t1 = performance.now();
   try {
     for await (const b of o.data.batches(batch)) {
+      if (o.maxSamples !== undefined && samples >= o.maxSamples) break;
       throwIfAborted(o.signal);
       const n = firstDim(b.feeds);
       for (let p = 0; p < projections; p++) {
