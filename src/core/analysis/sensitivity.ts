@@ -392,7 +392,7 @@ export class ConfigurationRunner {
 
 /** A session of the configurable model. */
 function openSession(ctx: SensitivityContext, cm: ConfigurableModel): Promise<RuntimeSession> {
-  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders, arena: process.env.QL_ARENA === '1', profilePrefix: process.env.QL_PROF_CFG }); // no arena: see ActivationCache's capture
+  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders, arena: false }); // no arena: see ActivationCache's capture
 }
 
 /** Every layer in the same formats. */
