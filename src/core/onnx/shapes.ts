@@ -5,6 +5,7 @@ import { QuantLensError } from '../errors';
 import { Graph, GraphNode, attrInt } from './graph';
 import { DataType, ModelProto } from './proto';
 import { Tensor, sizeOf } from './tensor-data';
+import { uniqueNamer } from './unique-names';
 
 /** How symbolic input dimensions are filled when QuantLens makes up an input. */
 export interface FeedOptions {
@@ -163,13 +164,12 @@ export async function inferShapes(model: ModelProto, backend: InferenceBackend, 
   return shapes;
 }
 
-/** Ops whose outputs are sequences or optionals, which have no Shape. */
-const NON_TENSOR_OUTPUT_OPS = new Set(['SplitToSequence', 'SequenceConstruct', 'SequenceEmpty', 'SequenceInsert', 'SequenceErase', 'SequenceMap', 'Optional']);
+/** Ops whose outputs are sequences or optionals, which have no Shape (shared with the QAT shape probe). */
+export const NON_TENSOR_OUTPUT_OPS = new Set(['SplitToSequence', 'SequenceConstruct', 'SequenceEmpty', 'SequenceInsert', 'SequenceErase', 'SequenceMap', 'Optional']);
 
 /** Runs the model with a `Shape` node on every fetched tensor as the outputs; undefined when the model does not load so. */
 async function shapesByShapeNodes(model: ModelProto, graph: Graph, fetch: readonly string[], backend: InferenceBackend, candidates: readonly Record<string, Tensor>[], threads?: number): Promise<Map<string, number[]> | undefined> {
-  const taken = new Set<string>([...graph.nodes.flatMap((n) => [n.name, ...n.inputs, ...n.outputs]), ...graph.inputs.map((i) => i.name), ...graph.initializers.keys()]);
-  const unique = (base: string) => { let name = base; for (let k = 1; taken.has(name); k++) name = `${base}_${k}`; taken.add(name); return name; };
+  const unique = uniqueNamer(graph.model);
   const shapeOf = new Map<string, string>();
   const notTensors = new Set(graph.nodes.filter((n) => NON_TENSOR_OUTPUT_OPS.has(n.opType)).flatMap((n) => n.outputs));
   const nodes = fetch.filter((t) => !notTensors.has(t)).map((t) => {

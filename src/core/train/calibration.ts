@@ -1,6 +1,7 @@
 /** Initial scales of a QAT run: weights from their values, activations from their ranges over calibration samples. */
 import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
+import { uniqueNamer } from '../onnx/unique-names';
 import { AttributeType, encodeModelProto, ModelProto, NodeProto } from '../onnx/proto';
 import { sizeOf, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
@@ -74,9 +75,7 @@ interface Ranges {
  */
 async function rangesByReduction(model: ModelProto, names: string[], samples: SampleSet, batches: number[][], backend: InferenceBackend, threads: number): Promise<Ranges | undefined> {
   const g = model.graph!;
-  const taken = new Set<string>([...(g.input ?? []).map((i) => i.name ?? ''), ...(g.initializer ?? []).map((t) => t.name ?? '')]);
-  for (const n of g.node ?? []) { taken.add(n.name ?? ''); for (const t of [...(n.input ?? []), ...(n.output ?? [])]) taken.add(t); }
-  const unique = (base: string) => { let name = base; for (let k = 1; taken.has(name); k++) name = `${base}_${k}`; taken.add(name); return name; };
+  const unique = uniqueNamer(model);
   const nodes: NodeProto[] = [];
   const bounds = names.map((t) => {
     const min = unique(`${t}__ql_min`), max = unique(`${t}__ql_max`);

@@ -3,6 +3,8 @@ import { createModelSession } from '../runtime/fed-weights';
 import { RuntimeSession, InferenceBackend } from '../runtime/backend';
 import { ModelProto, NodeProto, TensorProto } from '../onnx/proto';
 import { Graph } from '../onnx/graph';
+import { NON_TENSOR_OUTPUT_OPS } from '../onnx/shapes';
+import { uniqueNamer } from '../onnx/unique-names';
 import { DataType } from '../onnx/proto';
 import { Tensor, tensorFromProto } from '../onnx/tensor-data';
 
@@ -75,18 +77,13 @@ function recordInitializers(r: ProbeResult, model: ModelProto, keepValues: boole
   }
 }
 
-/** Ops whose outputs are sequences or optionals, which have no Shape. */
-const NON_TENSOR_OUTPUT_OPS = new Set(['SplitToSequence', 'SequenceConstruct', 'SequenceEmpty', 'SequenceInsert', 'SequenceErase', 'SequenceMap', 'Optional']);
-
 /** probeModel without the tensors themselves: each node output's Shape and head (see probeModel); undefined when the model cannot take them. */
 async function probeByHeads(backend: InferenceBackend, model: ModelProto, feeds: Record<string, Tensor>, threads: number): Promise<ProbeResult | undefined> {
   const g = model.graph!;
   const opset = (model.opset_import ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
   if (!opset || Number(opset.version) < 10) return undefined;
   if ((g.node ?? []).some((n) => (n.domain ?? '') === '' && NON_TENSOR_OUTPUT_OPS.has(n.op_type ?? ''))) return undefined;
-  const taken = new Set<string>([...(g.input ?? []).map((i) => i.name ?? ''), ...(g.initializer ?? []).map((t) => t.name ?? '')]);
-  for (const n of g.node ?? []) { taken.add(n.name ?? ''); for (const t of [...(n.input ?? []), ...(n.output ?? [])]) taken.add(t); }
-  const unique = (base: string) => { let name = base; for (let k = 1; taken.has(name); k++) name = `${base}_${k}`; taken.add(name); return name; };
+  const unique = uniqueNamer(model);
   const int64 = (name: string, values: number[]): TensorProto => ({ name, dims: [values.length], data_type: DataType.INT64, int64_data: values });
   const flat = unique('__ql_probe_flat'), start = unique('__ql_probe_start'), end = unique('__ql_probe_end');
   const nodes: NodeProto[] = [];
