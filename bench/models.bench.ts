@@ -1,6 +1,6 @@
 // `npm run bench:models`: every zoo architecture (full size, random weights, built by the project's own builder) and a
 // > 2 GiB external-data MLP through inspect, analyze (default options), quantize and 20 QAT steps, each step in its own
-// child process (so its peak RSS is its own) against a plain ONNX Runtime session of the same model: wall time, time to
+// child process (so its peak RSS is its own; started with the allocator setting of the CLI, the qat step with its huge pages) against a plain ONNX Runtime session of the same model: wall time, time to
 // the first QAT step, QAT step time / one ORT FP32 forward of the same batch, peak RSS / plain ORT's, and the output
 // SQNR of the exported models against float (synthetic inputs). A step that fails or passes the time limit is printed
 // as such with its error.
@@ -83,7 +83,7 @@ async function child(step: Step, file: string): Promise<void> {
 function runStep(step: Step, file: string, limitS: number): Promise<StepResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', step, file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...withMallocTuning(process.env), NODE_OPTIONS: '--max-old-space-size=16384' } });
+    const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', step, file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...withMallocTuning(process.env, process.platform, { hugePages: step === 'qat' }), NODE_OPTIONS: '--max-old-space-size=16384' } });
     let out = '', err = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
