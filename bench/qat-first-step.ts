@@ -4,7 +4,7 @@
 // duration and model size, and the memory first touched (minor page faults) since the line before; the gaps between
 // them are JavaScript (graph building, encoding, scale initialisation).
 // Add `--cpu-prof` to node's arguments for a JavaScript profile. Run it with the malloc setting the product uses:
-// `GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456`.
+// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456`.
 import * as fs from 'fs';
 import { Graph } from '../src/core/onnx/graph';
 import { ortBackend } from '../src/core/runtime/ort-backend';
