@@ -10,8 +10,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GraphBuilder } from '../../src/core/onnx/builder';
 import { DataType, ModelProto } from '../../src/core/onnx/proto';
-import { tensorFromProto, toFloat32 } from '../../src/core/onnx/tensor-data';
-import { OptimizerSpec } from '../../src/core/train/optimizer';
+import { sizeOf, tensorFromProto, toFloat32 } from '../../src/core/onnx/tensor-data';
+import { OptimizerEntry, OptimizerSpec } from '../../src/core/train/optimizer';
+import { SplitOptimizer } from '../../src/core/train/split-optimizer';
+import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { Rng } from '../../src/core/train/random';
 import { QatOptions, QatResult, runQat } from '../../src/core/train/qat';
 
@@ -90,4 +92,39 @@ test('optimizer in its own session: a run resumed from a checkpoint ends as one 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('optimizer in its own session: a tensor alone in its group is updated in place as when grouped with others', async () => {
+  // one group per tensor: ONNX Runtime writes the new values and state over the arrays fed to it (no flat copy)
+  const entries: OptimizerEntry[] = [
+    { name: 'w1', dims: [16, 32], grad: 'g_w1', decay: true },
+    { name: 'w2', dims: [32, 10], grad: 'g_w2', decay: true },
+    { name: 'b1', dims: [32], grad: 'g_b1', decay: false },
+    { name: 's', dims: [3], grad: 'g_s', decay: false, relative: true, min: 1e-3, max: 0.05 },
+  ];
+  const rng = new Rng(11);
+  const rand = (n: number, s: number) => Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * s);
+  const start = new Map(entries.map((e) => [e.name, e.relative ? Float32Array.of(0.01, 0.02, 0.049) : rand(sizeOf(e.dims), 0.5)]));
+  const grads = [0, 1, 2].map(() => new Map(entries.map((e) => [e.grad, rand(sizeOf(e.dims), 0.2)])));
+  const backend = ortBackend();
+  const train = async (chunkValues: number): Promise<Map<string, Float32Array>> => {
+    const opt = await SplitOptimizer.create(backend, 1, { kind: 'adamw', weightDecay: 0.05, clipNorm: 1 }, entries, chunkValues);
+    try {
+      const values = new Map([...start].map(([k, v]) => [k, v.slice()]));
+      for (const s of opt.state) values.set(s.name, new Float32Array(sizeOf(s.dims)));
+      for (const [t, g] of grads.entries()) {
+        const out = Object.fromEntries(entries.map((e) => [e.grad, { type: DataType.FLOAT, dims: e.dims, data: g.get(e.grad)! }]));
+        await opt.update(values, out, 2.5, { lr: 0.01, bc1: 1 - 0.9 ** (t + 1), bc2: 1 - 0.999 ** (t + 1) });
+      }
+      return new Map(entries.map((e) => [e.name, values.get(e.name)!]));
+    } finally {
+      await opt.release();
+    }
+  };
+  const alone = await train(1), grouped = await train(1 << 20);
+  for (const e of entries) {
+    assert.deepEqual(alone.get(e.name), grouped.get(e.name), e.name);
+    assert.notDeepEqual(alone.get(e.name), start.get(e.name), `${e.name} moved`);
+  }
+  assert.ok(alone.get('s')!.every((v) => v >= 1e-3 && v <= 0.05), 'scales within their bounds');
 });

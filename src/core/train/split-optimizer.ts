@@ -3,7 +3,8 @@
  * and their global norm, and the update runs group by group (the same flat groups and nodes as the fused update,
  * optimizer.ts) in a small session of its own, writing the new values and optimizer state into the arrays JavaScript
  * holds. At the end of a step only the state and the gradients are alive, not the old state, ONNX Runtime's new state
- * and its JavaScript copy together (ViT-B/16: README "Scale").
+ * and its JavaScript copy together (ViT-B/16: README "Scale"). ONNX Runtime writes the new values and state over the
+ * arrays it reads them from: no weight-sized output is allocated, page-faulted and copied per group and step.
  */
 import { GraphBuilder } from '../onnx/builder';
 import { DataType, encodeModelProto } from '../onnx/proto';
@@ -90,12 +91,15 @@ export class SplitOptimizer {
       slot.state.forEach((name, k) => { feeds[u.state[k]] = { type: DataType.FLOAT, dims: [n], data: values.get(name)! }; });
       if (slot.clamp.min) feeds[IN.min] = { type: DataType.FLOAT, dims: [n], data: slot.clamp.min };
       if (slot.clamp.max) feeds[IN.max] = { type: DataType.FLOAT, dims: [n], data: slot.clamp.max };
-      const r = await u.session.run(feeds);
+      // new values and state written over the inputs they replace: every read of an input is an ancestor of the node
+      // writing its replacement (emitGroupUpdate), and elementwise kernels read each element before writing it
+      const into: Record<string, Tensor> = { [u.np]: feeds[IN.p] };
+      slot.state.forEach((_, k) => { into[u.newState[k]] = feeds[u.state[k]]; });
+      await u.session.run(feeds, [u.np, ...u.newState], into);
       for (const e of es) delete out[e.grad];
-      slot.state.forEach((name, k) => values.get(name)!.set(r[u.newState[k]].data as Float32Array));
-      const np = r[u.np].data as Float32Array;
+      if (es.length === 1) continue;
       let off = 0;
-      for (const e of es) { const size = sizeOf(e.dims); values.get(e.name)!.set(np.subarray(off, off + size)); off += size; }
+      for (const e of es) { const size = sizeOf(e.dims); values.get(e.name)!.set(p.subarray(off, off + size)); off += size; }
     }
   }
 
