@@ -9,6 +9,7 @@ import { channelRangeChart, histogramChart } from './svg-charts';
 const REPAIR_NOT_COMPUTED_WHY: Record<RepairNotComputed, string> = {
   'not-decisive': 'not computed (not decisive: the recommendation does not hinge on this layer; analyze with "measure: all" to compute it)',
   'too-large': 'not computed (too large to repair in reasonable time: fan-in over 8192 or over 64M weight values)',
+  'out-of-reach': 'not computed (the target is out of reach even with every layer in the higher format: no repair at the base format can change the recommendation)',
 };
 
 /** Renders the detail of a layer (or a hint when none is selected). */

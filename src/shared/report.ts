@@ -118,13 +118,18 @@ export interface LayerReport {
   repairNotComputed?: RepairNotComputed;
 }
 
-/** Why a layer's repair was not computed: not decisive (the default mode repairs only where the choice can hinge on it), or too large to repair in reasonable time. */
-export type RepairNotComputed = 'not-decisive' | 'too-large';
+/**
+ * Why a layer's repair was not computed: not decisive (the default mode repairs only where the choice can hinge on it),
+ * too large to repair in reasonable time, or the target is out of reach with every layer in the higher format (no
+ * repair at the base format can change the recommendation then).
+ */
+export type RepairNotComputed = 'not-decisive' | 'too-large' | 'out-of-reach';
 
 /** The words for each RepairNotComputed reason in tables (CLI, HTML report). */
 export const REPAIR_NOT_COMPUTED: Record<RepairNotComputed, string> = {
   'not-decisive': 'not computed (not decisive)',
   'too-large': 'not computed (too large)',
+  'out-of-reach': 'not computed (target out of reach)',
 };
 
 /** A layer's output SQNR (dB, on the calibration data, float inputs) with plain rounding and with each repair algorithm. */

@@ -72,6 +72,28 @@ test('by default only the decisive layers are measured; the recommendation is ve
   assert.deepEqual(rec.keep.length, all.recommendation!.keep.length);
 });
 
+test('a target out of reach with every layer in the higher format: no repair is computed, the recommendation is the same', async () => {
+  const model = wideChannelNet(4);
+  const data = () => arraySource('x', [4, 8, 8], normalData(32, 256, 21));
+  const o = { modelPath: 'wide.onnx', model, formats: ['w8-pt', 'w4-pc', 'a8'], target: { kind: 'min-sqnr-db', value: 150 } as const, base: 'w4a8', higher: 'w8a8' };
+  const r = await analyzeModel({ ...o, data: data() });
+  assert.equal(r.method?.measure, 'decisive');
+  const rec = r.recommendation!;
+  assert.equal(rec.met, false);
+  assert.equal(rec.keep.length, r.layers.length, rec.message);
+  const weighted = r.layers.filter((l) => l.weightTensor);
+  assert.ok(weighted.length > 0);
+  for (const l of weighted) assert.equal(l.repairNotComputed, 'out-of-reach', l.name);
+  assert.ok(r.layers.every((l) => !l.repair));
+  assert.ok(r.warnings.some((w) => /repair not computed: the target \(output SQNR >= 150 dB\) is out of reach even with every layer in w8a8 \(measured [\d.]+ dB\)/.test(w)), r.warnings.join('\n'));
+  // repairs computed anyway (named with --repair): the same best reachable point, measured the same
+  const forced = await analyzeModel({ ...o, data: data(), repair: ['gptq'] });
+  assert.ok(forced.layers.some((l) => l.repair), 'repairs computed when named');
+  assert.deepEqual(rec.keep.slice().sort(), forced.recommendation!.keep.slice().sort());
+  assert.deepEqual(rec.metrics, forced.recommendation!.metrics);
+  assert.equal(forced.recommendation!.met, false);
+});
+
 test('a layer upstream of an op without a gradient rule is not screened but measured', async () => {
   const b = new GraphBuilder('lrn');
   const x = b.input('x', DataType.FLOAT, ['N', 4, 8, 8]);

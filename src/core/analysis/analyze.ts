@@ -26,7 +26,7 @@ import { AccuracyAccumulator, detectOutputLayout, isFloatTensor } from './metric
 import { derivedConstantsNeeded, neededTensors } from './subgraph';
 import { activationSetting, analyzeLayerIsolated, ConfigurationRunner, quantizedWeight, SensitivityContext, SensitivityTimings, uniformFormats, weightErrors, WeightErrors } from './sensitivity';
 import { Estimator, estimateSqnrDb, formatKey, screenLayers, ScreeningResult } from './screening';
-import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurements, repairLayers, repairTooCostly, REPAIR_MAX_FAN_IN, REPAIR_MAX_VALUES, estimateFor, fixedBatch, outputPower, PhaseProgress, predictConfiguration, uniqueFormats } from './decide';
+import { AnalysisPhase, AnalysisProgress, applies, DecideOptions, decideMeasurements, predictedBoundary, repairLayers, repairTooCostly, REPAIR_MAX_FAN_IN, REPAIR_MAX_VALUES, estimateFor, fixedBatch, outputPower, PhaseProgress, predictConfiguration, uniqueFormats } from './decide';
 import { analysisKey, AnalysisState } from './analysis-state';
 import { ActivationObserver, activationStats, weightHistogram } from './layer-stats';
 import { diagnoseLayer } from './diagnosis';
@@ -341,7 +341,21 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     // what repair gives per layer at the base weight format (remedy.ts), and repaired weights the recommendation may use
     let repairs: RepairCandidates | undefined;
     const repairWeights = wantRecommendation ? base.weights : candidates.find((c) => c.id === primary)!.weights;
-    if (opts.repair !== false && mustParseFormat(repairWeights).kind === 'int') {
+    // A target out of reach even with every layer in the higher format (predicted, then measured: the count search's
+    // first point then) cannot be met by repairing layers at the base format: no repair candidates (default mode).
+    let outOfReach: number | undefined;
+    const goal = decideOpts?.target;
+    if (wantRecommendation && !opts.repair && runner && goal?.kind === 'min-sqnr-db' && predictedBoundary(decideOpts!)?.reached === false) {
+      backend.enter('recommendation (count-based)');
+      progress.enter('recommending', `measuring all ${layers.length} layers in ${higher.id}`);
+      const m = await runner.measure(uniformFormats(layers, mustParseFormat(higher.weights), mustParseFormat(higher.activations)));
+      if (m.sqnrDb < goal.value) {
+        outOfReach = m.sqnrDb;
+        warnings.push(`repair not computed: the target (output SQNR >= ${goal.value} dB) is out of reach even with every layer in ${higher.id} (measured ${m.sqnrDb.toFixed(1)} dB), so no repair at ${base.id} can change the recommendation`);
+        for (const rep of reports) if (rep.weightTensor) rep.repairNotComputed = 'out-of-reach';
+      }
+    }
+    if (opts.repair !== false && outOfReach === undefined && mustParseFormat(repairWeights).kind === 'int') {
       backend.enter('repair candidates');
       await runner.suspend(); // the repair holds model copies of its own: the peak memory of the analysis
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)

@@ -152,7 +152,7 @@ export function decideMeasurements(o: DecideOptions): { layer: QuantLayer; forma
  * The recommendation's predicted choice for an SQNR target: screened layers ordered by base noise (measured isolated
  * where measured, else estimated) per extra byte, and how many of them the predicted curve keeps (their added noises meet the target); undefined for other targets.
  */
-export function predictedBoundary(o: DecideOptions): { order: QuantLayer[]; kept: number } | undefined {
+export function predictedBoundary(o: DecideOptions): { order: QuantLayer[]; kept: number; reached: boolean } | undefined {
   if (o.target?.kind !== 'min-sqnr-db') return undefined;
   const screened = o.layers.filter((l) => !o.unsupported.has(l.name));
   const bw = mustParseFormat(o.base.weights), hw = mustParseFormat(o.higher.weights);
@@ -164,8 +164,9 @@ export function predictedBoundary(o: DecideOptions): { order: QuantLayer[]; kept
   const order = screened.slice().sort((a, b) => noise(b, o.base) / cost(b) - noise(a, o.base) / cost(a));
   let total = order.reduce((s, l) => s + noise(l, o.base), 0);
   let k = 0;
-  while (k < order.length && total > 10 ** (-o.target.value / 10)) { total += noise(order[k], o.higher) - noise(order[k], o.base); k++; }
-  return { order, kept: k };
+  const budget = 10 ** (-o.target.value / 10);
+  while (k < order.length && total > budget) { total += noise(order[k], o.higher) - noise(order[k], o.base); k++; }
+  return { order, kept: k, reached: total <= budget };
 }
 
 /** At most this many layers get repair candidates by default on models of more than REPAIR_ALL_UP_TO layers. */

@@ -214,7 +214,10 @@ export async function recommend(o: RecommendOptions): Promise<Recommendation> {
   }
   // remedies by measured gains (remedy.ts): kept layers chosen and pruned by measured effect, repairs at the base format
   let remedy: RemedyResult | undefined;
-  if (target.kind !== 'max-size-bytes' && o.remedySearch !== false) {
+  // every layer kept and still short of the target: no remedy (fewer layers kept, repairs at the base format) reaches it
+  const allKept = measured.get(layers.length);
+  const outOfReach = !!allKept && !meetsTarget(target, allKept.metrics, allKept.sizeBytes, o.floatAccuracy);
+  if (target.kind !== 'max-size-bytes' && o.remedySearch !== false && !outOfReach) {
     o.onRemedySearch?.();
     const search: RemedySearch = {
       layers, runner: o.runner, base: { weights: bw, activations: ba }, higher: { weights: hw, activations: ha },
