@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { weightErrors } from '../../src/core/analysis/sensitivity';
 import { ErrorAccumulator, sqnrFromEnergies } from '../../src/core/analysis/metrics';
 import { scaleZeroPoint, weightParams, asIntFormat } from '../../src/core/quant/qparams';
-import { fakeQuantize } from '../../src/core/quant/quantize';
+import { fakeQuantize, quantizeWeight } from '../../src/core/quant/quantize';
+import { WeightNoise } from '../../src/core/analysis/weight-noise';
 import { Rng } from '../../src/core/train/random';
 import { mustParseFormat } from '../../src/shared/formats';
 
@@ -67,3 +68,20 @@ test('weightErrors with a Fisher diagonal adds Σ G·(q − w)² in element orde
     assert.ok(!('weighted' in plain));
   }
 });
+
+// The screening's fused pass (weight-noise.ts): quantizing as it sums, channel ranges shared between formats; the same
+// numbers to the last bit as quantizeWeight + weightErrors, on the last axis, on inner axes and for fallback formats.
+for (const [dims, axis] of [[[64, 96], 1], [[12, 5, 3, 3], 0], [[40, 30], 0], [[4, 5, 3, 3], 1]] as [number[], number][]) {
+  test(`fused weight noise along axis ${axis} of [${dims}] = quantizeWeight + weightErrors, every format`, () => {
+    const w = weights(dims, 7 + dims[0]);
+    const rng = new Rng(3);
+    const G = Float32Array.from({ length: w.length }, () => rng.next() * 2);
+    const reduction = axis === 0 ? 1 : 0;
+    const noise = new WeightNoise(w, dims, axis, reduction);
+    for (const name of ['int8/per-channel', 'int4/per-channel', 'uint8/per-channel', 'int8/per-tensor', 'int4/per-tensor', 'int4/block:8', `int8/per-channel:${reduction}`]) {
+      const f = mustParseFormat(name);
+      const q = quantizeWeight(w, dims, f, axis, reduction).fake;
+      assert.deepEqual(noise.errors(f, G), weightErrors(w, q, dims, axis, G), name);
+    }
+  });
+}

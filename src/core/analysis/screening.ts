@@ -35,6 +35,7 @@ import { ActivationSetting, ROUND_MAGIC } from './config-model';
 import { throwIfAborted } from './activation-cache';
 import { sqnrFromEnergies } from './metrics';
 import { weightErrors, WeightErrors } from './sensitivity';
+import { WeightNoise } from './weight-noise';
 import { FactorLayer, factorable, FactorStore, weightMatMulRule } from './screening-factors';
 import { addGatherRun, GatherLayer, sparseGather } from './screening-gather';
 
@@ -144,15 +145,15 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
     m.set(formatKey(f), weightErrors(w, q, l.weight!.dims, l.weight!.channelAxis));
     return q;
   };
-  // after the runs: Σ G·(q − w)² with the weight SQNRs in one pass, the fake values in a scratch buffer (ViT-B/16: 4
-  // formats x 86M values were a fresh array each, and two more passes over them)
-  let scratch: Float32Array | undefined;
+  // after the runs: Σ G·(q − w)² with the weight SQNRs in one pass per format, quantizing as it goes, the channel
+  // ranges shared between formats (weight-noise.ts; ViT-B/16: 4 formats x 86M values)
+  let noiseOf: { layer: string; noise: WeightNoise } | undefined;
+  const shared: { scratch?: Float32Array } = {};
   const weighted = (layer: string, f: NumberFormat, G: Float32Array): number => {
     const l = o.layers.find((x) => x.name === layer)!, w = o.floatWeights.get(layer)!;
     if (f.kind !== 'int') return weightedNoise(G, w, quantized(layer, f));
-    if (!scratch || scratch.length < w.length) scratch = new Float32Array(w.length);
-    const q = quantizeWeight(w, l.weight!.dims, f, l.weight!.channelAxis, l.weight!.reductionAxis, scratch).fake;
-    const e = weightErrors(w, q, l.weight!.dims, l.weight!.channelAxis, G);
+    if (noiseOf?.layer !== layer) noiseOf = { layer, noise: new WeightNoise(w, l.weight!.dims, l.weight!.channelAxis, l.weight!.reductionAxis, shared) };
+    const e = noiseOf.noise.errors(f, G);
     let m = errors.get(layer);
     if (!m) errors.set(layer, (m = new Map()));
     m.set(formatKey(f), { total: e.total, channels: e.channels });

@@ -150,25 +150,7 @@ export function weightParams(w: Float32Array, dims: readonly number[], format: N
     const { scale, zeroPoint } = scaleZeroPoint(mn, mx, f);
     return { format: f, scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint), qmin, qmax };
   }
-  if (g.kind === 'channel') {
-    const axis = normalizeAxis(g.axis ?? channelAxis, dims.length);
-    const { outer, extent, inner } = splitDims(dims, axis);
-    const mn = new Float64Array(extent).fill(Infinity);
-    const mx = new Float64Array(extent).fill(-Infinity);
-    if (inner === 1) channelRangesLastAxis(w, outer, extent, mn, mx);
-    else for (let o = 0; o < outer; o++) {
-      for (let c = 0; c < extent; c++) {
-        const base = (o * extent + c) * inner;
-        let a = mn[c];
-        let b = mx[c];
-        for (let k = 0; k < inner; k++) { const v = w[base + k]; if (v < a) a = v; if (v > b) b = v; }
-        mn[c] = a;
-        mx[c] = b;
-      }
-    }
-    const { scale, zeroPoint } = paramsOfRanges(mn, mx, f);
-    return { format: f, scale, zeroPoint, axis, qmin, qmax };
-  }
+  if (g.kind === 'channel') return channelParams(channelRanges(w, dims, normalizeAxis(g.axis ?? channelAxis, dims.length)), f);
   const axis = normalizeAxis(g.axis ?? reductionAxis, dims.length);
   const blockSize = g.size;
   const { outer, extent, inner } = splitDims(dims, axis);
@@ -203,6 +185,46 @@ export function weightParams(w: Float32Array, dims: readonly number[], format: N
 }
 
 /** Per-column min/max of a [rows, cols] matrix, in column tiles that keep the running ranges in the first-level cache. */
+/** The min and max of each slice of `w` along `axis` (NaNs skipped; an empty slice keeps [Infinity, -Infinity]). */
+export interface ChannelRanges { axis: number; mn: Float64Array; mx: Float64Array }
+
+/** The min and max of each channel of `w` along `axis` (weightParams' per-channel pass). */
+export function channelRanges(w: Float32Array, dims: readonly number[], axis: number): ChannelRanges {
+  const { outer, extent, inner } = splitDims(dims, axis);
+  const mn = new Float64Array(extent).fill(Infinity);
+  const mx = new Float64Array(extent).fill(-Infinity);
+  if (inner === 1) channelRangesLastAxis(w, outer, extent, mn, mx);
+  else for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < extent; c++) {
+      const base = (o * extent + c) * inner;
+      let a = mn[c];
+      let b = mx[c];
+      for (let k = 0; k < inner; k++) { const v = w[base + k]; if (v < a) a = v; if (v > b) b = v; }
+      mn[c] = a;
+      mx[c] = b;
+    }
+  }
+  return { axis, mn, mx };
+}
+
+/** Per-channel parameters of an integer format from its channel ranges (as weightParams computes them). */
+export function channelParams(r: ChannelRanges, format: NumberFormat): QuantParams {
+  const f = asIntFormat(format);
+  const { qmin, qmax } = intRange(f.bits, f.signed);
+  const { scale, zeroPoint } = paramsOfRanges(r.mn, r.mx, f);
+  return { format: f, scale, zeroPoint, axis: r.axis, qmin, qmax };
+}
+
+/** Per-tensor parameters of an integer format from the channel ranges of a non-empty tensor: the same as weightParams' per-tensor pass. */
+export function tensorParams(r: ChannelRanges, format: NumberFormat): QuantParams {
+  const f = asIntFormat(format);
+  const { qmin, qmax } = intRange(f.bits, f.signed);
+  let mn = Infinity, mx = -Infinity;
+  for (let c = 0; c < r.mn.length; c++) { if (r.mn[c] < mn) mn = r.mn[c]; if (r.mx[c] > mx) mx = r.mx[c]; }
+  const { scale, zeroPoint } = scaleZeroPoint(mn, mx, f);
+  return { format: f, scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint), qmin, qmax };
+}
+
 function channelRangesLastAxis(w: Float32Array, rows: number, cols: number, mn: Float64Array, mx: Float64Array): void {
   const TILE = 512;
   for (let c0 = 0; c0 < cols; c0 += TILE) {
