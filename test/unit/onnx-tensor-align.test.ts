@@ -41,3 +41,34 @@ test('parseModel aligns misplaced tensor data: same values, read in place afterw
   assert.deepEqual(Array.from(tensorFromProto(inits.find((t) => t.name === 'shape_i64')!).data as BigInt64Array), [1n, 2n]);
   assert.deepEqual(Array.from(tensorFromProto(inits.find((t) => t.name === 'w')!).data as Float32Array), [1, 2, 3, 4, 5, 6]);
 });
+
+test('a file\'s own bytes: misplaced tensor data moves within them, names and attribute strings get their own copies', () => {
+  const encoded = bytesWithOddOffsets();
+  let moved = 0;
+  // the encoding at every offset modulo 8 in its buffer (as a file's bytes may sit)
+  for (let shift = 0; shift < 8; shift++) {
+    const bytes = new Uint8Array(encoded.byteLength + shift).subarray(shift);
+    bytes.set(encoded);
+    const pristine = bytes.slice();
+    const model = parseModel(bytes, 'align.onnx', { inPlace: true });
+    const inits = model.graph!.initializer!;
+    for (const t of inits) {
+      const size = t.data_type === DataType.INT64 ? 8 : 4;
+      assert.equal(t.raw_data!.byteOffset % size, 0, `${t.name} aligned`);
+      assert.equal(t.raw_data!.buffer, bytes.buffer, `${t.name} still in the file's bytes`);
+    }
+    if (bytes.some((v, i) => v !== pristine[i])) moved++;
+    // every other view has its own bytes (the moves wrote over the protobuf around the weights)
+    const views: Uint8Array[] = [];
+    const walk = (o: unknown): void => { if (o instanceof Uint8Array) views.push(o); else if (o && typeof o === 'object' && !ArrayBuffer.isView(o)) for (const v of Object.values(o)) walk(v); };
+    walk(model);
+    const raw = new Set(inits.map((t) => t.raw_data));
+    assert.ok(views.some((v) => new TextDecoder().decode(v) === 'constant'), 'the mode attribute is bytes');
+    if (bytes.some((v, i) => v !== pristine[i])) assert.equal(views.filter((v) => v.buffer === bytes.buffer && !raw.has(v)).length, 0);
+    // the same model as decoding the untouched bytes
+    assert.deepEqual(encodeModelProto(model), encodeModelProto(parseModel(pristine, 'align.onnx')), `shift ${shift}`);
+    assert.deepEqual(Array.from(tensorFromProto(inits.find((t) => t.name === 'weight_two')!).data as Float32Array), [-1, 0.5, 7, 8]);
+    assert.deepEqual(Array.from(tensorFromProto(inits.find((t) => t.name === 'shape_i64')!).data as BigInt64Array), [1n, 2n]);
+  }
+  assert.ok(moved >= 4, `data moved at ${moved} of 8 offsets`);
+});
