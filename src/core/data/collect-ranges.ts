@@ -7,11 +7,12 @@ import { NumberFormat } from '../../shared/formats';
 import { CalibrationSpec } from '../../shared/recipe';
 import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
-import { encodeModelProto, ModelProto } from '../onnx/proto';
+import { ModelProto } from '../onnx/proto';
 import { toFloat32 } from '../onnx/tensor-data';
 import { createCalibrator, Calibrator } from '../quant/calibrate';
 import { QuantPlan, RangeMap } from '../quant/qdq-export';
 import { InferenceBackend } from '../runtime/backend';
+import { createModelSession } from '../runtime/fed-weights';
 import { DataSource } from './source';
 
 /** How one activation tensor is calibrated: the method and the format it will be quantized to. */
@@ -82,7 +83,8 @@ export async function collectRanges(
     calibrators.set(t, s ? createCalibrator(s.calibration, s.format) : createCalibrator({ method: 'minmax' }, { kind: 'float' }));
   }
   const fetched = wanted.filter((t) => !inputNames.has(t));
-  const session = await backend.createSession(encodeModelProto(captureModel(model, fetched)), { optimization: 'basic', threads: options.threads ?? 1 });
+  // big MatMul/Gemm weights fed from the model's buffers, not encoded and copied into the session (fed-weights.ts)
+  const session = await createModelSession(backend, captureModel(model, fetched), { optimization: 'basic', threads: options.threads ?? 1 });
   let done = 0;
   try {
     for await (const batch of data.batches(options.batchSize ?? 8)) {
