@@ -9,6 +9,7 @@ import { collectRanges, captureModel, rangeSpecsFromPlan } from '../../src/core/
 import { syntheticDataSource } from '../../src/core/data/synthetic';
 import { Graph } from '../../src/core/onnx/graph';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
+import { InferenceBackend } from '../../src/core/runtime/backend';
 import { mustParseFormat } from '../../src/shared/formats';
 import { runCli } from '../../src/cli/main';
 import { captureIO, tinyConvNet } from '../fixtures/tiny-models';
@@ -41,6 +42,37 @@ test('collectRanges: exact min-max of inputs and activations, independent of bat
   assert.equal(model.graph!.output!.length, 1);
   assert.equal(rangeSpecsFromPlan([{ node: 'conv1', activations: [{ tensor: 'x', format: u8 }] }]).get('x')?.calibration.method, 'minmax');
   await assert.rejects(() => collectRanges(model, ['nonexistent'], specs, data, ortBackend()), /does not compute: 'nonexistent'/);
+});
+
+test('collectRanges runs a batch in slices within its fetch budget: the same min-max, fewer samples a run', async () => {
+  const model = tinyConvNet();
+  const graph = new Graph(model);
+  const tensors = ['x', ...graph.nodes.map((n) => n.outputs[0])];
+  const u8 = mustParseFormat('uint8');
+  const specs = new Map(tensors.map((t) => [t, { calibration: { method: 'minmax' as const }, format: u8 }]));
+  const data = syntheticDataSource(graph.inputs, { samples: 16, seed: 5 });
+  /** The backend, recording the samples of each run. */
+  const recording = (runs: number[]): InferenceBackend => {
+    const inner = ortBackend();
+    return {
+      version: inner.version,
+      createSession: async (m, o) => {
+        const s = await inner.createSession(m, o);
+        return { inputNames: s.inputNames, outputNames: s.outputNames, run: (f, fe, into) => { runs.push(f.x.dims[0]); return s.run(f, fe, into); }, release: () => s.release() };
+      },
+    };
+  };
+  const whole: number[] = [], sliced: number[] = [];
+  const a = await collectRanges(model, tensors, specs, data, recording(whole), undefined, { batchSize: 8, maxFetchBytes: Infinity });
+  const b = await collectRanges(model, tensors, specs, data, recording(sliced), undefined, { batchSize: 8, maxFetchBytes: 1 });
+  assert.deepEqual(b, a);
+  assert.deepEqual(whole, [2, 6, 8], 'a first slice of 2 to size the runs, then whole batches');
+  assert.deepEqual(sliced, [2, 2, 2, 2, 2, 2, 2, 2], 'slices of the fewest samples');
+  // percentile ranges depend on how the values arrive: whole batches
+  const pct = new Map(tensors.map((t) => [t, { calibration: { method: 'percentile' as const, percentile: 99 }, format: u8 }]));
+  const runs: number[] = [];
+  await collectRanges(model, tensors, pct, data, recording(runs), undefined, { batchSize: 8, maxFetchBytes: 1 });
+  assert.deepEqual(runs, [8, 8]);
 });
 
 test('quantize the PaddleOCR cls model on a folder of PNG images (resized to 48x192, PaddleOCR normalization)', async () => {

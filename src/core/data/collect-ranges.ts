@@ -9,7 +9,8 @@ import { QuantLensError } from '../errors';
 import { Graph } from '../onnx/graph';
 import { ModelProto } from '../onnx/proto';
 import { toFloat32 } from '../onnx/tensor-data';
-import { createCalibrator, Calibrator } from '../quant/calibrate';
+import { createCalibrator, Calibrator, MinMaxCalibrator } from '../quant/calibrate';
+import { batchAxisFree, MIN_SLICE_SAMPLES, sliceFeeds, sliceSamples } from '../analysis/batch-slices';
 import { QuantPlan, RangeMap } from '../quant/qdq-export';
 import { InferenceBackend } from '../runtime/backend';
 import { createModelSession } from '../runtime/fed-weights';
@@ -21,6 +22,9 @@ export interface RangeSpec {
   format: NumberFormat;
 }
 
+/** Bytes of fetched tensors a calibration run may return (ONNX Runtime's outputs and their JavaScript copies): ViT-B/16's 98 activations are about 100 MB a sample. */
+export const CALIBRATION_FETCH_BYTES = 64 * 2 ** 20;
+
 /** Options of collectRanges. */
 export interface CollectOptions {
   /** Samples per run (default 8; a fixed batch dim in the model wins). */
@@ -31,6 +35,8 @@ export interface CollectOptions {
   cancelled?: () => boolean;
   /** File name for error messages. */
   file?: string;
+  /** Fetched bytes a run may return before a batch runs in slices (default CALIBRATION_FETCH_BYTES). */
+  maxFetchBytes?: number;
 }
 
 /** The integer-format activations of a plan with their calibration (the first layer's setting wins for a shared tensor). */
@@ -86,16 +92,34 @@ export async function collectRanges(
   // big MatMul/Gemm weights fed from the model's buffers, not encoded and copied into the session (fed-weights.ts)
   const session = await createModelSession(backend, captureModel(model, fetched), { optimization: 'basic', threads: options.threads ?? 1 });
   let done = 0;
+  // Min-max ranges do not depend on how the samples are split into runs: a batch runs in slices whose fetched tensors
+  // stay within CALIBRATION_FETCH_BYTES (decided on a first slice of MIN_SLICE_SAMPLES; a model whose fetched tensors
+  // do not follow the slice's samples runs whole batches).
+  let per = batchAxisFree(graph) && [...calibrators.values()].every((c) => c instanceof MinMaxCalibrator) ? undefined : 0;
   try {
     for await (const batch of data.batches(options.batchSize ?? 8)) {
       if (options.cancelled?.()) throw new QuantLensError('cancelled', 'calibration was cancelled');
-      const out = fetched.length ? await session.run(batch.feeds, fetched) : {};
-      for (const t of wanted) {
-        const v = inputNames.has(t) ? batch.feeds[t] : out[t];
-        if (!v) throw new QuantLensError('calibration-failed', `ONNX Runtime returned no value for tensor '${t}'`, options.file);
-        calibrators.get(t)!.observe(toFloat32(v));
+      const n = Object.values(batch.feeds)[0]?.dims[0] ?? 1;
+      const cuttable = Object.values(batch.feeds).every((t) => t.dims.length > 0 && t.dims[0] === n);
+      for (let start = 0; start < n;) {
+        const probe = per === undefined && cuttable && n >= 2 * MIN_SLICE_SAMPLES;
+        const end = probe ? MIN_SLICE_SAMPLES : per ? Math.min(n, start + per) : n;
+        const feeds = start === 0 && end === n ? batch.feeds : sliceFeeds(batch.feeds, start, end);
+        const out = fetched.length ? await session.run(feeds, fetched) : {};
+        if (probe) {
+          const values = Object.values(out);
+          if (values.some((t) => t.dims.length && t.dims[0] !== end)) { per = 0; continue; } // nothing observed: the whole batch again
+          const bytesPerSample = values.reduce((b, t) => b + t.data.byteLength, 0) / end;
+          per = sliceSamples(batch.feeds, n, bytesPerSample, options.maxFetchBytes ?? CALIBRATION_FETCH_BYTES) ?? n;
+        }
+        for (const t of wanted) {
+          const v = inputNames.has(t) ? feeds[t] : out[t];
+          if (!v) throw new QuantLensError('calibration-failed', `ONNX Runtime returned no value for tensor '${t}'`, options.file);
+          calibrators.get(t)!.observe(toFloat32(v));
+        }
+        start = end;
       }
-      done += Object.values(batch.feeds)[0]?.dims[0] ?? 1;
+      done += n;
       onProgress?.(done, data.samples);
     }
   } finally {
