@@ -343,19 +343,19 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     const repairWeights = wantRecommendation ? base.weights : candidates.find((c) => c.id === primary)!.weights;
     // A target out of reach even with every layer in the higher format (predicted, then measured: the count search's
     // first point then) cannot be met by repairing layers at the base format: no repair candidates (default mode).
-    let outOfReach: number | undefined;
+    let outOfReach = false;
     const goal = decideOpts?.target;
     if (wantRecommendation && !opts.repair && runner && goal?.kind === 'min-sqnr-db' && predictedBoundary(decideOpts!)?.reached === false) {
       backend.enter('recommendation (count-based)');
       progress.enter('recommending', `measuring all ${layers.length} layers in ${higher.id}`);
       const m = await runner.measure(uniformFormats(layers, mustParseFormat(higher.weights), mustParseFormat(higher.activations)));
       if (m.sqnrDb < goal.value) {
-        outOfReach = m.sqnrDb;
+        outOfReach = true;
         warnings.push(`repair not computed: the target (output SQNR >= ${goal.value} dB) is out of reach even with every layer in ${higher.id} (measured ${m.sqnrDb.toFixed(1)} dB), so no repair at ${base.id} can change the recommendation`);
         for (const rep of reports) if (rep.weightTensor) rep.repairNotComputed = 'out-of-reach';
       }
     }
-    if (opts.repair !== false && outOfReach === undefined && mustParseFormat(repairWeights).kind === 'int') {
+    if (opts.repair !== false && !outOfReach && mustParseFormat(repairWeights).kind === 'int') {
       backend.enter('repair candidates');
       await runner.suspend(); // the repair holds model copies of its own: the peak memory of the analysis
       // 'decisive': only on the layers the recommendation's choice turns on (a repair can only replace keeping a layer)

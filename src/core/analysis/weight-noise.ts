@@ -48,10 +48,13 @@ function fusedErrors(w: Float32Array, dims: readonly number[], p: QuantParams, c
   const sig = new Float64Array(extent);
   const noi = new Float64Array(extent);
   let S = 0, N = 0, E = 0;
-  // per channel: the scale and the clamp bounds (qmin − z, qmax − z) of each channel, as doubles
-  const count = p.scale.length, sc = new Float64Array(count), lo = new Float64Array(count), hi = new Float64Array(count);
-  for (let k = 0; k < count; k++) { sc[k] = p.scale[k]; lo[k] = p.qmin - p.zeroPoint[k]; hi[k] = p.qmax - p.zeroPoint[k]; }
-  if (inner === 1 && perChannel) {
+  // per channel: the scale and the clamp bounds (qmin − z, qmax − z), as doubles (per-tensor: the same in every channel)
+  const sc = new Float64Array(extent), lo = new Float64Array(extent), hi = new Float64Array(extent);
+  for (let c = 0; c < extent; c++) {
+    const k = perChannel ? c : 0;
+    sc[c] = p.scale[k]; lo[c] = p.qmin - p.zeroPoint[k]; hi[c] = p.qmax - p.zeroPoint[k];
+  }
+  if (inner === 1) {
     for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++, i++) {
       const v = w[i], s = sc[c];
       let r = (Math.fround(v / s) + RNE) - RNE;
@@ -59,18 +62,9 @@ function fusedErrors(w: Float32Array, dims: readonly number[], p: QuantParams, c
       const d = v - Math.fround(r * s); const vv = v * v, dd = d * d;
       sig[c] += vv; noi[c] += dd; S += vv; N += dd; E += G[i] * d * d;
     }
-  } else if (inner === 1) {
-    const s = sc[0], l = lo[0], h = hi[0];
-    for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++, i++) {
-      const v = w[i];
-      let r = (Math.fround(v / s) + RNE) - RNE;
-      r = r < l ? l : r > h ? h : r;
-      const d = v - Math.fround(r * s); const vv = v * v, dd = d * d;
-      sig[c] += vv; noi[c] += dd; S += vv; N += dd; E += G[i] * d * d;
-    }
   } else {
     for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < extent; c++) {
-      const k = perChannel ? c : 0, s = sc[k], l = lo[k], h = hi[k];
+      const s = sc[c], l = lo[c], h = hi[c];
       let cs = 0, cn = 0;
       for (const end = i + inner; i < end; i++) {
         const v = w[i];

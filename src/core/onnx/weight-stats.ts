@@ -16,31 +16,20 @@ export function weightStats(w: ArrayLike<number>, dims: readonly number[], chann
   const outer = channels > 0 && inner > 0 ? Math.ceil(n / (channels * inner)) : 0;
   const absMaxOf = new Float64Array(Math.max(1, channels));
   let min = Infinity, max = -Infinity, sum = 0, sumSq = 0;
+  for (let i = 0; i < n; i++) {
+    const v = w[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+    sumSq += v * v;
+  }
   // channel c of row o holds w[(o * channels + c) * inner ..+ inner); channels last (MatMul weights): one value each
-  if (inner === 1 && outer * channels === n) {
-    for (let o = 0, i = 0; o < outer; o++) {
-      for (let c = 0; c < channels; c++, i++) {
-        const v = w[i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-        sum += v;
-        sumSq += v * v;
-        const m = Math.abs(v);
-        if (m > absMaxOf[c]) absMaxOf[c] = m;
-      }
-    }
+  if (inner === 1) {
+    for (let o = 0, i = 0; o < outer; o++) for (let c = 0; c < channels && i < n; c++, i++) { const m = Math.abs(w[i]); if (m > absMaxOf[c]) absMaxOf[c] = m; }
   } else for (let o = 0, i = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       let a = absMaxOf[c];
-      for (const end = Math.min(n, i + inner); i < end; i++) {
-        const v = w[i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-        sum += v;
-        sumSq += v * v;
-        const m = Math.abs(v);
-        if (m > a) a = m;
-      }
+      for (const end = Math.min(n, i + inner); i < end; i++) { const m = Math.abs(w[i]); if (m > a) a = m; }
       absMaxOf[c] = a;
     }
   }
