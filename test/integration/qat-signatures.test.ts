@@ -69,17 +69,21 @@ test('QAT on fixed-batch models: batch 1 and 4 models train with a larger step s
   assert.deepEqual([small.batch, small.microBatch], [4, 4]);
 });
 
-/** A symbolic-batch model with LayerNorm, GELU and a residual: the gradient of 4 micro-batches of 2 must equal that of one batch of 8. */
-function mlpModel(): ModelProto {
+/**
+ * A symbolic-batch model with LayerNorm, GELU and a residual: the gradient of 4 micro-batches of 2 must equal that of one
+ * batch of 8. With `seq`, rows of 3 tokens ([N, 3, 6], as a transformer's): the weights' gradients are one Gemm over
+ * every token row.
+ */
+function mlpModel(seq = false): ModelProto {
   const rng = new Rng(5);
   const b = new GraphBuilder('acc');
-  const x = b.input('x', DataType.FLOAT, ['N', 6]);
+  const x = b.input('x', DataType.FLOAT, seq ? ['N', 3, 6] : ['N', 6]);
   const w = (r: number, c: number) => b.constFloat('w', Array.from({ length: r * c }, () => rng.uniform(-0.5, 0.5)), [r, c]);
   const h = b.node('MatMul', [x, w(6, 8)]);
   const ln = b.node('LayerNormalization', [h, b.constFloat('g', Array(8).fill(1)), b.constFloat('beta', Array(8).fill(0))], { axis: -1 });
   const act = b.node('Mul', [ln, b.node('Sigmoid', [ln])]);
   const y = b.node('Add', [b.node('MatMul', [act, w(8, 5)]), b.constFloat('bias', [0.1, 0, -0.1, 0.2, 0])]);
-  b.output(y, DataType.FLOAT, ['N', 5]);
+  b.output(y, DataType.FLOAT, seq ? ['N', 3, 5] : ['N', 5]);
   return b.model(17);
 }
 
@@ -96,13 +100,14 @@ function mlpSpecs(graph: Graph): FakeQuantSpec[] {
   return [weight('w', 0), weight('w_1', 1), { tensor: act, uses: [[reader('w_1').name, 0]], role: 'activation', bits: 8, signed: false, granularity: { kind: 'tensor' }, scale: Float32Array.of(0.02), zeroPoint: Int32Array.of(20), learnScale: true }];
 }
 
-for (const quantized of [false, true]) test(`gradients accumulated over micro-batches inside the step equal the big-batch gradient (up to float error)${quantized ? ', with fake-quantized weights (once per step) and activations' : ''}`, async () => {
-  const model = mlpModel();
+for (const seq of [false, true]) for (const quantized of [false, true]) test(`gradients accumulated over micro-batches inside the step equal the big-batch gradient (up to float error)${quantized ? ', with fake-quantized weights (once per step) and activations' : ''}${seq ? ', on [batch, tokens, features] rows' : ''}`, async () => {
+  const model = mlpModel(seq);
   const graph = new Graph(model);
   const backend = ortBackend();
   const rng = new Rng(9);
-  const x: Tensor = { type: DataType.FLOAT, dims: [8, 6], data: Float32Array.from({ length: 48 }, () => rng.normal()) };
-  const teacher: Tensor = { type: DataType.FLOAT, dims: [8, 5], data: Float32Array.from({ length: 40 }, () => rng.normal()) };
+  const t = seq ? 3 : 1;
+  const x: Tensor = { type: DataType.FLOAT, dims: seq ? [8, 3, 6] : [8, 6], data: Float32Array.from({ length: 48 * t }, () => rng.normal()) };
+  const teacher: Tensor = { type: DataType.FLOAT, dims: seq ? [8, 3, 5] : [8, 5], data: Float32Array.from({ length: 40 * t }, () => rng.normal()) };
   const params = ['w', 'w_1', 'g', 'beta', 'bias'].filter((p) => graph.initializers.has(p));
   assert.equal(params.length, 5);
   const results: Record<string, Float32Array>[] = [];

@@ -51,7 +51,12 @@ const matmul: GradRule = (ctx, n, [gy]) => {
     const g = ctx.op('MatMul', [gy2, bt]);
     ga = ctx.reshape(ctx.sumTo(g, [...batch, a2s[a2s.length - 2], a2s[a2s.length - 1]], a2s), as);
   }
-  if (ctx.needs(b)) {
+  if (ctx.needs(b) && bs.length === 2 && as.length >= 3) {
+    // a matrix (a weight) times a batch of matrices: one Gemm over the rows of every batch, [K, rows] x [rows, N],
+    // instead of a [batch..., K, N] product summed over the batch (a weight-sized copy per sample of the batch)
+    const rows = as.slice(0, -1).reduce((p, d) => p * d, 1);
+    gb = ctx.op('Gemm', [ctx.reshape(a, [rows, as[as.length - 1]]), ctx.reshape(gy, [rows, bs[1]])], { transA: 1 });
+  } else if (ctx.needs(b)) {
     const at = swapLast(ctx, a2, a2s.length);
     const g = ctx.op('MatMul', [at, gy2]);
     gb = ctx.reshape(ctx.sumTo(g, [...batch, b2s[b2s.length - 2], b2s[b2s.length - 1]], b2s), bs);
