@@ -10,7 +10,7 @@ import { tensorFromProto, toFloat32 } from '../../src/core/onnx/tensor-data';
 import { InferenceBackend } from '../../src/core/runtime/backend';
 import { ortBackend } from '../../src/core/runtime/ort-backend';
 import { Rng } from '../../src/core/train/random';
-import { fetchGroups, QatOptions, runQat } from '../../src/core/train/qat';
+import { fetchGroups, logitsTensor, QatOptions, runQat } from '../../src/core/train/qat';
 import { Graph } from '../../src/core/onnx/graph';
 import { syntheticDataSource } from '../../src/core/data/synthetic';
 import { readAllSamples } from '../../src/core/train/batches';
@@ -34,16 +34,18 @@ function mlp(): ModelProto {
 }
 
 /** The ORT backend, recording the fetches of every run of a session that fetches more than the model's output. */
-function recordingBackend(): InferenceBackend & { fetches: (readonly string[])[] } {
+function recordingBackend(): InferenceBackend & { fetches: (readonly string[])[]; sessions: number } {
   const inner = ortBackend();
   const fetches: (readonly string[])[] = [];
-  return {
-    fetches, version: inner.version,
-    async createSession(model, opts) {
+  const rec = {
+    fetches, sessions: 0, version: inner.version,
+    async createSession(model: Uint8Array | string, opts?: Parameters<InferenceBackend['createSession']>[1]) {
+      rec.sessions++;
       const s = await inner.createSession(model, opts);
-      return { ...s, inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds, f) => { if (f) fetches.push(f); return s.run(feeds, f); }, release: () => s.release() };
+      return { ...s, inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds: Parameters<typeof s.run>[0], f?: readonly string[]) => { if (f) fetches.push(f); return s.run(feeds, f); }, release: () => s.release() };
     },
-  } as InferenceBackend & { fetches: (readonly string[])[] };
+  };
+  return rec as InferenceBackend & { fetches: (readonly string[])[]; sessions: number };
 }
 
 function options(over: Partial<QatOptions>): QatOptions {
@@ -90,11 +92,17 @@ async function zooOptions(name: string): Promise<QatOptions> {
 }
 
 for (const [name, make] of [['mlp', async () => options({})], ['mobilenet_v2', () => zooOptions('mobilenet_v2')], ['resnet18', () => zooOptions('resnet18')], ['vit_b_16', () => zooOptions('vit_b_16')]] as const) {
-  test(`calibration by ReduceMin/ReduceMax gives the same scales, losses and weights as fetching the activations (${name})`, async () => {
-    const reduceBackend = recordingBackend();
+  test(`calibration by ReduceMin/ReduceMax gives the same scales, losses and weights as fetching the activations (${name}), and its runs give the distillation's targets`, async () => {
+    const reduceBackend = recordingBackend(), fetchBackend = recordingBackend();
     const o = await make();
     const reduced = await runQat({ ...o, backend: reduceBackend });
-    const fetched = await runQat({ ...o, calibrationReduce: false });
+    const fetched = await runQat({ ...o, calibrationReduce: false, backend: fetchBackend });
+    // the teacher's outputs for the calibration samples came from the calibration runs: with every sample calibrating (the
+    // zoo's 12) no session of their own; the mlp's 24 samples, 16 calibrating, one run for the other 8 instead of 3 for all
+    const logits = logitsTensor(new Graph(o.model));
+    const teacherRuns = (r: { fetches: (readonly string[])[] }) => r.fetches.filter((f) => f.length === 1 && f[0] === logits).length;
+    if (name === 'mlp') assert.deepEqual([reduceBackend.sessions, teacherRuns(reduceBackend), teacherRuns(fetchBackend)], [fetchBackend.sessions, 1, 3]);
+    else assert.deepEqual([reduceBackend.sessions, teacherRuns(reduceBackend)], [fetchBackend.sessions - 1, 0], 'one float session fewer');
     const acts = reduced.specs.filter((s) => s.role === 'activation').map((s) => s.tensor);
     assert.ok(acts.length >= 2, `activations ${acts}`);
     assert.ok(!reduceBackend.fetches.some((f) => acts.some((t) => f.includes(t))), 'no activation fetched');

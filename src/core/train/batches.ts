@@ -75,12 +75,20 @@ export function fixedBatch(inputs: readonly ValueInfo[], file: string): number |
   return fixed;
 }
 
-/** Runs `session` over all samples in batches of `batch`, returning the `fetch` tensor rows as float32 (the last batch padded). */
-export async function runBatches(session: RuntimeSession, samples: SampleSet, fetch: string, batch: number): Promise<Float32Array> {
+/**
+ * Runs `session` over all samples in batches of `batch`, returning the `fetch` tensor rows as float32 (the last batch
+ * padded); with `known`, the rows of its first samples are taken from it and the runs start after them.
+ */
+export async function runBatches(session: RuntimeSession, samples: SampleSet, fetch: string, batch: number, known?: { values: Float32Array; samples: number }): Promise<Float32Array> {
   const n = sampleCount(samples);
   let out: Float32Array | undefined;
   let width = 0;
-  for (let s = 0; s < n; s += batch) {
+  if (known?.samples) {
+    width = known.values.length / known.samples;
+    out = new Float32Array(n * width);
+    out.set(known.values);
+  }
+  for (let s = known?.samples ?? 0; s < n; s += batch) {
     const idx = Array.from({ length: batch }, (_, i) => Math.min(n - 1, s + i));
     const r = (await session.run(feedRows(samples, idx), [fetch]))[fetch];
     width = sizeOf(r.dims.slice(1));

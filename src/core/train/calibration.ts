@@ -3,7 +3,7 @@ import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
 import { uniqueNamer } from '../onnx/unique-names';
 import { AttributeType, encodeModelProto, ModelProto, NodeProto } from '../onnx/proto';
-import { sizeOf, toFloat32 } from '../onnx/tensor-data';
+import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
 import { groupBySize } from '../runtime/fetch-groups';
 import { feedRows, fixedBatch, sampleCount, SampleSet } from './batches';
@@ -31,8 +31,19 @@ const BIG_TENSOR_BYTES = 64 << 20;
  */
 export const CALIBRATION_FETCH_BYTES = 384 << 20;
 
-/** Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model. */
-export async function calibrate(o: CalibrationOptions, graph: Graph, specs: FakeQuantSpec[], samples: SampleSet, backend: InferenceBackend, threads: number, shapes: Map<string, number[]>, shapesBatch: number): Promise<void> {
+/** A tensor's float values for the first `samples` samples, rows of `values` (the teacher's outputs the calibration runs gave). */
+export interface SampleRows {
+  values: Float32Array;
+  samples: number;
+}
+
+/**
+ * Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model.
+ * With `teacher` (a tensor name), the same runs also give that tensor's float values for the calibration samples (the
+ * distillation's targets, which the caller completes for the other samples); undefined when they did not (no activation
+ * to calibrate, a fixed batch, or ranges fetched instead of reduced).
+ */
+export async function calibrate(o: CalibrationOptions, graph: Graph, specs: FakeQuantSpec[], samples: SampleSet, backend: InferenceBackend, threads: number, shapes: Map<string, number[]>, shapesBatch: number, teacher?: string): Promise<SampleRows | undefined> {
   for (const s of specs) {
     if (s.role !== 'weight') continue;
     const p = graph.initializers.get(s.tensor) ?? graph.constantNodes.get(s.tensor)!;
@@ -43,7 +54,7 @@ export async function calibrate(o: CalibrationOptions, graph: Graph, specs: Fake
     if (4 * sizeOf(dims) >= BIG_TENSOR_BYTES) { await new Promise((r) => setImmediate(r)); collectGarbage(); }
   }
   const acts = specs.filter((s) => s.role === 'activation');
-  if (!acts.length) return;
+  if (!acts.length) return undefined;
   // the weight reads above (each under BIG_TENSOR_BYTES, ViT-B/16's 330 MB in all) are garbage before the runs
   await new Promise((r) => setImmediate(r));
   collectGarbage();
@@ -55,15 +66,17 @@ export async function calibrate(o: CalibrationOptions, graph: Graph, specs: Fake
   // A fixed-batch model gets whole batches (the last one repeats samples: min and max do not change).
   const batches: number[][] = [];
   for (let s = 0; s < n; s += step) batches.push(Array.from({ length: fixed ?? Math.min(step, n - s) }, (_, i) => Math.min(s + i, total - 1)));
-  const ranges = ((o.calibrationReduce ?? true) ? await rangesByReduction(o.model, names, samples, batches, backend, threads) : undefined)
-    ?? await rangesByFetching(o, names, samples, batches, backend, threads, shapes, shapesBatch);
+  const reduced = (o.calibrationReduce ?? true) ? await rangesByReduction(o.model, names, samples, batches, backend, threads, fixed === undefined ? teacher : undefined) : undefined;
+  const ranges = reduced ?? await rangesByFetching(o, names, samples, batches, backend, threads, shapes, shapesBatch);
   for (const s of acts) initActivationScale(s, ranges.lo.get(s.tensor)!, ranges.hi.get(s.tensor)!);
+  return reduced?.teacher && { values: reduced.teacher, samples: n };
 }
 
-/** Min and max of each calibrated tensor over the calibration batches. */
+/** Min and max of each calibrated tensor over the calibration batches (and the teacher's values, when the runs fetched them). */
 interface Ranges {
   lo: Map<string, number>;
   hi: Map<string, number>;
+  teacher?: Float32Array;
 }
 
 /**
@@ -73,7 +86,7 @@ interface Ranges {
  * of a zero bound makes no difference to the scales); undefined when the model does not take the nodes or a bound is
  * NaN (the loop skips NaNs), and the tensors are fetched instead.
  */
-async function rangesByReduction(model: ModelProto, names: string[], samples: SampleSet, batches: number[][], backend: InferenceBackend, threads: number): Promise<Ranges | undefined> {
+async function rangesByReduction(model: ModelProto, names: string[], samples: SampleSet, batches: number[][], backend: InferenceBackend, threads: number, teacher?: string): Promise<Ranges | undefined> {
   const g = model.graph!;
   const unique = uniqueNamer(model);
   const nodes: NodeProto[] = [];
@@ -85,7 +98,8 @@ async function rangesByReduction(model: ModelProto, names: string[], samples: Sa
     );
     return { t, min, max };
   });
-  const m: ModelProto = { ...model, graph: { ...g, node: [...(g.node ?? []), ...nodes], output: [...(g.output ?? []), ...bounds.flatMap((b) => [{ name: b.min }, { name: b.max }])] } };
+  const extra = teacher !== undefined && !(g.output ?? []).some((x) => x.name === teacher) ? [{ name: teacher }] : [];
+  const m: ModelProto = { ...model, graph: { ...g, node: [...(g.node ?? []), ...nodes], output: [...(g.output ?? []), ...extra, ...bounds.flatMap((b) => [{ name: b.min }, { name: b.max }])] } };
   let session: RuntimeSession;
   try {
     session = await backend.createSession(encodeModelProto(m), { threads });
@@ -93,10 +107,19 @@ async function rangesByReduction(model: ModelProto, names: string[], samples: Sa
     return undefined;
   }
   const lo = new Map<string, number>(), hi = new Map<string, number>();
+  let values: Float32Array | undefined;
+  /** Copies the teacher's rows of a run (its first dim is the batch's samples) to their samples' places. */
+  const keep = (idx: number[], t: Tensor) => {
+    const width = sizeOf(t.dims.slice(1));
+    values ??= new Float32Array(batches.reduce((n, b) => n + b.length, 0) * width);
+    const d = toFloat32(t);
+    idx.forEach((k, i) => values!.set(d.subarray(i * width, (i + 1) * width), k * width));
+  };
   try {
-    const fetches = bounds.flatMap((b) => [b.min, b.max]);
+    const fetches = [...(teacher !== undefined ? [teacher] : []), ...bounds.flatMap((b) => [b.min, b.max])];
     for (const idx of batches) {
       const r = await session.run(feedRows(samples, idx), fetches);
+      if (teacher !== undefined) keep(idx, r[teacher]);
       for (const b of bounds) {
         const a = toFloat32(r[b.min])[0], z = toFloat32(r[b.max])[0];
         if (Number.isNaN(a) || Number.isNaN(z)) return undefined;
@@ -107,7 +130,7 @@ async function rangesByReduction(model: ModelProto, names: string[], samples: Sa
   } finally {
     await session.release();
   }
-  return { lo, hi };
+  return { lo, hi, teacher: values };
 }
 
 /** Ranges by fetching the tensors (in groups of at most `calibrationFetchBytes`) and a loop over their values. */
