@@ -75,11 +75,17 @@ export function fixedBatch(inputs: readonly ValueInfo[], file: string): number |
   return fixed;
 }
 
+/** A tensor's float values for the first `samples` samples, as rows of `values` (e.g. the teacher's outputs the calibration runs gave). */
+export interface SampleRows {
+  values: Float32Array;
+  samples: number;
+}
+
 /**
  * Runs `session` over all samples in batches of `batch`, returning the `fetch` tensor rows as float32 (the last batch
  * padded); with `known`, the rows of its first samples are taken from it and the runs start after them.
  */
-export async function runBatches(session: RuntimeSession, samples: SampleSet, fetch: string, batch: number, known?: { values: Float32Array; samples: number }): Promise<Float32Array> {
+export async function runBatches(session: RuntimeSession, samples: SampleSet, fetch: string, batch: number, known?: SampleRows): Promise<Float32Array> {
   const n = sampleCount(samples);
   let out: Float32Array | undefined;
   let width = 0;

@@ -6,7 +6,7 @@ import { AttributeType, encodeModelProto, ModelProto, NodeProto } from '../onnx/
 import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
 import { groupBySize } from '../runtime/fetch-groups';
-import { feedRows, fixedBatch, sampleCount, SampleSet } from './batches';
+import { feedRows, fixedBatch, sampleCount, SampleRows, SampleSet } from './batches';
 import { FakeQuantSpec } from './fake-quant';
 import { constFloat, initActivationScale } from './quant-plan';
 import { initWeightScales } from './weight-init';
@@ -30,12 +30,6 @@ const BIG_TENSOR_BYTES = 64 << 20;
  * 1.13 GB of activations in one run: the qat command's peak RSS (4.09 GiB) was this run.
  */
 export const CALIBRATION_FETCH_BYTES = 384 << 20;
-
-/** A tensor's float values for the first `samples` samples, rows of `values` (the teacher's outputs the calibration runs gave). */
-export interface SampleRows {
-  values: Float32Array;
-  samples: number;
-}
 
 /**
  * Initial scales: weights from their values, activations from min-max over calibration samples of the FP32 model.
