@@ -18,7 +18,8 @@ import { algorithmsFromRecipe, LayerRepair, needsRepair, rangeModel, repairPlan,
 import { QUANT_ALGORITHMS } from '../../shared/recipe';
 import { exportQdq } from '../../core/quant/qdq-export';
 import { fidelityMessages, fusedLossWarning } from '../../core/quant/ort-fidelity';
-import { InferenceBackend, SessionOptions } from '../../core/runtime/backend';
+import { InferenceBackend, RuntimeSession } from '../../core/runtime/backend';
+import { createModelSession } from '../../core/runtime/fed-weights';
 import { ortBackend } from '../../core/runtime/ort-backend';
 import { DataDescription, describeData } from '../../shared/data';
 import { Recipe } from '../../shared/recipe';
@@ -156,11 +157,12 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
     batches.push(batch);
     if (batches.reduce((n, b) => n + (Object.values(b.feeds)[0]?.dims[0] ?? 1), 0) >= samples) break;
   }
-  // One session at a time: a big model never has its float and quantized copies loaded together.
-  const runAll = async (bytes: Uint8Array, opts: SessionOptions, quantizedModel: boolean) => {
+  // One session at a time: a big model never has its float and quantized copies loaded together; the float model's
+  // MatMul/Gemm weights are fed from its own buffers (not encoded into a second copy that ONNX Runtime copies again)
+  const runAll = async (open: () => Promise<RuntimeSession>, quantizedModel: boolean) => {
     let s;
     try {
-      s = await backend.createSession(bytes, opts);
+      s = await open();
     } catch (e) {
       if (!quantizedModel) throw e;
       throw new Error(`ONNX Runtime cannot load the exported QDQ model: ${e instanceof Error ? e.message : e}`);
@@ -173,9 +175,9 @@ export async function compareOutputs(model: ModelProto, quantized: Uint8Array, d
       await s.release();
     }
   };
-  const floatOuts = await runAll(encodeModelProto(model), { threads }, false);
-  const qOuts = await runAll(quantized, { threads, optimization: 'all' }, true);
-  const qxOuts = exact ? await runAll(quantized, { threads, optimization: 'disabled' }, true) : undefined;
+  const floatOuts = await runAll(() => createModelSession(backend, model, { threads }), false);
+  const qOuts = await runAll(() => backend.createSession(quantized, { threads, optimization: 'all' }), true);
+  const qxOuts = exact ? await runAll(() => backend.createSession(quantized, { threads, optimization: 'disabled' }), true) : undefined;
   const acc = new Map<string, ErrorAccumulator>();
   const accExact = new Map<string, ErrorAccumulator>();
   const agree = new Map<string, number>();
