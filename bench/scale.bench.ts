@@ -3,6 +3,7 @@
  * encoder (full size, random weights, built by test/fixtures/zoo with the project's builder; 16 synthetic samples)
  * and the trained MNIST CNN (16 real digits), measured in this run, each in its own child process:
  *  - analysis wall time (default options, recommendation for sqnr:30 included) / one warm FP32 pass over the same samples,
+ *    and the same without the repair algorithms (`--no-repair`; not on the MNIST CNN),
  *  - peak RSS of the analysis / peak RSS of a plain ONNX Runtime session running the same samples at the same batch,
  *  - the share of layers measured exactly,
  *  - Spearman of `estimate` vs measured isolated SQNR (a separate `--measure all` run: every candidate on the MNIST
@@ -61,15 +62,15 @@ async function plain(file: string, name: string): Promise<Record<string, number>
   return { passMs, rssMb: rssMb() };
 }
 
-/** Child: the analysis (default options, or every layer measured in `formats`). */
-async function analysis(file: string, name: string, mode: 'default' | 'all'): Promise<Record<string, unknown>> {
+/** Child: the analysis (default options; the same without the repair algorithms, `--no-repair`; or every layer measured in `formats`). */
+async function analysis(file: string, name: string, mode: 'default' | 'norepair' | 'all'): Promise<Record<string, unknown>> {
   const model = loadModelFile(file);
   const graph = new Graph(model, file);
   const data = openDataSource(dataSpec(name), graph.inputs, { samples: SAMPLES });
   const t = performance.now();
   const r: AnalysisReport = await analyzeModel({
     modelPath: file, model, data, batchSize: BATCH,
-    ...(mode === 'default' ? { target: { kind: 'min-sqnr-db' as const, value: 30 } } : { measure: 'all' as const, allButOne: false, formats: name === 'mnist_cnn' ? undefined : ['w4a8'] }),
+    ...(mode !== 'all' ? { target: { kind: 'min-sqnr-db' as const, value: 30 }, ...(mode === 'norepair' ? { repair: false as const } : {}) } : { measure: 'all' as const, allButOne: false, formats: name === 'mnist_cnn' ? undefined : ['w4a8'] }),
   });
   const wallMs = performance.now() - t;
   const pairs = r.layers.flatMap((l) => Object.values(l.formats).filter((f) => f.estimate !== undefined && f.isolated).map((f) => [f.estimate!, f.isolated!.sqnrDb, l.name] as const));
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
   if (i >= 0) {
     const [kind, name] = process.argv.slice(i + 1);
     const file = await modelFile(name);
-    const out = kind === 'plain' ? await plain(file, name) : await analysis(file, name, kind === 'all' ? 'all' : 'default');
+    const out = kind === 'plain' ? await plain(file, name) : await analysis(file, name, kind === 'all' || kind === 'norepair' ? kind : 'default');
     process.stdout.write(`${JSON.stringify(out)}\n`);
     return;
   }
@@ -134,13 +135,14 @@ async function main(): Promise<void> {
     await modelFile(name);
     const p = child('plain', name) as { passMs: number; rssMb: number };
     const d = child('default', name) as { phases?: Record<string, PhaseCost>; wallMs: number; rssMb: number; layers: number; measured: number; topEstimate: string; recommendation?: string; unscreened: number; screeningMs: number; captureMs: number; isolatedMs: number; recommendationMs: number };
+    const n = name === 'mnist_cnn' ? undefined : child('norepair', name) as { wallMs: number };
     const a = (noAll.has(name) ? { spearman: NaN, topAgrees: false, pairs: 0, topEstimate: d.topEstimate, topMeasured: 'not run' } : child('all', name)) as { spearman: number; topAgrees: boolean; pairs: number; topEstimate: string; topMeasured: string; topGapDb: number };
     process.stderr.write(`${name}: ${JSON.stringify({ plain: p, default: d, all: a })}\n`);
     if (d.phases) breakdowns.push(phaseTable(name, d.phases, p.passMs, d.wallMs));
-    rows.push([name, String(d.layers), (d.wallMs / 1000).toFixed(1), (p.passMs / 1000).toFixed(2), (d.wallMs / p.passMs).toFixed(1), `${Math.round(d.rssMb)} / ${Math.round(p.rssMb)}`, (d.rssMb / p.rssMb).toFixed(2),
+    rows.push([name, String(d.layers), (d.wallMs / 1000).toFixed(1), (p.passMs / 1000).toFixed(2), (d.wallMs / p.passMs).toFixed(1), n ? (n.wallMs / p.passMs).toFixed(1) : '-', `${Math.round(d.rssMb)} / ${Math.round(p.rssMb)}`, (d.rssMb / p.rssMb).toFixed(2),
       `${d.measured}/${d.layers} (${Math.round((100 * d.measured) / d.layers)}%)`, noAll.has(name) ? 'not run' : `${a.spearman.toFixed(3)} (n=${a.pairs})`, noAll.has(name) ? 'not run' : a.topAgrees ? 'yes' : `no (${a.topEstimate} vs ${a.topMeasured}: measured ${a.topGapDb.toFixed(3)} dB apart)`]);
   }
-  const head = ['model', 'layers', 'analysis s', 'FP32 pass s', 'passes', 'RSS MB (plain)', 'RSS ratio', 'measured exactly', 'Spearman est. vs measured', 'same most sensitive'];
+  const head = ['model', 'layers', 'analysis s', 'FP32 pass s', 'passes', 'passes with --no-repair', 'RSS MB (plain)', 'RSS ratio', 'measured exactly', 'Spearman est. vs measured', 'same most sensitive'];
   console.log(`\nAnalysis at scale (${SAMPLES} samples, batch ${BATCH}, ${os.availableParallelism?.() ?? os.cpus().length} cores; default options + target sqnr:30; Spearman from a --measure all run):`);
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
