@@ -29,7 +29,7 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
   const cm = [1, 0, ...Array.from({ length: nd }, (_, i) => i + 2)];
   const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
   const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
-  if (Ag === 1 && Bg === 1) return depthwiseWeightGrad(ctx, A, as, src, ss, g);
+  if (Ag === 1 && Bg === 1) return depthwiseWeightGrad(ctx, A, as, src, ss, g, padEnd);
   if (group === 1 && sizeOf(g.k) > 1 && g.s.some((v) => v > 1) && sizeOf(ss.slice(2)) >= FLIPPED_MIN_POSITIONS) {
     return unfoldedWeightGrad(ctx, A, as, src, ss, g, padEnd);
   }
@@ -76,26 +76,13 @@ function weightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: 
  * Returns [Ac, Bc, K].
  */
 function unfoldedWeightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom, padEnd: number[]): string {
-  const nd = g.k.length;
   const N = as[0], Ac = as[1], Bc = ss[1];
   const out = as.slice(2);
   const K = sizeOf(g.k), P = sizeOf(out);
   const oneHot = new Float32Array(K * K);
   for (let i = 0; i < K; i++) oneHot[i * K + i] = 1;
-  let x = ctx.reshape(src, [N * Bc, 1, ...ss.slice(2)]);
-  let pads = [...g.pb, ...padEnd];
-  if (pads.some((p, i) => p >= (g.k[i % nd] - 1) * g.d[i % nd] + 1)) {
-    // A pad as large as the kernel's extent: padded explicitly.
-    x = ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
-    pads = pads.map(() => 0);
-  }
-  let cols = ctx.op('Conv', [x, ctx.floats(oneHot, [K, 1, ...g.k])], { kernel_shape: g.k, strides: g.s, dilations: g.d, pads });
-  // Sources longer than the last window give more positions than the output has: the first ones are the windows.
-  const got = out.map((_, i) => Math.floor((ss[2 + i] + g.pb[i] + padEnd[i] - ((g.k[i] - 1) * g.d[i] + 1)) / g.s[i]) + 1);
-  if (got.some((v, i) => v !== out[i])) {
-    const axes = Array.from({ length: nd }, (_, i) => 2 + i);
-    cols = ctx.op('Slice', [cols, ctx.ints(axes.map(() => 0)), ctx.ints(out), ctx.ints(axes)]);
-  }
+  const x = ctx.reshape(src, [N * Bc, 1, ...ss.slice(2)]);
+  const cols = windowConv(ctx, x, ctx.floats(oneHot, [K, 1, ...g.k]), ss.slice(2), { kernel: g.k, strides: g.s, dilations: g.d, pb: g.pb, pe: padEnd }, out);
   const colsT = ctx.op('Transpose', [ctx.reshape(cols, [N, Bc * K, P])], { perm: [0, 2, 1] });
   const m = ctx.op('MatMul', [ctx.reshape(A, [N, Ac, P]), colsT]); // [N, Ac, Bc * K]
   const summed = N === 1 ? ctx.reshape(m, [Ac, Bc * K]) : ctx.op('ReduceSum', [m, ctx.ints([0])], { keepdims: 0 });
@@ -110,30 +97,38 @@ function unfoldedWeightGrad(ctx: GradContext, A: string, as: number[], src: stri
  * stride 2, 55 -> 14 ms; stride 1 layers 15-30% faster). Sums in another order than the slices did (~1e-6 relative).
  * [C, 1, K].
  */
-function depthwiseWeightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom): string {
-  const nd = g.k.length;
+function depthwiseWeightGrad(ctx: GradContext, A: string, as: number[], src: string, ss: number[], g: ConvGeom, padEnd: number[]): string {
   const N = as[0], C = as[1];
   const out = as.slice(2);
-  const need = out.map((o, i) => (o - 1) * g.s[i] + (g.k[i] - 1) * g.d[i] + 1);
-  const padEnd = need.map((L, i) => Math.max(0, L - g.pb[i] - ss[2 + i]));
-  let x = ctx.reshape(src, [1, N * C, ...ss.slice(2)]);
-  let pads = [...g.pb, ...padEnd];
-  if (pads.some((p, i) => p >= out[i % nd])) {
-    // A pad as large as the kernel (the output's extent): padded explicitly.
-    x = ctx.op('Pad', [x, ctx.ints([0, 0, ...g.pb, 0, 0, ...padEnd])], { mode: 'constant' });
-    pads = pads.map(() => 0);
-  }
   const w = ctx.reshape(A, [N * C, 1, ...out]);
-  let y = ctx.op('Conv', [x, w], { group: N * C, kernel_shape: out, dilations: g.s, strides: g.d, pads });
-  // Sources longer than the last window give more than k outputs per axis: the first k are the gradient.
-  const got = out.map((o, i) => Math.floor((ss[2 + i] + g.pb[i] + padEnd[i] - ((o - 1) * g.s[i] + 1)) / g.d[i]) + 1);
-  if (got.some((v, i) => v !== g.k[i])) {
-    const axes = Array.from({ length: nd }, (_, i) => 2 + i);
-    y = ctx.op('Slice', [y, ctx.ints(axes.map(() => 0)), ctx.ints(g.k), ctx.ints(axes)]);
-  }
+  const y = windowConv(ctx, ctx.reshape(src, [1, N * C, ...ss.slice(2)]), w, ss.slice(2), { kernel: out, strides: g.d, dilations: g.s, pb: g.pb, pe: padEnd, group: N * C }, g.k);
   const K = sizeOf(g.k);
   const summed = N === 1 ? ctx.reshape(y, [C, K]) : ctx.op('ReduceSum', [ctx.reshape(y, [N, C, K]), ctx.ints([0])], { keepdims: 0 });
   return ctx.reshape(summed, [C, 1, K]);
+}
+
+/** A weight gradient's Conv over its source: padded by pb/pe, cropped to the first `want` positions per axis. */
+interface WindowConv { kernel: number[]; strides: number[]; dilations: number[]; pb: number[]; pe: number[]; group?: number }
+
+/**
+ * The Conv both windowed weight gradients run: pads as large as the kernel are applied by an explicit Pad (the Conv's
+ * own pads stay below it), and a source that runs past the last window gives more positions than `want`: the first
+ * ones are kept.
+ */
+function windowConv(ctx: GradContext, x: string, w: string, spatial: number[], c: WindowConv, want: number[]): string {
+  const nd = c.kernel.length;
+  let pads = [...c.pb, ...c.pe];
+  if (pads.some((p, i) => p >= c.kernel[i % nd])) {
+    x = ctx.op('Pad', [x, ctx.ints([0, 0, ...c.pb, 0, 0, ...c.pe])], { mode: 'constant' });
+    pads = pads.map(() => 0);
+  }
+  let y = ctx.op('Conv', [x, w], { group: c.group, kernel_shape: c.kernel, strides: c.strides, dilations: c.dilations, pads });
+  const got = spatial.map((S, i) => Math.floor((S + c.pb[i] + c.pe[i] - ((c.kernel[i] - 1) * c.dilations[i] + 1)) / c.strides[i]) + 1);
+  if (got.some((v, i) => v !== want[i])) {
+    const axes = Array.from({ length: nd }, (_, i) => 2 + i);
+    y = ctx.op('Slice', [y, ctx.ints(axes.map(() => 0)), ctx.ints(want), ctx.ints(axes)]);
+  }
+  return y;
 }
 
 /** Input positions from which an ungrouped stride-1 Conv's input gradient is a Conv with the flipped kernel (measured). */
