@@ -1,4 +1,4 @@
-/** Gradient rules of Conv and ConvTranspose (groups, depthwise, strides, dilations, pads, auto_pad), weight gradients through strided slices + Gemm. */
+/** Gradient rules of Conv and ConvTranspose (groups, depthwise, strides, dilations, pads, auto_pad), weight gradients through strided slices + Gemm (strided Convs over large sources: windows by a one-hot Conv). */
 import { attrInt, attrInts, attrString } from '../../onnx/graph';
 import { sizeOf } from '../../onnx/tensor-data';
 import { GradContext, GradRule, FwdNode } from '../grad-context';
