@@ -4,6 +4,7 @@ import { InferenceBackend } from '../runtime/backend';
 import { QuantLensError } from '../errors';
 import { Graph, GraphNode, attrInt } from './graph';
 import { DataType, ModelProto } from './proto';
+import { readersInRunOrder } from './probe-order';
 import { Tensor, sizeOf } from './tensor-data';
 import { uniqueNamer } from './unique-names';
 
@@ -179,7 +180,7 @@ async function shapesByShapeNodes(model: ModelProto, graph: Graph, fetch: readon
   });
   const probe: ModelProto = {
     ...model,
-    graph: { ...model.graph, node: [...(model.graph!.node ?? []), ...nodes], output: [...(model.graph!.output ?? []), ...[...shapeOf.keys()].map((name) => ({ name }))] },
+    graph: { ...model.graph, node: [...(model.graph!.node ?? []), ...readersInRunOrder(nodes.map((n) => [n]))], output: [...(model.graph!.output ?? []), ...[...shapeOf.keys()].map((name) => ({ name }))] },
   };
   let session;
   try {

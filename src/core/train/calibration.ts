@@ -3,6 +3,7 @@ import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
 import { uniqueNamer } from '../onnx/unique-names';
 import { AttributeType, encodeModelProto, ModelProto, NodeProto } from '../onnx/proto';
+import { readersInRunOrder } from '../onnx/probe-order';
 import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
 import { groupBySize } from '../runtime/fetch-groups';
@@ -83,17 +84,17 @@ interface Ranges {
 async function rangesByReduction(model: ModelProto, names: string[], samples: SampleSet, batches: number[][], backend: InferenceBackend, threads: number, teacher?: string): Promise<Ranges | undefined> {
   const g = model.graph!;
   const unique = uniqueNamer(model);
-  const nodes: NodeProto[] = [];
+  const nodes: NodeProto[][] = [];
   const bounds = names.map((t) => {
     const min = unique(`${t}__ql_min`), max = unique(`${t}__ql_max`);
-    nodes.push(
+    nodes.push([
       { op_type: 'ReduceMin', input: [t], output: [min], name: unique(`${t}__ql_min_node`), attribute: [{ name: 'keepdims', type: AttributeType.INT, i: 0 }] },
       { op_type: 'ReduceMax', input: [t], output: [max], name: unique(`${t}__ql_max_node`), attribute: [{ name: 'keepdims', type: AttributeType.INT, i: 0 }] },
-    );
+    ]);
     return { t, min, max };
   });
   const extra = teacher !== undefined && !(g.output ?? []).some((x) => x.name === teacher) ? [{ name: teacher }] : [];
-  const m: ModelProto = { ...model, graph: { ...g, node: [...(g.node ?? []), ...nodes], output: [...(g.output ?? []), ...extra, ...bounds.flatMap((b) => [{ name: b.min }, { name: b.max }])] } };
+  const m: ModelProto = { ...model, graph: { ...g, node: [...(g.node ?? []), ...readersInRunOrder(nodes)], output: [...(g.output ?? []), ...extra, ...bounds.flatMap((b) => [{ name: b.min }, { name: b.max }])] } };
   let session: RuntimeSession;
   try {
     session = await backend.createSession(encodeModelProto(m), { threads });

@@ -6,6 +6,7 @@ import { Graph } from '../onnx/graph';
 import { NON_TENSOR_OUTPUT_OPS } from '../onnx/shapes';
 import { uniqueNamer } from '../onnx/unique-names';
 import { DataType } from '../onnx/proto';
+import { readersInRunOrder } from '../onnx/probe-order';
 import { Tensor, tensorFromProto } from '../onnx/tensor-data';
 
 /** Shapes of all tensors, and the values of integer tensors (shape arithmetic) of a probed run. */
@@ -86,7 +87,7 @@ async function probeByHeads(backend: InferenceBackend, model: ModelProto, feeds:
   const unique = uniqueNamer(model);
   const int64 = (name: string, values: number[]): TensorProto => ({ name, dims: [values.length], data_type: DataType.INT64, int64_data: values });
   const flat = unique('__ql_probe_flat'), start = unique('__ql_probe_start'), end = unique('__ql_probe_end');
-  const nodes: NodeProto[] = [];
+  const nodes: NodeProto[][] = [];
   const probed: { tensor: string; shape: string; head: string }[] = [];
   const seen = new Set<string>();
   for (const n of g.node ?? []) for (const t of n.output ?? []) {
@@ -94,18 +95,18 @@ async function probeByHeads(backend: InferenceBackend, model: ModelProto, feeds:
     seen.add(t);
     const p = { tensor: t, shape: unique(`${t}__ql_shape`), head: unique(`${t}__ql_head`) };
     const flatT = unique(`${t}__ql_flat`);
-    nodes.push(
+    nodes.push([
       { op_type: 'Shape', input: [t], output: [p.shape], name: unique(`${t}__ql_shape_node`) },
       { op_type: 'Reshape', input: [t, flat], output: [flatT], name: unique(`${t}__ql_flat_node`) },
       { op_type: 'Slice', input: [flatT, start, end], output: [p.head], name: unique(`${t}__ql_head_node`) },
-    );
+    ]);
     probed.push(p);
   }
   const probe: ModelProto = {
     ...model,
     graph: {
       ...g,
-      node: [...(g.node ?? []), ...nodes],
+      node: [...(g.node ?? []), ...readersInRunOrder(nodes)],
       initializer: [...(g.initializer ?? []), int64(flat, [-1]), int64(start, [0]), int64(end, [SMALL_INTS + 1])],
       output: [...(g.output ?? []), ...probed.flatMap((p) => [{ name: p.shape }, { name: p.head }])],
     },
