@@ -135,11 +135,11 @@ async function main(): Promise<void> {
     await modelFile(name);
     const p = child('plain', name) as { passMs: number; rssMb: number };
     const d = child('default', name) as { phases?: Record<string, PhaseCost>; wallMs: number; rssMb: number; layers: number; measured: number; topEstimate: string; recommendation?: string; unscreened: number; screeningMs: number; captureMs: number; isolatedMs: number; recommendationMs: number };
-    const n = name === 'mnist_cnn' ? undefined : child('norepair', name) as { wallMs: number };
+    const noRepair = name === 'mnist_cnn' ? undefined : child('norepair', name) as { wallMs: number };
     const a = (noAll.has(name) ? { spearman: NaN, topAgrees: false, pairs: 0, topEstimate: d.topEstimate, topMeasured: 'not run' } : child('all', name)) as { spearman: number; topAgrees: boolean; pairs: number; topEstimate: string; topMeasured: string; topGapDb: number };
     process.stderr.write(`${name}: ${JSON.stringify({ plain: p, default: d, all: a })}\n`);
     if (d.phases) breakdowns.push(phaseTable(name, d.phases, p.passMs, d.wallMs));
-    rows.push([name, String(d.layers), (d.wallMs / 1000).toFixed(1), (p.passMs / 1000).toFixed(2), (d.wallMs / p.passMs).toFixed(1), n ? (n.wallMs / p.passMs).toFixed(1) : '-', `${Math.round(d.rssMb)} / ${Math.round(p.rssMb)}`, (d.rssMb / p.rssMb).toFixed(2),
+    rows.push([name, String(d.layers), (d.wallMs / 1000).toFixed(1), (p.passMs / 1000).toFixed(2), (d.wallMs / p.passMs).toFixed(1), noRepair ? (noRepair.wallMs / p.passMs).toFixed(1) : '-', `${Math.round(d.rssMb)} / ${Math.round(p.rssMb)}`, (d.rssMb / p.rssMb).toFixed(2),
       `${d.measured}/${d.layers} (${Math.round((100 * d.measured) / d.layers)}%)`, noAll.has(name) ? 'not run' : `${a.spearman.toFixed(3)} (n=${a.pairs})`, noAll.has(name) ? 'not run' : a.topAgrees ? 'yes' : `no (${a.topEstimate} vs ${a.topMeasured}: measured ${a.topGapDb.toFixed(3)} dB apart)`]);
   }
   const head = ['model', 'layers', 'analysis s', 'FP32 pass s', 'passes', 'passes with --no-repair', 'RSS MB (plain)', 'RSS ratio', 'measured exactly', 'Spearman est. vs measured', 'same most sensitive'];
