@@ -1,7 +1,8 @@
 /** Per-row KL(softmax(ref) || softmax(test)) and both argmaxes of many-class logits, computed in float64 by ONNX Runtime. */
 import { GraphBuilder } from '../onnx/builder';
-import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { DataType, ModelProto } from '../onnx/proto';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
+import { createProtoSession } from '../runtime/proto-session';
 
 /** log(1e-12): test probabilities are floored at 1e-12, as in logitsKl and the probability form. */
 const LOG_FLOOR = Math.log(1e-12);
@@ -73,7 +74,7 @@ export class LogitsKernel {
   private open(model: () => ModelProto): Promise<RuntimeSession> {
     // One thread: ORT's float64 Exp/LogSoftmax run on one core anyway, and a second thread only spins (the KL graph
     // took 18 ns of CPU per value on one thread, 32 on two, for the same wall time: 50,257 classes, 2 cores).
-    return this.backend.createSession(encodeModelProto(model()), { optimization: 'basic', threads: 1 });
+    return createProtoSession(this.backend, model(), { optimization: 'basic', threads: 1 });
   }
 
   /**

@@ -9,9 +9,10 @@
 import { GradRule } from '../train/grad-context';
 import { GRAD_RULES } from '../train/grad-rules/index';
 import { GraphBuilder } from '../onnx/builder';
-import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { DataType, ModelProto } from '../onnx/proto';
 import { Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
+import { createProtoSession } from '../runtime/proto-session';
 
 /** Weights with at least this many values are screened through their factors (X, gY) instead of their gradient. */
 export const FACTOR_MIN_VALUES = 1 << 24;
@@ -88,7 +89,7 @@ export class FactorStore {
     const gy = new Float32Array(runs.length * rows * outDim);
     runs.forEach((r, k) => gy.set(r.gy, k * rows * outDim));
     const block = Math.max(1, Math.min(inDim, Math.floor((o.blockValues ?? FISHER_BLOCK_VALUES) / (outDim * runs.length))));
-    const session = await backend.createSession(encodeModelProto(squaredProductsModel()), { optimization: 'all', threads: o.threads });
+    const session = await createProtoSession(backend, squaredProductsModel(), { optimization: 'all', threads: o.threads });
     try {
       const gyT: Tensor = { type: DataType.FLOAT, dims: [runs.length, rows, outDim], data: gy };
       for (let i0 = 0; i0 < inDim; i0 += block) {

@@ -20,7 +20,7 @@ import { GraphBuilder } from '../onnx/builder';
 import { attrInt, Graph } from '../onnx/graph';
 import { QuantLayer } from '../onnx/layer';
 import { upgradeOpset } from '../onnx/opset-upgrade';
-import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { DataType, ModelProto } from '../onnx/proto';
 import { Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { DataSource } from '../data/source';
@@ -38,6 +38,7 @@ import { weightErrors, WeightErrors } from './sensitivity';
 import { WeightNoise } from './weight-noise';
 import { FactorLayer, factorable, FactorStore, weightMatMulRule } from './screening-factors';
 import { addGatherRun, GatherLayer, sparseGather } from './screening-gather';
+import { createProtoSession } from '../runtime/proto-session';
 
 /** Which first-order estimator turns gradients and noise into an output error energy. */
 export type Estimator = 'fisher' | 'taylor';
@@ -127,7 +128,7 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
   const taylorWeights = weightValues * wFormats.length <= TAYLOR_WEIGHT_LIMIT;
   const built = await buildScreeningModel(o, first, taylorWeights ? wFormats.length : 0);
   // no CPU memory arena: it held the backward's peak between runs (ViT-B/16: -250 MB, same run time)
-  const session = await o.backend.createSession(encodeModelProto(built.model), { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders, arena: false });
+  const session = await createProtoSession(o.backend, built.model, { optimization: 'all', threads: o.threads, executionProviders: o.executionProviders, arena: false });
   const buildMs = performance.now() - t0;
   const rng = new Rng(o.seed ?? 7);
   // The Fisher diagonal Σ g² of each weight is accumulated by the graph (fed in, returned with this run's g² added).

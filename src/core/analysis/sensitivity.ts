@@ -25,6 +25,7 @@ import type { ConfigurationMemo } from './analysis-state';
 import type { ActivationObserver } from './layer-stats';
 import { batchAxisFree, sliceFeeds } from './batch-slices';
 import { ActivationSetting, buildConfigurableModel, ConfigurableModel, Configuration, configurationFeeds } from './config-model';
+import { createProtoSession } from '../runtime/proto-session';
 
 /** Everything the sensitivity runs share: the graph, its layers, the cache and the calibrated ranges. */
 export interface SensitivityContext {
@@ -392,7 +393,7 @@ export class ConfigurationRunner {
 
 /** A session of the configurable model. */
 function openSession(ctx: SensitivityContext, cm: ConfigurableModel): Promise<RuntimeSession> {
-  return ctx.backend.createSession(encodeModelProto(cm.model), { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders, arena: false }); // no arena: see ActivationCache's capture
+  return createProtoSession(ctx.backend, cm.model, { optimization: 'basic', threads: ctx.threads, executionProviders: ctx.executionProviders, arena: false }); // no arena: see ActivationCache's capture
 }
 
 /** Every layer in the same formats. */

@@ -1,9 +1,10 @@
 /** Values of tensors computable from constants alone, computed by running the constant subgraph once in ONNX Runtime. */
 import { InferenceBackend } from '../runtime/backend';
 import { Graph } from './graph';
-import { encodeModelProto, ModelProto, TensorProto } from './proto';
+import { ModelProto, TensorProto } from './proto';
 import { Tensor } from './tensor-data';
 import { unfetchableTensors } from './shapes';
+import { createProtoSession } from '../runtime/proto-session';
 
 /**
  * Values of the constant tensors `tensors` (default: every derived constant the graph has, i.e. outputs of
@@ -40,7 +41,7 @@ export async function foldConstants(graph: Graph, backend: InferenceBackend, ten
       output: toCompute.map((name) => ({ name })),
     },
   };
-  const session = await backend.createSession(encodeModelProto(model), { optimization: 'disabled', threads: 1 });
+  const session = await createProtoSession(backend, model, { optimization: 'disabled', threads: 1 });
   try {
     const result = await session.run({}, toCompute);
     for (const t of toCompute) if (result[t]) out.set(t, result[t]);

@@ -1,4 +1,5 @@
 /** The inference interface the core uses; onnxruntime-node sits behind it in ort-backend.ts. */
+import { InMemoryData } from '../onnx/in-memory-data';
 import { Tensor } from '../onnx/tensor-data';
 
 /** Options for creating a session. */
@@ -31,6 +32,8 @@ export interface SessionOptions {
    * second run of a session a slow one (mobilenet_v2's QAT step: 2.7-3.1 s instead of 0.45-0.5 s) for no faster run after.
    */
   memoryPattern?: boolean;
+  /** In-memory files that external data locations of model bytes name (onnx/in-memory-data.ts encodeForRuntime). */
+  externalData?: readonly InMemoryData[];
   /** Extra session configuration entries of ONNX Runtime (`session.*` keys, e.g. 'session.disable_quant_qdq'). */
   config?: Record<string, string>;
 }

@@ -5,10 +5,11 @@
  * session of the float model cost about 0.6 s of encoding plus a second in ONNX Runtime, and held its own copy of the
  * weights. Conv weights stay initializers: ONNX Runtime's NCHWc kernels need them constant.
  */
-import { DataType, encodeModelProto, ModelProto, TensorProto } from '../onnx/proto';
+import { DataType, ModelProto, TensorProto } from '../onnx/proto';
 import { hasExternalData } from '../onnx/external-data';
 import { Tensor, tensorFromProto } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession, SessionOptions } from './backend';
+import { createProtoSession } from './proto-session';
 
 /** Float weights at least this large are fed (smaller ones cost more as feeds than they save). */
 export const FED_WEIGHT_MIN_BYTES = 64 * 1024;
@@ -45,7 +46,7 @@ export function feedWeights(model: ModelProto, minBytes = FED_WEIGHT_MIN_BYTES):
 /** A session of `model` with its big weights fed (feedWeights); callers see the model's own inputs and run it as usual. */
 export async function createModelSession(backend: InferenceBackend, model: ModelProto, options: SessionOptions = {}): Promise<RuntimeSession> {
   const { model: slim, feeds } = feedWeights(model);
-  const session = await backend.createSession(encodeModelProto(slim), options);
+  const session = await createProtoSession(backend, slim, options);
   const weights = new Set(Object.keys(feeds));
   if (!weights.size) return session;
   return {

@@ -13,11 +13,11 @@ export const BIG_MODEL_BYTES = 256 << 20;
 /** Models at least this large load without weight prepacking unless asked (see SessionOptions.prepack). */
 export const NO_PREPACK_BYTES = 1 << 30;
 
-/** The size of a model given as bytes (plus the external data they refer to) or as a file path. */
-function modelSize(model: Uint8Array | string): number {
+/** The size of a model given as bytes (plus the external data they refer to, on disk or in memory) or as a file path. */
+function modelSize(model: Uint8Array | string, options: SessionOptions): number {
   if (typeof model === 'string') { try { return fs.statSync(model).size; } catch { return 0; } }
   const source = encodedModelOf(model);
-  return model.byteLength + (source ? modelDataBytes(source).external : 0);
+  return model.byteLength + (source ? modelDataBytes(source).external : 0) + (options.externalData ?? []).reduce((s, f) => s + f.used, 0);
 }
 
 const TYPE_TO_ORT: Partial<Record<DataType, ort.Tensor.Type>> = {
@@ -114,7 +114,8 @@ export class OrtBackend implements InferenceBackend {
       checkExecutionProviders(eps, this.executionProviders());
       opts.executionProviders = [...eps, 'cpu'] as ort.InferenceSession.ExecutionProviderConfig[];
     }
-    const bytes = modelSize(model);
+    if (options.externalData?.length) opts.externalData = options.externalData.map((f) => ({ path: f.path, data: f.data }));
+    const bytes = modelSize(model, options);
     const big = bytes >= BIG_MODEL_BYTES;
     if (!(options.prepack ?? bytes < NO_PREPACK_BYTES)) (opts.extra as { session: Record<string, unknown> }).session.disable_prepacking = '1';
     const t0 = Date.now();

@@ -2,7 +2,7 @@
 import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
 import { uniqueNamer } from '../onnx/unique-names';
-import { AttributeType, encodeModelProto, ModelProto, NodeProto } from '../onnx/proto';
+import { AttributeType, ModelProto, NodeProto } from '../onnx/proto';
 import { readersInRunOrder } from '../onnx/probe-order';
 import { sizeOf, Tensor, toFloat32 } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
@@ -11,6 +11,7 @@ import { feedRows, fixedBatch, sampleCount, SampleRows, SampleSet } from './batc
 import { FakeQuantSpec } from './fake-quant';
 import { constFloat, initActivationScale } from './quant-plan';
 import { initWeightScales } from './weight-init';
+import { createProtoSession } from '../runtime/proto-session';
 
 /** What calibration takes from the run's options. */
 export interface CalibrationOptions {
@@ -97,7 +98,7 @@ async function rangesByReduction(model: ModelProto, names: string[], samples: Sa
   const m: ModelProto = { ...model, graph: { ...g, node: [...(g.node ?? []), ...readersInRunOrder(nodes)], output: [...(g.output ?? []), ...extra, ...bounds.flatMap((b) => [{ name: b.min }, { name: b.max }])] } };
   let session: RuntimeSession;
   try {
-    session = await backend.createSession(encodeModelProto(m), { threads });
+    session = await createProtoSession(backend, m, { threads });
   } catch {
     return undefined;
   }
@@ -132,7 +133,7 @@ async function rangesByReduction(model: ModelProto, names: string[], samples: Sa
 async function rangesByFetching(o: CalibrationOptions, names: string[], samples: SampleSet, batches: number[][], backend: InferenceBackend, threads: number, shapes: Map<string, number[]>, shapesBatch: number): Promise<Ranges> {
   const g = o.model.graph!;
   const m: ModelProto = { ...o.model, graph: { ...g, output: [...(g.output ?? []), ...names.filter((t) => !(g.output ?? []).some((x) => x.name === t)).map((name) => ({ name }))] } };
-  const session = await backend.createSession(encodeModelProto(m), { threads });
+  const session = await createProtoSession(backend, m, { threads });
   const lo = new Map<string, number>(), hi = new Map<string, number>();
   try {
     for (const idx of batches) {

@@ -1,6 +1,6 @@
 /** Accuracy and agreement of a model (FP32, fake-quantized simulation, or exported QDQ) on labelled data. */
 import { Graph } from '../onnx/graph';
-import { encodeModelProto, ModelProto } from '../onnx/proto';
+import { ModelProto } from '../onnx/proto';
 import { Tensor } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
@@ -8,6 +8,7 @@ import { FakeQuantSpec } from './fake-quant';
 import { argmaxRows, checkSamples, feedRows, fixedBatch, logitsTensor, runBatches, sampleCount, SampleSet, withOutput } from './batches';
 import { probeModel } from './shape-probe';
 import { buildQuantForward } from './train-step';
+import { createProtoSession } from '../runtime/proto-session';
 
 /** Top-1 predictions of a model over all samples (one tensor for a one-input model, or one per input); with `specs`, of its fake-quantized simulation. */
 export async function predict(model: ModelProto, input: Tensor | SampleSet, specs?: FakeQuantSpec[], opts: { batch?: number; backend?: InferenceBackend; threads?: number; fetch?: string; optimization?: 'disabled' | 'basic' | 'all' } = {}): Promise<Int32Array> {
@@ -24,7 +25,7 @@ export async function predict(model: ModelProto, input: Tensor | SampleSet, spec
     m = buildQuantForward(model, probe, specs, fetch);
     name = m.graph!.output![0].name!;
   }
-  const s = await backend.createSession(encodeModelProto(m), { threads: opts.threads ?? 1, optimization: opts.optimization });
+  const s = await createProtoSession(backend, m, { threads: opts.threads ?? 1, optimization: opts.optimization });
   try {
     const out = await runBatches(s, samples, name, batch);
     return argmaxRows(out, out.length / n);

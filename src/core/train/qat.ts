@@ -2,7 +2,7 @@
 import { QuantLensError } from '../errors';
 import { collectGarbage } from '../gc';
 import { Graph } from '../onnx/graph';
-import { DataType, encodeModelProto, ModelProto } from '../onnx/proto';
+import { DataType, ModelProto } from '../onnx/proto';
 import { sizeOf, Tensor, TensorArray } from '../onnx/tensor-data';
 import { InferenceBackend } from '../runtime/backend';
 import { ortBackend } from '../runtime/ort-backend';
@@ -23,6 +23,7 @@ import { argmaxRows, checkSamples, fixedBatch, gatherRows, logitsTensor, runBatc
 import { planBatches } from './batch-plan';
 import { chooseTrainScope } from './train-scope';
 import { SEPARATE_OPTIMIZER_VALUES, SplitOptimizer } from './split-optimizer';
+import { createProtoSession } from '../runtime/proto-session';
 
 export { CALIBRATION_FETCH_BYTES, fetchGroups } from './calibration';
 export { argmaxRows, gatherRows, logitsTensor, runBatches, withOutput } from './batches';
@@ -199,7 +200,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   const calibrated = specs.length ? await calibrate(o, graph, specs, samples, backend, threads, probe.shapes, micro, wantTeacher ? logits : undefined) : undefined;
   let teacher = calibrated?.samples === N ? calibrated.values : undefined;
   if (wantTeacher && !teacher) {
-    const s = await backend.createSession(encodeModelProto(withOutput(o.model, logits)), { threads });
+    const s = await createProtoSession(backend, withOutput(o.model, logits), { threads });
     try { teacher = await runBatches(s, samples, logits, fixedBatch(graph.inputs, file) ?? B, calibrated); } finally { await s.release(); }
   }
   if (o.recipe) applyRecipeScales(o.recipe, layers, specs, file);
@@ -211,7 +212,7 @@ export async function runQat(o: QatOptions): Promise<QatResult> {
   if (frozen.length) collectGarbage();
   const perRun = frozen.length || separate ? 1 : Math.max(1, o.stepsPerRun ?? 8);
   const loop = perRun > 1 ? loopTrainStep(step) : undefined;
-  const session = await backend.createSession(encodeModelProto(loop ? loop.model : step.model), { threads, config: step.sessionConfig, arena: o.arena ?? trainedValues < ARENA_MAX_PARAMS, memoryPattern: false });
+  const session = await createProtoSession(backend, loop ? loop.model : step.model, { threads, config: step.sessionConfig, arena: o.arena ?? trainedValues < ARENA_MAX_PARAMS, memoryPattern: false });
   const optimizer = step.gradients ? await SplitOptimizer.create(backend, threads, optSpec, step.gradients) : undefined;
   // State.
   const values = new Map<string, Float32Array>();

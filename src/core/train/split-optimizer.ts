@@ -7,10 +7,11 @@
  * arrays it reads them from: no weight-sized output is allocated, page-faulted and copied per group and step.
  */
 import { GraphBuilder } from '../onnx/builder';
-import { DataType, encodeModelProto } from '../onnx/proto';
+import { DataType } from '../onnx/proto';
 import { sizeOf, Tensor } from '../onnx/tensor-data';
 import { InferenceBackend, RuntimeSession } from '../runtime/backend';
 import { GradContext } from './grad-context';
+import { createProtoSession } from '../runtime/proto-session';
 import {
   AdamBias, clampKind, clampValues, emitClipFactor, emitGroupUpdate, groupStateNames, OPT_CHUNK_VALUES, OPT_INPUTS, OptimizerEntry,
   OptimizerGroup, optimizerGroups, OptimizerSpec,
@@ -133,6 +134,6 @@ async function buildUpdate(backend: InferenceBackend, threads: number, spec: Opt
   const bias: { value?: AdamBias } = {};
   const u = emitGroupUpdate(ctx, spec, group, entries, IN.p, IN.g, state, factor, bias, clampInputs);
   for (const t of [u.np, ...u.newState]) b.output(t, DataType.FLOAT, n);
-  const session = await backend.createSession(encodeModelProto(b.model(17)), { threads });
+  const session = await createProtoSession(backend, b.model(17), { threads });
   return { session, state, np: u.np, newState: u.newState };
 }

@@ -14,6 +14,7 @@ import type { Engine } from '../engine';
 import type { Job } from '../jobs';
 import { openJobData } from './job-inputs';
 import { floatSession, JOB_BATCH_SIZE } from './measure';
+import { createProtoSession } from '../../core/runtime/proto-session';
 
 /** Tensors fetched per run (bounds the memory of one batch's activations). */
 const FETCH_CHUNK = 200;
@@ -56,8 +57,8 @@ export async function compareModels(engine: Engine, job: Job, params: ComparePar
   const qOut = await engine.backend.createSession(q.path, { threads: engine.threads });
   try {
     for (const c of chunks) {
-      fSessions.push(await engine.backend.createSession(encodeModelProto(captureModel(f.model, c)), { optimization: 'basic', threads: engine.threads }));
-      qs.push(await engine.backend.createSession(encodeModelProto(captureModel(q.model, c)), { optimization: 'basic', threads: engine.threads }));
+      fSessions.push(await createProtoSession(engine.backend, captureModel(f.model, c), { optimization: 'basic', threads: engine.threads }));
+      qs.push(await createProtoSession(engine.backend, captureModel(q.model, c), { optimization: 'basic', threads: engine.threads }));
     }
     job.enter('running both models', 10);
     let done = 0;

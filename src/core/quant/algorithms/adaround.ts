@@ -12,11 +12,12 @@
  * Deterministic: no random numbers (full-batch gradient from H).
  */
 import { GraphBuilder } from '../../onnx/builder';
-import { DataType, encodeModelProto } from '../../onnx/proto';
+import { DataType } from '../../onnx/proto';
 import { InferenceBackend } from '../../runtime/backend';
 import { LayerInputStats } from './layer-inputs';
 import { WeightMatrix } from './layer-matrix';
 import { matmul } from './ort-matmul';
+import { createProtoSession } from '../../runtime/proto-session';
 
 /** Options of adaround. */
 export interface AdaRoundOptions {
@@ -44,7 +45,7 @@ async function hessianProduct(backend: InferenceBackend, h: Float64Array | Float
   b.node('MatMul', ['d', hn], {}, { name: 'dh', output: 'g' });
   b.output('g', DataType.FLOAT, [rows, K]);
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  const session = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads: 1, arena: false });
+  const session = await createProtoSession(backend, b.model(13), { optimization: 'all', threads: 1, arena: false });
   return {
     run: async (d) => (await session.run({ d: { type: DataType.FLOAT, dims: [rows, K], data: d } }, ['g'])).g.data as Float32Array,
     release: () => session.release(),

@@ -9,13 +9,14 @@ import { QuantLensError } from '../../errors';
 import { attrInts, attrInt, Graph } from '../../onnx/graph';
 import { QuantLayer } from '../../onnx/layer';
 import { GraphBuilder } from '../../onnx/builder';
-import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
+import { DataType, ModelProto } from '../../onnx/proto';
 import { toFloat32 } from '../../onnx/tensor-data';
 import { captureModel } from '../../data/collect-ranges';
 import { DataSource } from '../../data/source';
 import { InferenceBackend } from '../../runtime/backend';
 import { createModelSession } from '../../runtime/fed-weights';
 import { Rng } from '../../train/random';
+import { createProtoSession } from '../../runtime/proto-session';
 
 /** What a layer's weight sees, summarised over the calibration rows. */
 export interface LayerInputStats {
@@ -116,7 +117,7 @@ export async function gramProduct(backend: InferenceBackend, threads?: number): 
   b.node('Gemm', ['z', 'z'], { transA: 1 }, { name: 'gram', output: 'g' });
   b.output('g', DataType.FLOAT, ['k', 'k']);
   // no memory arena: it kept each product's output after the copy to JS (a 4608-wide Gram: +117 MB RSS until release)
-  const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads, arena: false });
+  const s = await createProtoSession(backend, b.model(13), { optimization: 'all', threads, arena: false });
   return {
     run: async (z, rows, cols) => toFloat32((await s.run({ z: { type: DataType.FLOAT, dims: [rows, cols], data: z.subarray(0, rows * cols) } }, ['g'])).g),
     release: () => s.release(),

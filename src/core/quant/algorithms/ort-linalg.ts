@@ -4,9 +4,10 @@
  * n = 2304 on this machine; here only the diagonal blocks (n ≤ LEAF) stay in JS.
  */
 import { GraphBuilder } from '../../onnx/builder';
-import { DataType, encodeModelProto } from '../../onnx/proto';
+import { DataType } from '../../onnx/proto';
 import { InferenceBackend, RuntimeSession } from '../../runtime/backend';
 import { cholesky, inverseUpperFactor, lowerInverse, reversed } from './linalg';
+import { createProtoSession } from '../../runtime/proto-session';
 
 /** Blocks up to this size are factorised in JS (the products around them are too small for a session run to pay). */
 const LEAF = 192;
@@ -27,7 +28,7 @@ class DoubleProducts {
     g.output('ab', DataType.DOUBLE, ['m', 'n']);
     g.output('cdt', DataType.DOUBLE, ['p', 'q']);
     // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-    return new DoubleProducts(await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads, arena: false }));
+    return new DoubleProducts(await createProtoSession(backend, g.model(13), { optimization: 'all', threads, arena: false }));
   }
 
   /** a [m, k] · b [k, n]. */

@@ -1,8 +1,9 @@
 /** Dense products for the layer-wise algorithms, computed by ONNX Runtime (float32) instead of JS loops. */
 import { GraphBuilder } from '../../onnx/builder';
-import { DataType, encodeModelProto } from '../../onnx/proto';
+import { DataType } from '../../onnx/proto';
 import { toFloat32 } from '../../onnx/tensor-data';
 import { InferenceBackend } from '../../runtime/backend';
+import { createProtoSession } from '../../runtime/proto-session';
 
 /** A [rows, K] × M product with M ([K, N], row-major; transposed first when `transpose`) fixed in one ORT session. */
 export interface FixedProduct {
@@ -19,7 +20,7 @@ export async function fixedProduct(backend: InferenceBackend, m: ArrayLike<numbe
   else b.node('MatMul', ['a', mn], {}, { name: 'product', output: 'y' });
   b.output('y', DataType.FLOAT, ['rows', N]);
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  const session = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads: 1, arena: false });
+  const session = await createProtoSession(backend, b.model(13), { optimization: 'all', threads: 1, arena: false });
   return {
     run: async (a, rows) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: [rows, K], data: a instanceof Float32Array ? a : Float32Array.from(a) } }, ['y'])).y),
     release: () => session.release(),
@@ -54,7 +55,7 @@ export async function freeProduct(backend: InferenceBackend, threads?: number, o
   else g.node('MatMul', ['a', 'b'], {}, { name: 'product', output: 'y' });
   g.output('y', DataType.FLOAT, ['rows', 'n']);
   // no memory arena: freed outputs and temporaries go back to the system (see gramProduct)
-  const session = await backend.createSession(encodeModelProto(g.model(13)), { optimization: 'all', threads, arena: false });
+  const session = await createProtoSession(backend, g.model(13), { optimization: 'all', threads, arena: false });
   return {
     run: async (a, rows, K, b, N) => toFloat32((await session.run({ a: { type: DataType.FLOAT, dims: opts.transposeA ? [K, rows] : [rows, K], data: a }, b: { type: DataType.FLOAT, dims: [K, N], data: b } }, ['y'])).y),
     release: () => session.release(),

@@ -10,7 +10,7 @@ import { QuantLensError } from '../../errors';
 import { Graph } from '../../onnx/graph';
 import { QuantLayer } from '../../onnx/layer';
 import { GraphBuilder } from '../../onnx/builder';
-import { DataType, encodeModelProto, ModelProto } from '../../onnx/proto';
+import { DataType, ModelProto } from '../../onnx/proto';
 import { createModelSession } from '../../runtime/fed-weights';
 import { Tensor, toFloat32 } from '../../onnx/tensor-data';
 import { DataSource } from '../../data/source';
@@ -18,6 +18,7 @@ import { InferenceBackend } from '../../runtime/backend';
 import { Rng } from '../../train/random';
 import { QuantizedRun } from './round-runs';
 import { convGeom, ConvGeom, convOutput, GatherOptions, im2colRow, LayerInputStats, rowCapOf, supportsInputStats } from './layer-inputs';
+import { createProtoSession } from '../../runtime/proto-session';
 
 /** Rows of one layer: x̂ and δ = x̂ - x per row (two [rows, K] buffers), plus exact column means of x and x̂. */
 class PairedRows {
@@ -234,7 +235,7 @@ export async function pairedGram(backend: InferenceBackend, threads?: number): P
   b.node('Gemm', ['d', 'd'], { transA: 1 }, { name: 'dd', output: 'dd' });
   for (const o of ['h', 'crossT', 'dd']) b.output(o, DataType.FLOAT, ['k', 'k']);
   // no memory arena: it kept each product's output after the copy to JS (see gramProduct)
-  const s = await backend.createSession(encodeModelProto(b.model(13)), { optimization: 'all', threads, arena: false });
+  const s = await createProtoSession(backend, b.model(13), { optimization: 'all', threads, arena: false });
   return {
     run: async (q, d, rows, cols) => {
       const dims = [rows, cols];

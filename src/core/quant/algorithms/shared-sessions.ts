@@ -17,7 +17,7 @@ export class SharedSessions implements InferenceBackend {
   get version(): string { return this.inner.version; }
 
   async createSession(model: Uint8Array | string, options?: SessionOptions): Promise<RuntimeSession> {
-    if (typeof model === 'string' || model.byteLength > SHARED_MAX_BYTES) return this.inner.createSession(model, options);
+    if (typeof model === 'string' || model.byteLength > SHARED_MAX_BYTES || options?.externalData?.length) return this.inner.createSession(model, options);
     const key = `${JSON.stringify(options ?? {})}\u0000${Buffer.from(model.buffer, model.byteOffset, model.byteLength).toString('base64')}`;
     let s = this.sessions.get(key);
     if (!s) {
