@@ -61,6 +61,8 @@ const cases: Record<string, GradCase> = {
   'ConvTranspose 14x14 stride 2 (one-hot Conv windows of the output gradient)': { op: 'ConvTranspose', inputs: [x(1, 2, 14, 14), x(2, 3, 3, 3)], attrs: { strides: [2, 2], pads: [1, 1, 0, 0] }, float32: true },
   'Conv 1x1 (transposed-weight input gradient)': { op: 'Conv', inputs: [x(2, 3, 4, 5), x(4, 3, 1, 1), x(4)], float32: true },
   'Conv 1x1 stride 2': { op: 'Conv', inputs: [x(1, 3, 5, 5), x(2, 3, 1, 1)], attrs: { strides: [2, 2] }, float32: true },
+  'Conv 1x1 strides 2x3, batch 2 (per-sample products summed)': { op: 'Conv', inputs: [x(2, 3, 5, 7), x(2, 3, 1, 1), x(2)], attrs: { strides: [2, 3] }, float32: true },
+  'ConvTranspose 1x1 stride 2, batch 2 (per-sample products summed)': { op: 'ConvTranspose', inputs: [x(2, 3, 3, 3), x(3, 2, 1, 1)], attrs: { strides: [2, 2] }, float32: true },
   'Conv SAME_UPPER': { op: 'Conv', inputs: [x(1, 2, 6, 7), x(2, 2, 3, 3)], attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] }, float32: true },
   'Conv 1-D': { op: 'Conv', inputs: [x(2, 2, 9), x(3, 2, 3), x(3)], attrs: { pads: [1, 1], strides: [2] }, float32: true },
   ConvTranspose: { op: 'ConvTranspose', inputs: [x(1, 3, 4, 4), x(3, 2, 3, 3), x(2)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, float32: true },
