@@ -46,6 +46,15 @@ test('encodeForRuntime leaves big initializers out of the bytes and names their 
   assert.ok(small.raw_data && small.data_location !== 1, 'small initializers stay encoded');
 });
 
+test('encodeForRuntime leaves tensors without raw data as they are (a decoded model holds an empty Array there)', () => {
+  const { model: m } = model();
+  const decoded = decodeModelProto(encodeModelProto(m));
+  decoded.graph!.initializer!.push({ name: 'listed', dims: [2], data_type: DataType.FLOAT, float_data: [1, 2], raw_data: [] as unknown as Uint8Array });
+  const { externalData } = encodeForRuntime(decoded);
+  assert.equal(externalData.length, 1);
+  assert.equal(externalData[0].used, 4 * 64 * 1024);
+});
+
 test('a session created by reference gives the same outputs as the encoded model, and is not shared by SharedSessions', async () => {
   const { model: m, big, small } = model();
   const backend = ortBackend();

@@ -33,7 +33,8 @@ export function encodeForRuntime(model: ModelProto, minBytes = IN_MEMORY_MIN_BYT
   let moved = false;
   const initializer = (model.graph?.initializer ?? []).map((t): TensorProto => {
     const raw = t.raw_data;
-    if (!raw || raw.byteLength < minBytes || t.data_location === 1) return t;
+    // (a decoded tensor without raw data can hold protobufjs's default, an empty Array: not a view of any buffer)
+    if (!(raw instanceof Uint8Array) || !(raw.byteLength >= minBytes) || t.data_location === 1) return t;
     let file = files.get(raw.buffer);
     if (!file) {
       file = { path: `quantlens-in-memory-${files.size}.bin`, data: new Uint8Array(raw.buffer), used: 0 };
