@@ -30,7 +30,6 @@ export const IN_MEMORY_MIN_BYTES = 64 * 1024;
  */
 export function encodeForRuntime(model: ModelProto, minBytes = IN_MEMORY_MIN_BYTES): RuntimeModelBytes {
   const files = new Map<ArrayBufferLike, InMemoryData>();
-  let moved = false;
   const initializer = (model.graph?.initializer ?? []).map((t): TensorProto => {
     const raw = t.raw_data;
     // (a decoded tensor without raw data can hold protobufjs's default, an empty Array: not a view of any buffer)
@@ -41,10 +40,9 @@ export function encodeForRuntime(model: ModelProto, minBytes = IN_MEMORY_MIN_BYT
       files.set(raw.buffer, file);
     }
     file.used += raw.byteLength;
-    moved = true;
     const { raw_data: _, ...rest } = t;
     return { ...rest, data_location: 1, external_data: [{ key: 'location', value: file.path }, { key: 'offset', value: String(raw.byteOffset) }, { key: 'length', value: String(raw.byteLength) }] };
   });
-  if (!moved) return { bytes: encodeModelProto(model), externalData: [] };
+  if (!files.size) return { bytes: encodeModelProto(model), externalData: [] };
   return { bytes: encodeModelProto({ ...model, graph: { ...model.graph, initializer } }), externalData: [...files.values()] };
 }
