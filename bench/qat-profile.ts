@@ -2,7 +2,7 @@
 // Runs QL_STEPS (default 4) steps of one model (QL_MODEL, default mobilenet_v2; batch 8, 224x224, 2 threads) with
 // ONNX Runtime profiling on the step session, then prints the node time of the last run (QL_PROFILE_RUN=k: run k) grouped by op type, with the
 // node count and the bytes each op type writes (bool masks write 1 byte a value, floats 4). QL_STEPS_PER_RUN=1 (the
-// default here) profiles the plain step graph.
+// default here) profiles the plain step graph. QL_KEEP=1 keeps the profiles (one JSON a session) in the printed folder.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   if (process.env.QL_PROFILE_TOP) {
     for (const e of inLast.sort((a, b) => b.dur - a.dur).slice(0, Number(process.env.QL_PROFILE_TOP))) console.log(`${(e.dur / 1000).toFixed(1).padStart(7)} ms ${e.args?.op_name} ${e.name}`);
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (process.env.QL_KEEP) console.log(`profiles kept in ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
 }
 
 void main();
