@@ -69,5 +69,10 @@ test('inverseUpperFactorOrt (recursive halves, products in ONNX Runtime float64)
     for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ort[i] - js[i]) / Math.max(1, Math.abs(js[i])));
     assert.ok(worst < 1e-9, `n=${n}: largest relative difference ${worst}`);
     for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) assert.equal(ort[i * n + j], 0, `n=${n}: U[${i}, ${j}] below the diagonal`);
+    // factored over the given array itself: the same values, held by that array
+    const own = a.slice();
+    const consumed = await inverseUpperFactorOrt(ortBackend(), own, n, undefined, true);
+    assert.deepEqual(consumed, ort, `n=${n}: factored in place`);
+    if (n > 192) assert.equal(consumed.buffer, own.buffer, `n=${n}: no copy of the matrix`);
   }
 });

@@ -42,7 +42,7 @@ export async function gptq(m: WeightMatrix, stats: LayerInputStats, backend: Inf
   const damp = (o.damp ?? 0.01) * diag / K;
   for (let i = 0; i < K; i++) h[i * K + i] += damp;
   // upper factor U of H⁻¹ = Uᵀ U
-  const u = await inverseUpperFactorOrt(backend, h, K, o.check);
+  const u = await inverseUpperFactorOrt(backend, h, K, o.check, true); // h is this call's own copy
   const product = await freeProduct(backend);
   const earlier = await freeProduct(backend, undefined, { transposeA: true });
   try {
