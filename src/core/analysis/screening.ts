@@ -186,8 +186,9 @@ export async function screenLayers(o: ScreeningOptions): Promise<ScreeningResult
       const n = firstDim(b.feeds);
       for (let p = 0; p < projections; p++) {
         const feeds: Record<string, Tensor> = { ...b.feeds, ...weightFeeds };
-        // each Fisher sum is fed and written back into the same buffer by its Add (ViT-B/16's 86M values: a fresh
-        // output and its copy to JavaScript every run; the Adds took 10 of the screening's 21 s of kernel time)
+        // each Fisher sum is fed and written back into the same buffer by its Add (ViT-B/16's 86M values: no fresh
+        // output of ORT's every run; the Adds took 10 of the screening's 21 s of kernel time). onnxruntime-node 1.30
+        // still returns a copy of each (dropped): bench/ort-output-copy.bench.ts
         const into: Record<string, Tensor> = {};
         for (const w of built.weights) into[w.fisherOut] = feeds[w.fisherIn] = { type: DataType.FLOAT, dims: w.dims, data: fisherW.get(w.layer)! };
         for (const pr of built.projections) {

@@ -44,7 +44,9 @@ export interface RuntimeSession {
   readonly outputNames: readonly string[];
   /**
    * Runs the model; returns the requested outputs (all outputs when `fetches` is omitted). Outputs named in `into` are
-   * written by ONNX Runtime into those tensors (same type and dims) and returned as them: no fresh buffer and no copy.
+   * written by ONNX Runtime into those tensors (same type and dims) and returned as them: ONNX Runtime allocates no
+   * buffer of its own for them (onnxruntime-node 1.30 still copies each into a fresh ArrayBuffer, which is dropped:
+   * bench/ort-output-copy.bench.ts).
    * Such a tensor may also be a feed of the run when the op writing it works element by element (an accumulating Add).
    */
   run(feeds: Record<string, Tensor>, fetches?: readonly string[], into?: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>>;

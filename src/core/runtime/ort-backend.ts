@@ -60,7 +60,8 @@ class OrtSession implements RuntimeSession {
     let result: ort.InferenceSession.ReturnType;
     try {
       if (into) {
-        // pre-allocated outputs: ONNX Runtime writes into the given buffers (null: it allocates, as usual)
+        // pre-allocated outputs: ONNX Runtime writes into the given buffers (null: it allocates, as usual); the binding
+        // still returns a copy of each, which is dropped for the given tensor
         const wanted: Record<string, ort.Tensor | null> = {};
         for (const name of fetches ?? this.session.outputNames) wanted[name] = into[name] ? toOrt(into[name], name) : null;
         result = await this.session.run(ortFeeds, wanted, RUN_OPTIONS);

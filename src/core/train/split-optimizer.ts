@@ -4,7 +4,8 @@
  * optimizer.ts) in a small session of its own, writing the new values and optimizer state into the arrays JavaScript
  * holds. At the end of a step only the state and the gradients are alive, not the old state, ONNX Runtime's new state
  * and its JavaScript copy together (ViT-B/16: README "Scale"). ONNX Runtime writes the new values and state over the
- * arrays it reads them from: no weight-sized output is allocated, page-faulted and copied per group and step.
+ * arrays it reads them from: it allocates no weight-sized output per group and step (onnxruntime-node 1.30 still returns
+ * a copy of each, dropped here: bench/ort-output-copy.bench.ts).
  */
 import { GraphBuilder } from '../onnx/builder';
 import { DataType } from '../onnx/proto';
