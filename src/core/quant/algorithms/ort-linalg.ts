@@ -69,8 +69,9 @@ function put(a: Float64Array, n: number, r0: number, c0: number, b: Float64Array
 /**
  * L⁻¹ of the lower Cholesky factor of a symmetric positive definite [n, n] matrix, by halves: with A = [[A11, ·], [B, C]],
  * L11 = chol(A11), L21 = B L11⁻ᵀ, L22 = chol(C − L21 L21ᵀ), and L⁻¹ = [[L11⁻¹, 0], [−L22⁻¹ L21 L11⁻¹, L22⁻¹]].
- * Written over `a` (its blocks are copied out first) and returned: no fresh n² array per level, whose first touch cost
- * more than the products on this machine (about 2.5 ms a MB; 170 MB at n = 4608).
+ * Above LEAF, written over `a` (its blocks are copied out first) and returned: no fresh n² array per level, whose first
+ * touch cost more than the products on this machine (about 2.5 ms a MB; 170 MB at n = 4608). At LEAF and below, a new
+ * (small) array.
  */
 async function lowerFactorInverse(p: DoubleProducts, a: Float64Array, n: number, check?: () => void): Promise<Float64Array> {
   if (n <= LEAF) return lowerInverse(cholesky(a, n), n);
